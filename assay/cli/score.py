@@ -1,0 +1,72 @@
+"""``assay score INPUT --config CONFIG --output OUTPUT``: score a JSONL file of responses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXAMPLE = """\
+example:
+  assay score rollouts.jsonl --config examples/gsm8k_grpo.yaml --output scored.jsonl
+
+input rows:  {"prompt": ..., "response": ..., "reference": ..., "group": ..., any other field}
+output rows: the input row plus "score" (null when it could not be computed), "rationale",
+             "failure", and "rewards": {name: {score, rationale, failure, details}}
+
+config (YAML):
+  rewards:
+    correct: {type: math, weight: 1.0}
+    format:  {type: tag_format, tags: [think, answer], weight: 0.2}
+    long:    {type: overlong, max_length: 4096, buffer: 512, weight: 1.0}
+  combine: {method: weighted_sum, on_failure: fail}
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="score a JSONL file of responses with the rewards of a config",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", type=Path, help="JSONL file: one {prompt, response, reference?, ...} per line")
+    parser.add_argument("--config", "-c", required=True, help="reward config (YAML or TOML)")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="JSONL file to write")
+    parser.add_argument("--batch-size", type=int, default=256, help="rows scored together (default 256)")
+    parser.add_argument("--on-bad-line", choices=("stop", "skip"), default="stop", help="what to do with a malformed line (default: stop, keeping every row already scored)")
+    parser.add_argument("--summary-json", type=Path, help="also write the summary table as JSON here")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="where to run (ray: Ray Data, see docs/serving.md)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from assay.config import ConfigError, load_reward
+    from assay.score_file import score_file
+
+    if not args.input.is_file():
+        print(f"error: {args.input}: input file not found", file=sys.stderr)
+        return 2
+    try:
+        reward = load_reward(args.config)
+    except (ConfigError, ImportError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.engine == "ray":
+        from assay.integrations.ray_engine import score_file_ray
+
+        summary, errors = score_file_ray(args.config, args.input, args.output, batch_size=args.batch_size, on_bad_line=args.on_bad_line)
+    else:
+        summary, errors = score_file(reward, args.input, args.output, args.batch_size, args.on_bad_line, progress=not args.quiet)
+    print(summary.table())
+    print(f"\nwrote {args.output}")
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary.as_dict(), indent=2))
+    if errors:
+        if args.on_bad_line == "stop":
+            print(f"error: {errors[0]}\nevery row before it was scored and written to {args.output}", file=sys.stderr)
+            return 2
+        print(f"skipped {len(errors)} malformed line(s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,108 @@
+"""The registry of reward and comparator types: one visible dict, type name -> where it lives.
+
+Entries are import paths, loaded on first use, so ``import assay`` stays light and a reward
+that needs torch imports it only when a config asks for it. Third-party packages add types
+through the ``assay.rewards`` entry-point group:
+
+    [project.entry-points."assay.rewards"]
+    my_reward = "my_package.rewards:MyReward"
+
+    >>> from assay.registry import reward_class
+    >>> reward_class("exact_match").__name__
+    'ExactMatch'
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Entry:
+    target: str  # "module:Class"
+    summary: str  # one line for `assay list`
+    family: str
+    extra: str = ""  # the pip extra it needs, if any
+
+
+REWARD_TYPES: dict[str, Entry] = {
+    # verifiable rules
+    "math": Entry("assay.rewards.math:MathReward", "math answer equivalence with math-verify, in a killable process pool", "verifiable"),
+    "exact_match": Entry("assay.rewards.match:ExactMatch", "response (or its extracted answer) equals the reference, optionally normalised", "verifiable"),
+    "f1": Entry("assay.rewards.match:TokenF1", "token-level F1 against the reference (SQuAD-style normalisation)", "verifiable"),
+    "choice": Entry("assay.rewards.match:ChoiceMatch", "multiple-choice letter in the response equals the reference letter", "verifiable"),
+    "regex": Entry("assay.rewards.format:RegexMatch", "1 when the response matches a regular expression, else 0", "verifiable"),
+    "tag_format": Entry("assay.rewards.format:TagFormat", "response follows a tag layout such as <think>...</think><answer>...</answer>", "verifiable"),
+    "length_penalty": Entry("assay.rewards.length:LengthPenalty", "penalty for responses longer than a token budget (linear beyond it)", "verifiable"),
+    "overlong": Entry("assay.rewards.length:OverlongPenalty", "DAPO soft overlong punishment: 0 up to max-buffer, linear to -1 at max", "verifiable"),
+    "repetition": Entry("assay.rewards.repetition:RepetitionPenalty", "penalty for repeated n-grams in the response", "verifiable"),
+    "bleu": Entry("assay.rewards.overlap:Bleu", "sentence BLEU against the reference (sacrebleu), in [0, 1]", "verifiable"),
+    "chrf": Entry("assay.rewards.overlap:ChrF", "chrF against the reference (sacrebleu), in [0, 1]", "verifiable"),
+    "rouge": Entry("assay.rewards.overlap:Rouge", "ROUGE F-measure against the reference (rouge-score)", "verifiable"),
+    "json_valid": Entry("assay.rewards.json_format:JsonValid", "1 when the response (or its fenced block) is valid JSON", "verifiable"),
+    "json_schema": Entry("assay.rewards.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
+    "tool_call": Entry("assay.rewards.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
+    "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
+    # model-based, local
+    "semantic": Entry("assay.rewards.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
+    "diversity": Entry("assay.rewards.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),
+    "likelihood": Entry("assay.rewards.likelihood:ReferenceLikelihood", "log p(reference | prompt, response) under a causal LM (Gemma-3-270M by default)", "model", "models"),
+    "follow_up": Entry("assay.rewards.likelihood:FollowUpLikelihood", "log p(user follow-up | dialogue, response) under a causal LM", "model", "models"),
+    "classifier": Entry("assay.rewards.classifier:SequenceClassifierReward", "a Hugging Face sequence-classification reward model (one logit)", "model", "models"),
+    "embedding_head": Entry("assay.rewards.classifier:EmbeddingHeadReward", "a frozen sentence encoder plus a small trained head", "model", "models"),
+    # LLM judges
+    "judge": Entry("assay.rewards.judge:PointwiseJudge", "an LLM judge that writes a critique, then a score on a scale", "judge"),
+    "listwise_judge": Entry("assay.rewards.judge:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
+    "pairwise_tournament": Entry("assay.rewards.tournament:PairwiseTournament", "pairwise judge verdicts within a group turned into per-response rewards", "judge"),
+    "rubric": Entry("assay.rewards.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
+}
+
+COMPARATOR_TYPES: dict[str, Entry] = {
+    "pairwise_judge": Entry("assay.rewards.judge:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
+}
+
+_loaded_plugins = False
+
+
+def _load_plugins() -> None:
+    """Add third-party reward types from the ``assay.rewards`` entry-point group (once)."""
+    global _loaded_plugins
+    if _loaded_plugins:
+        return
+    _loaded_plugins = True
+    for ep in entry_points(group="assay.rewards"):
+        REWARD_TYPES.setdefault(ep.name, Entry(ep.value, f"plugin from {ep.dist.name if ep.dist else ep.value}", "plugin"))
+
+
+def _load(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def reward_class(type_name: str) -> Any:
+    """The class registered for a reward type; a clear error naming the known types otherwise."""
+    _load_plugins()
+    entry = REWARD_TYPES.get(type_name)
+    if entry is None:
+        raise KeyError(f"unknown reward type {type_name!r}; known types: {', '.join(sorted(REWARD_TYPES))}")
+    try:
+        return _load(entry.target)
+    except ImportError as error:
+        hint = f" (pip install 'assay[{entry.extra}]')" if entry.extra else ""
+        raise ImportError(f"reward type {type_name!r} needs {error.name or 'a missing package'}{hint}") from error
+
+
+def comparator_class(type_name: str) -> Any:
+    entry = COMPARATOR_TYPES.get(type_name)
+    if entry is None:
+        raise KeyError(f"unknown comparator type {type_name!r}; known types: {', '.join(sorted(COMPARATOR_TYPES))}")
+    return _load(entry.target)
+
+
+def all_types() -> dict[str, Entry]:
+    """Every reward and comparator type, for ``assay list``."""
+    _load_plugins()
+    return {**REWARD_TYPES, **COMPARATOR_TYPES}

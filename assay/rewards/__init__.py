@@ -1,0 +1,1 @@
+"""Reward families, one module per family. Types are registered in ``assay/registry.py``."""

@@ -1,0 +1,61 @@
+"""Bring your own reward function: ``type: function`` with ``path: "file.py:name"`` or
+``"package.module:name"``.
+
+The function has the shape ``f(response, reference, **fields) -> float | (float, str)``,
+the shape most users already have; see ``assay.reward.FunctionReward`` for how it is called.
+
+    rewards:
+      mine: {type: function, path: "my_rewards.py:length_score"}
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from assay.reward import FunctionReward, Options
+
+
+class FunctionOptions(Options):
+    path: str  # "file.py:name" (relative to the config file, then the working directory) or "package.module:name"
+
+
+def import_function(path: str, base_dir: Path | None = None) -> Callable[..., Any]:
+    """Load ``name`` from ``file.py:name`` or ``package.module:name``; a clear error otherwise."""
+    target, sep, attribute = path.rpartition(":")
+    if not sep or not target or not attribute:
+        raise ValueError(f"function path {path!r} must look like 'file.py:name' or 'package.module:name'")
+    if target.endswith(".py"):
+        candidates = [Path(target)] if Path(target).is_absolute() else [Path(base_dir or ".") / target, Path.cwd() / target]
+        file = next((c for c in candidates if c.is_file()), None)
+        if file is None:
+            raise FileNotFoundError(f"function file {target!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})")
+        module_name = f"assay_user_{abs(hash(str(file.resolve())))}"
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # so the function pickles by reference in this process
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    fn = getattr(module, attribute, None)
+    if fn is None:
+        raise AttributeError(f"{target} has no attribute {attribute!r}")
+    if isinstance(fn, FunctionReward):
+        fn = fn.fn
+    if not callable(fn):
+        raise TypeError(f"{path} is not callable")
+    return fn
+
+
+class ImportedFunction(FunctionReward):
+    """A FunctionReward whose function is named by a path in the config."""
+
+    Options = FunctionOptions
+
+    def __init__(self, name: str | None = None, path: str = "", base_dir: Path | None = None) -> None:
+        self.path = path
+        super().__init__(import_function(path, base_dir), name=name)
