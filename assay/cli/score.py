@@ -68,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if args.on_bad_line == "stop":
             print(f"error: {errors[0]}\nevery row before it was scored and written to {args.output}", file=sys.stderr)
             return 2
+        for error in errors:
+            print(f"skipped: {error}", file=sys.stderr)
         print(f"skipped {len(errors)} malformed line(s)", file=sys.stderr)
     return 0

@@ -1,0 +1,154 @@
+"""Configs into reward graphs: validation errors that name the place, and the composed total."""
+
+import json
+import textwrap
+
+import pytest
+
+from assay import ConfigError, Sample, load_reward
+
+FUNCTIONS = '''
+def length(response, reference=None):
+    return float(len(response)), f"{len(response)} characters"
+
+def correct(response, reference):
+    return (1.0 if response.strip() == str(reference) else 0.0), "compared"
+
+def judge_like(response):
+    return 0.8, "pretend model score"
+
+def flaky(response):
+    if "boom" in response:
+        raise RuntimeError("flaky reward exploded")
+    return 1.0
+'''
+
+
+@pytest.fixture
+def fn_dir(tmp_path):
+    (tmp_path / "funcs.py").write_text(FUNCTIONS)
+    return tmp_path
+
+
+def write(tmp_path, text, name="rewards.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_function_reward_path_is_relative_to_the_config(fn_dir):
+    path = write(fn_dir, """
+        rewards:
+          n: {type: function, path: funcs.py:length, weight: 0.5}
+    """)
+    j = load_reward(path).score([Sample(response="abcd")])[0]
+    assert j.score == 2.0
+    assert j.details["n"].rationale == "4 characters"
+
+
+def test_module_path_function():
+    r = load_reward({"rewards": {"t": {"type": "function", "path": "assay.types:text_of"}}})
+    assert r.components["t"].fn.__name__ == "text_of"
+
+
+def test_unknown_type_names_the_entry():
+    with pytest.raises(ConfigError, match=r"rewards.x.type: .*unknown reward type 'nope'"):
+        load_reward({"rewards": {"x": {"type": "nope"}}})
+
+
+def test_unknown_option_names_entry_and_key(fn_dir):
+    path = write(fn_dir, """
+        rewards:
+          n: {type: function, path: funcs.py:length, colour: red}
+    """)
+    with pytest.raises(ConfigError) as error:
+        load_reward(path)
+    assert "rewards.n.colour" in str(error.value) and str(path) in str(error.value)
+
+
+def test_reference_to_missing_reward_is_an_error(fn_dir):
+    with pytest.raises(ConfigError, match="combine.gates.0.reward|gates\\[0\\].reward names 'fmt'"):
+        load_reward({"rewards": {"n": {"type": "function", "path": str(fn_dir / "funcs.py") + ":length"}}, "combine": {"gates": [{"reward": "fmt"}]}})
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_reward(tmp_path / "absent.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_reward(write(tmp_path, "rewards: [unclosed"))
+    with pytest.raises(ConfigError, match="rewards"):
+        load_reward(write(tmp_path, "- a list"))
+
+
+def test_toml_config(fn_dir):
+    path = write(fn_dir, """
+        [rewards.n]
+        type = "function"
+        path = "funcs.py:length"
+    """, name="rewards.toml")
+    assert load_reward(path).score([Sample(response="abc")])[0].score == 3.0
+
+
+def test_gate_positive_only_and_failure_policy(fn_dir):
+    f = str(fn_dir / "funcs.py")
+    config = {
+        "rewards": {
+            "correct": {"type": "function", "path": f + ":correct", "weight": 1.0},
+            "quality": {"type": "function", "path": f + ":judge_like", "weight": 0.5, "only_if": "correct"},
+            "safe": {"type": "function", "path": f + ":flaky", "weight": 0.0},
+        },
+        "combine": {"gates": [{"reward": "safe", "below": 1.0, "cap": -1.0}]},
+    }
+    reward = load_reward(config)
+    right, wrong, exploded = reward.score([
+        Sample(response="4", reference="4"),
+        Sample(response="5", reference="4"),
+        Sample(response="4 boom", reference="4"),
+    ])
+    assert right.score == pytest.approx(1.4)
+    assert wrong.score == 0.0 and "quality off" in wrong.rationale
+    assert exploded.score is None and exploded.failure.kind == "internal"
+    assert "safe" in exploded.rationale and exploded.details["safe"].failure is not None
+
+
+def test_group_normalisation_and_schedule(fn_dir):
+    f = str(fn_dir / "funcs.py")
+    reward = load_reward({
+        "rewards": {"n": {"type": "function", "path": f + ":length", "schedule": {"start": 1.0, "end": 0.0, "steps": 10}}},
+        "combine": {"normalize": "group_zscore"},
+    })
+    reward.step = 5
+    out = reward.score([Sample(response="a", group=1), Sample(response="abc", group=1)])
+    assert out[0].score == pytest.approx(-1.0, abs=1e-4) and out[1].score == pytest.approx(1.0, abs=1e-4)
+    assert out[0].meta["raw_total"] == pytest.approx(0.5)
+    assert "weight 0.5 at step 5" in out[0].rationale
+
+
+def test_trust_weight_and_outcome_process(fn_dir):
+    f = str(fn_dir / "funcs.py")
+    reward = load_reward({
+        "rewards": {
+            "correct": {"type": "function", "path": f + ":correct"},
+            "model": {"type": "function", "path": f + ":length", "trust_against": "correct"},
+        },
+    })
+    out = reward.score([Sample(response="4", reference="4", group=1), Sample(response="45", reference="4", group=1)])
+    assert "trust 0" in out[0].rationale  # the longer (wrong) answer scores higher: no trust
+    assert out[0].score == 1.0 and out[1].score == 0.0
+    reward = load_reward({
+        "rewards": {"o": {"type": "function", "path": f + ":correct"}, "p": {"type": "function", "path": f + ":length"}},
+        "combine": {"method": "outcome_process", "outcome": "o", "process": "p"},
+    })
+    out = reward.score([Sample(response="4", reference="4", group=1), Sample(response="45", reference="4", group=1)])
+    assert out[0].score > out[1].score
+
+
+def test_log_sigmoid_sum_method(fn_dir):
+    f = str(fn_dir / "funcs.py")
+    reward = load_reward({"rewards": {"c": {"type": "function", "path": f + ":correct", "center": 0.5}}, "combine": {"method": "log_sigmoid_sum"}})
+    assert reward.score([Sample(response="4", reference="4")])[0].score == pytest.approx(-0.474077, abs=1e-5)
+
+
+def test_output_is_json_serialisable(fn_dir):
+    reward = load_reward({"rewards": {"n": {"type": "function", "path": str(fn_dir / "funcs.py") + ":length"}}})
+    json.dumps(reward.score([Sample(response="x")])[0].to_dict())
