@@ -46,6 +46,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "json_schema": Entry("assay.rewards.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
     "tool_call": Entry("assay.rewards.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
     "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
+    "process": Entry("assay.rewards.process:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
     # model-based, local
     "semantic": Entry("assay.rewards.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
     "diversity": Entry("assay.rewards.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),
