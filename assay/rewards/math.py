@@ -22,7 +22,7 @@ A reference that is empty or that math-verify cannot parse is an ``input`` failu
     >>> from assay.rewards.math import MathReward
     >>> from assay.types import Sample
     >>> reward = MathReward()
-    >>> [j.score for j in reward.score([Sample(response="... A: 18", reference="18"),
+    >>> [j.score for j in reward.score([Sample(response="9 * 2 = 18\\nA: 18", reference="18"),
     ...                                 Sample(response="so \\\\boxed{0.5}", reference="\\\\frac{1}{2}")])]
     [1.0, 1.0]
     >>> reward.close()
@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -145,7 +146,7 @@ def plain_number(text: str) -> PlainNumber | None:
             s, percent = s[: -len(suffix)].strip(), True
             break
     sign = ""
-    if s[:1] in "+-":
+    if s and s[0] in "+-":
         sign, s = s[0], s[1:].strip()
     for prefix in ("\\$", "$"):
         if s.startswith(prefix):
@@ -223,14 +224,23 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _worker_main(conn: Connection, timeout_seconds: int) -> None:
+def _warm_up(parse: Any, verify: Any, configs: list[Any]) -> None:
+    """Run math-verify once over common shapes, so the lazy imports inside sympy and the
+    LaTeX parser happen at start-up rather than inside the first items' deadlines."""
+    for gold, answer in (("$\\frac{1}{2}$", "\\boxed{0.5}"), ("$3$", "x = 3"), ("$\\sqrt{2}$", "2^{1/2} + 0*x"), ("$(1,2]$", "\\boxed{(1, 2]}")):
+        verify(parse(gold, extraction_config=configs, parsing_timeout=None),
+               parse(answer, extraction_config=configs, parsing_timeout=None), timeout_seconds=None)
+
+
+def _worker_main(inbox: Connection, conn: Connection, timeout_seconds: int) -> None:
     """A pool worker: answer chunks of items one by one, each under its own alarm."""
     try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
         logging.getLogger("math_verify").setLevel(logging.ERROR)
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
         configs = [LatexExtractionConfig(), ExprExtractionConfig()]
-        parse("$1$", extraction_config=configs, parsing_timeout=None)  # load the LaTeX parser now
+        _warm_up(parse, verify, configs)
         signal.signal(signal.SIGALRM, _on_alarm)
         conn.send(("ready", os.getpid()))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, then exit
@@ -254,7 +264,7 @@ def _worker_main(conn: Connection, timeout_seconds: int) -> None:
 
     def check(gold: str, answer: str | None, method: str, full_text: str | None) -> tuple[Any, ...]:
         gold_parsed = parse_gold(gold)
-        if not gold_parsed:
+        if all(isinstance(value, str) for value in gold_parsed):  # nothing, or only the raw text back
             return ("bad_gold",)
         parsed: list[Any] = []
         used = method
@@ -271,7 +281,7 @@ def _worker_main(conn: Connection, timeout_seconds: int) -> None:
 
     while True:
         try:
-            message = conn.recv()
+            message = inbox.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         if message[0] == "stop":
@@ -301,21 +311,42 @@ _MAX_START_FAILURES = 3
 _live_pools: weakref.WeakSet[_MathPool] = weakref.WeakSet()
 
 
-def _context() -> Any:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has math-verify and sympy imported already, so a
-        # replacement for a killed worker is ready in milliseconds, not seconds. (Ignored
-        # when the fork server already runs.)
-        ctx.set_forkserver_preload(["assay.rewards.math", "math_verify"])
-        return ctx
-    return multiprocessing.get_context("spawn")
+def _worker_entry(read_fd: int, write_fd: int, timeout_seconds: int) -> None:
+    """Where a worker process starts (``python -c``): wrap the inherited pipe ends."""
+    _worker_main(Connection(read_fd, writable=False), Connection(write_fd, readable=False), timeout_seconds)
+
+
+def _start_worker(timeout_seconds: int) -> tuple[subprocess.Popen, Connection, Connection]:
+    """A fresh interpreter running ``_worker_entry``, with a pipe each way.
+
+    A plain subprocess rather than ``multiprocessing``: spawn and forkserver re-import the
+    caller's ``__main__``, which breaks training scripts without an ``if __name__ ==
+    "__main__"`` guard, and fork is unsafe in a process with threads (torch, tokenizers)."""
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    code = (
+        "import sys; sys.path[:0] = " + repr([p for p in sys.path if p]) + "\n"
+        "from assay.rewards.math import _worker_entry\n"
+        f"_worker_entry({to_child_r}, {from_child_w}, {int(timeout_seconds)})"
+    )
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+        )
+    finally:
+        os.close(to_child_r)
+        os.close(from_child_w)
+    return process, Connection(from_child_r, writable=False), Connection(to_child_w, readable=False)
 
 
 @dataclass(eq=False)
 class _Worker:
-    process: Any
-    conn: Connection
+    process: subprocess.Popen
+    conn: Connection  # what the worker sends
+    outbox: Connection  # what we send to it
     ready: bool = False
     items: deque = field(default_factory=deque)  # item tuples sent, not yet answered
     item_started: float = 0.0
@@ -337,25 +368,24 @@ class _MathPool:
         self.start_failures = 0
         self.last_start_error = ""
         self.closed = False
-        self.ctx = _context()
         _live_pools.add(self)
 
     # workers
     def _spawn(self) -> None:
-        parent_conn, child_conn = self.ctx.Pipe(duplex=True)
-        process = self.ctx.Process(
-            target=_worker_main, args=(child_conn, self.timeout_seconds), name="assay-math-worker", daemon=True
-        )
-        process.start()
-        child_conn.close()
-        self.workers.append(_Worker(process, parent_conn))
+        process, conn, outbox = _start_worker(self.timeout_seconds)
+        self.workers.append(_Worker(process, conn, outbox))
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
-        if kill and worker.process.is_alive():
+        if kill and worker.process.poll() is None:
             worker.process.kill()
-        worker.process.join(timeout=5)
+        try:
+            worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
         worker.conn.close()
-        self.workers.remove(worker)
+        worker.outbox.close()
+        if worker in self.workers:
+            self.workers.remove(worker)
 
     def _top_up(self) -> None:
         while len(self.workers) < self.size and self.start_failures < _MAX_START_FAILURES:
@@ -398,7 +428,7 @@ class _MathPool:
                         worker.items.extend(batch)
                         worker.item_started = now
                         try:
-                            worker.conn.send(("chunk", batch))
+                            worker.outbox.send(("chunk", batch))
                         except (BrokenPipeError, OSError):
                             pass  # noticed as a dead worker below
                 deadlines = [w.item_started + self.timeout_seconds + _GRACE_SECONDS for w in self.workers if w.busy]
@@ -423,28 +453,23 @@ class _MathPool:
         Returns the items to send again (those queued behind an item that killed a worker)."""
         requeue: list[tuple[Any, ...]] = []
         by_conn = {w.conn: w for w in self.workers}
-        by_sentinel = {w.process.sentinel: w for w in self.workers}
         if not by_conn:
             return requeue
-        ready = wait(list(by_conn) + list(by_sentinel), timeout=wait_for)
         dead: list[_Worker] = []
-        for handle in ready:
-            worker = by_conn.get(handle) or by_sentinel.get(handle)  # type: ignore[call-overload]
-            if worker is None or worker in dead:
-                continue
+        for handle in wait(list(by_conn), timeout=wait_for):
+            worker = by_conn[handle]  # type: ignore[index]
             try:
                 while worker.conn.poll():
                     self._handle(worker, worker.conn.recv(), results)
             except (EOFError, OSError):
-                dead.append(worker)
-                continue
-            if handle in by_sentinel and not worker.process.is_alive():
-                dead.append(worker)
+                dead.append(worker)  # the pipe closed: the worker exited or was killed
         for worker in dead:
             if worker not in self.workers:
                 continue
-            worker.process.join(timeout=5)
-            code = worker.process.exitcode
+            try:
+                code = worker.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
             if not worker.ready:
                 self.start_failures += 1
                 self.last_start_error = self.last_start_error or f"worker exited with code {code} while starting"
@@ -475,11 +500,14 @@ class _MathPool:
             self.closed = True
             for worker in list(self.workers):
                 try:
-                    worker.conn.send(("stop",))
+                    worker.outbox.send(("stop",))
                 except (BrokenPipeError, OSError):
                     pass
             for worker in list(self.workers):
-                worker.process.join(timeout=1)
+                try:
+                    worker.process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
                 self._retire(worker, kill=True)
 
 
@@ -662,7 +690,7 @@ class MathReward(Reward):
             )
         raw = (extraction.answer or prepared.text)[-2000:]
         if kind == "bad_gold":
-            return Judgment.fail("input", f"math-verify could not parse the reference {prepared.gold!r}", raw=prepared.gold)
+            return Judgment.fail("input", f"math-verify could not parse the reference {prepared.gold!r} as mathematics", raw=prepared.gold)
         if kind == "timeout":
             return Judgment.fail(
                 "timeout",
