@@ -34,7 +34,7 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _BOXED_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASHES = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)
 _ANSWER_IS = re.compile(
-    r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*(.+?)\s*$",
+    r"\b(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*(.+?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -28,7 +28,7 @@ from assay.types import Judgment, Sample
 RegexFlag = Literal["dotall", "ignorecase", "multiline", "ascii", "verbose"]
 _FLAGS = {"dotall": re.DOTALL, "ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "ascii": re.ASCII, "verbose": re.VERBOSE}
 
-R1_FORMAT = r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*"
+R1_FORMAT = r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$"
 
 
 def compile_regex(pattern: str, flags: list[str]) -> re.Pattern[str]:
@@ -46,7 +46,7 @@ def compile_regex(pattern: str, flags: list[str]) -> re.Pattern[str]:
 class RegexOptions(Options):
     pattern: str = R1_FORMAT  # default: <think>...</think> then <answer>...</answer>, nothing else
     flags: list[RegexFlag] = ["dotall"]
-    mode: Literal["fullmatch", "search", "match"] = "fullmatch"  # whole response / anywhere / at the start
+    mode: Literal["search", "fullmatch", "match"] = "search"  # anywhere (anchor with ^...$) / the whole response / at the start
 
     @field_validator("pattern")
     @classmethod
@@ -56,15 +56,17 @@ class RegexOptions(Options):
 
 
 class RegexMatch(Reward):
-    """1 when the response matches ``pattern`` (``fullmatch``: the whole response; ``search``:
-    anywhere; ``match``: at the start), else 0. A bad pattern is an error when the reward is
-    built."""
+    """1 when the response matches ``pattern`` (``search``, the default: anywhere, so anchor
+    with ``^...$`` to cover the whole response; ``fullmatch``: the whole response; ``match``:
+    at the start), else 0. A bad pattern is an error when the reward is built. The default
+    pattern is the R1 layout: ``<think>...</think>`` then ``<answer>...</answer>``, nothing
+    else but whitespace."""
 
     type_name = "regex"
     description = "1 when the response matches a regular expression, else 0"
     Options = RegexOptions
 
-    def __init__(self, name: str | None = None, pattern: str = R1_FORMAT, flags: list[str] | None = None, mode: str = "fullmatch") -> None:
+    def __init__(self, name: str | None = None, pattern: str = R1_FORMAT, flags: list[str] | None = None, mode: str = "search") -> None:
         super().__init__(name)
         if mode not in ("fullmatch", "search", "match"):
             raise ValueError(f"regex mode must be fullmatch, search or match, got {mode!r}")

@@ -53,7 +53,7 @@ def reference_answers(reference: Any) -> list[str] | None:
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             return None
-        text = str(item).strip()
+        text = str(int(item)) if isinstance(item, float) and item.is_integer() else str(item).strip()
         if text:
             out.append(text)
     return out or None
