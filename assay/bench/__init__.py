@@ -1,0 +1,1 @@
+"""`assay bench`: loaders, exact scorers, runner, probes and reports for reward-model benchmarks."""

@@ -1,0 +1,452 @@
+"""Loaders for each benchmark's official file format, from local files only.
+
+Each loader takes the data folder (``--data-dir``; default ``assay.paths.data_dir()``, i.e.
+``$ASSAY_DATA_DIR`` or ``../shared/data``) and returns a ``Loaded``: typed items with ids,
+the files read, and notes (a file that is expected but absent, rows skipped by the
+benchmark's own rule). A malformed file raises ``DataError`` naming the file, the line or
+index, and the field.
+
+    >>> loaded = load("llmbar", "../shared/data")            # doctest: +SKIP
+    >>> loaded.items[0].better, loaded.files[0].name          # doctest: +SKIP
+    ('a', 'adversarial-gptinst.json')
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+
+
+class DataError(ValueError):
+    """A benchmark file that cannot be read: the message names file, line/index and field."""
+
+    def __init__(self, path: str | Path, where: str, field_name: str | None, problem: str) -> None:
+        self.path, self.where, self.field, self.problem = str(path), where, field_name, problem
+        super().__init__(f"{path}: {where}" + (f": field {field_name!r}" if field_name else "") + f": {problem}")
+
+
+@dataclass
+class Loaded:
+    items: list[Item]
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+
+# --- reading records ------------------------------------------------------------------------
+def read_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for each record of a .jsonl(.gz), .json (a list, or a dict holding one) or
+    .parquet file; ``where`` is ``line N`` or ``item N`` for error messages."""
+    name = path.name
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise DataError(path, f"line {number}", None, f"not valid JSON ({error.msg} at column {error.colno})") from None
+                if not isinstance(row, dict):
+                    raise DataError(path, f"line {number}", None, f"expected a JSON object, got {type(row).__name__}")
+                yield f"line {number}", row
+    elif name.endswith(".json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise DataError(path, f"line {error.lineno}", None, f"not valid JSON ({error.msg})") from None
+        if isinstance(data, dict):
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise DataError(path, "top level", None, "expected a JSON list of rows (or an object holding exactly one list)")
+            data = lists[0]
+        if not isinstance(data, list):
+            raise DataError(path, "top level", None, f"expected a JSON list of rows, got {type(data).__name__}")
+        for index, row in enumerate(data):
+            if not isinstance(row, dict):
+                raise DataError(path, f"item {index}", None, f"expected a JSON object, got {type(row).__name__}")
+            yield f"item {index}", row
+    elif name.endswith(".parquet"):
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise DataError(path, "file", None, "reading parquet needs pandas and pyarrow (pip install pandas pyarrow)") from None
+        frame = pd.read_parquet(path)
+        for index, row in enumerate(frame.to_dict(orient="records")):
+            yield f"row {index}", {k: _plain(v) for k, v in row.items()}
+    else:
+        raise DataError(path, "file", None, "unknown format: expected .jsonl, .jsonl.gz, .json or .parquet")
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars from parquet into lists and Python scalars."""
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def data_files(folder: Path, patterns: tuple[str, ...] = ("*.jsonl", "*.jsonl.gz", "*.json", "*.parquet")) -> list[Path]:
+    found: set[Path] = set()
+    for pattern in patterns:
+        found.update(p for p in folder.glob(pattern) if p.is_file())
+    return sorted(found)
+
+
+def _require(row: dict[str, Any], path: Path, where: str, name: str, kind: type | tuple[type, ...] | None = None) -> Any:
+    if name not in row or row[name] is None:
+        raise DataError(path, where, name, "missing")
+    value = row[name]
+    if kind is not None and not isinstance(value, kind):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise DataError(path, where, name, f"expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _text(row: dict[str, Any], path: Path, where: str, name: str) -> str:
+    return _require(row, path, where, name, str)
+
+
+def _texts(row: dict[str, Any], path: Path, where: str, name: str, length: int | None = None) -> list[str]:
+    value = _require(row, path, where, name, list)
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise DataError(path, where, f"{name}[{i}]", f"expected a string, got {type(v).__name__}")
+    if length is not None and len(value) != length:
+        raise DataError(path, where, name, f"expected {length} responses, got {len(value)}")
+    return value
+
+
+def _prompt(row: dict[str, Any], path: Path, where: str, name: str = "prompt") -> Any:
+    value = _require(row, path, where, name)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        return value
+    raise DataError(path, where, name, "expected a string or a list of chat messages with 'content'")
+
+
+def _folder(data_dir: str | Path | None, name: str) -> Path:
+    from assay.paths import data_dir as default_data_dir
+
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    if root is None:
+        raise FileNotFoundError("no data folder: pass --data-dir or set ASSAY_DATA_DIR")
+    folder = root / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: benchmark folder not found (see `assay bench --list` for the files each benchmark expects)")
+    return folder
+
+
+def _limited(items: list[Item], limit: int | None) -> list[Item]:
+    return items if limit is None else items[:limit]
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha1(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:12]
+
+
+# --- RewardBench 1 --------------------------------------------------------------------------
+def load_rewardbench(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
+    """``rewardbench/*.{jsonl,json,parquet}``: rows with prompt, chosen, rejected, subset (and id)."""
+    folder = _folder(data_dir, "rewardbench")
+    files = data_files(folder)
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            subset = _text(row, path, where, "subset")
+            rid = str(row.get("id", f"{path.stem}:{where.split()[-1]}"))
+            items.append(PreferencePair(rid, _prompt(row, path, where), _text(row, path, where, "chosen"), _text(row, path, where, "rejected"), subset))
+    return Loaded(_limited(items, limit), files)
+
+
+# --- RewardBench 2 --------------------------------------------------------------------------
+def load_rewardbench2(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
+    """``rewardbench2/*.{jsonl,json,parquet}``: rows with id, prompt, chosen (list), rejected
+    (list), subset; Ties rows have ids ``ref:N`` / ``tied:N`` and several chosen."""
+    folder = _folder(data_dir, "rewardbench2")
+    files = data_files(folder)
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            subset = _text(row, path, where, "subset")
+            chosen = _texts(row, path, where, "chosen")
+            rejected = _texts(row, path, where, "rejected")
+            if not chosen:
+                raise DataError(path, where, "chosen", "empty list")
+            if not rejected:
+                raise DataError(path, where, "rejected", "empty list")
+            rid = str(_require(row, path, where, "id"))
+            if subset.lower() == "ties" and (":" not in rid or rid.split(":")[0] not in ("ref", "tied")):
+                raise DataError(path, where, "id", f"a Ties row's id must look like 'ref:N' or 'tied:N', got {rid!r}")
+            meta = {k: row[k] for k in ("num_correct", "num_rejected", "total_completions") if k in row}
+            items.append(BestOfN(rid, _prompt(row, path, where), chosen, rejected, subset, meta))
+    return Loaded(_limited(items, limit), files)
+
+
+# --- RM-Bench -------------------------------------------------------------------------------
+RMBENCH_FILES = ("chat", "code", "math", "safety-refuse", "safety-response")
+
+
+def load_rmbench(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
+    """``rm-bench/{chat,code,math,safety-refuse,safety-response}.json`` (or ``*_filtered.json``):
+    rows with id, prompt, chosen (3), rejected (3), subset. The two safety files form one
+    ``safety`` domain; an absent file is a note, not an error."""
+    folder = _folder(data_dir, "rm-bench")
+    items: list[Item] = []
+    files: list[Path] = []
+    notes: list[str] = []
+    for stem in RMBENCH_FILES:
+        path = next((p for p in (folder / f"{stem}.json", folder / f"{stem}_filtered.json") if p.is_file()), None)
+        if path is None:
+            notes.append(f"rm-bench: {stem}.json not found in {folder}; domain {stem.split('-')[0]} is left out of the averages")
+            continue
+        files.append(path)
+        domain = "safety" if stem.startswith("safety") else stem
+        for where, row in read_records(path):
+            rid = f"{stem}:{_require(row, path, where, 'id')}"
+            items.append(StyledPair(
+                rid, _prompt(row, path, where), _texts(row, path, where, "chosen", 3), _texts(row, path, where, "rejected", 3),
+                domain, str(row.get("subset", stem)),
+            ))
+    return Loaded(_limited(items, limit), files, notes)
+
+
+# --- JudgeBench -----------------------------------------------------------------------------
+def judgebench_family(source: str) -> str:
+    """The source family JudgeBench reports: knowledge (mmlu-pro-*), reasoning, math, coding."""
+    if source.startswith("mmlu-pro"):
+        return "knowledge"
+    return {"livebench-reasoning": "reasoning", "livebench-math": "math", "livecodebench": "coding"}.get(source, source)
+
+
+def load_judgebench(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
+    """``judgebench/*.jsonl``: rows with pair_id, source, question, response_A, response_B, label (A>B or B>A)."""
+    folder = _folder(data_dir, "judgebench")
+    files = data_files(folder, ("*.jsonl", "*.jsonl.gz"))
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            label = _text(row, path, where, "label")
+            if label not in ("A>B", "B>A"):
+                raise DataError(path, where, "label", f"expected 'A>B' or 'B>A', got {label!r}")
+            source = _text(row, path, where, "source")
+            rid = f"{path.stem}:{_require(row, path, where, 'pair_id')}"
+            items.append(LabeledPair(
+                rid, _text(row, path, where, "question"), _text(row, path, where, "response_A"), _text(row, path, where, "response_B"),
+                "a" if label == "A>B" else "b", judgebench_family(source), {"source": source},
+            ))
+    return Loaded(_limited(items, limit), files)
+
+
+# --- LLMBar ---------------------------------------------------------------------------------
+def load_llmbar(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
+    """``llmbar/*.json``: lists of {input, output_1, output_2, label (1 or 2)}; subset = file name."""
+    folder = _folder(data_dir, "llmbar")
+    files = data_files(folder, ("*.json", "*.jsonl"))
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            label = _require(row, path, where, "label")
+            if label not in (1, 2) or isinstance(label, bool):
+                raise DataError(path, where, "label", f"expected 1 or 2, got {label!r}")
+            index = where.split()[-1]
+            items.append(LabeledPair(
+                f"{path.stem}:{index}", _text(row, path, where, "input"), _text(row, path, where, "output_1"),
+                _text(row, path, where, "output_2"), "a" if label == 1 else "b", path.stem.split(".")[0],
+            ))
+    return Loaded(_limited(items, limit), files)
+
+
+# --- RMB ------------------------------------------------------------------------------------
+def _rmb_answer(value: Any, path: Path, where: str, name: str) -> str:
+    if isinstance(value, dict) and isinstance(value.get("answer"), str):
+        return value["answer"]
+    raise DataError(path, where, name, "expected an object with a string 'answer'")
+
+
+def _rmb_prompt(row: dict[str, Any], path: Path, where: str) -> list[dict[str, Any]]:
+    turns = _require(row, path, where, "conversation_input", list)
+    if not all(isinstance(t, dict) and "content" in t for t in turns):
+        raise DataError(path, where, "conversation_input", "expected a list of messages with 'role' and 'content'")
+    return [{"role": t.get("role", "user"), "content": t["content"]} for t in turns]
+
+
+def load_rmb(data_dir: str | Path | None, limit: int | None = None, part: str | None = None) -> Loaded:
+    """``rmb/**/*.json`` as in the RMB repository: Pairwise_set rows (pair_uid, conversation_input,
+    chosen.answer, reject.answer, category_path) and BoN_set rows (bon_uid, conversation_input,
+    bon_best.answer, loser_list[].answer, category_path). ``part`` keeps only ``pairwise`` or ``bon``."""
+    folder = _folder(data_dir, "rmb")
+    files = sorted(p for p in folder.rglob("*.json") if p.is_file())
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            category = str(row.get("category_path", path.parent.name))
+            subset = "/".join(category.split("/")[:2])
+            if "pair_uid" in row:
+                if part == "bon":
+                    continue
+                items.append(PreferencePair(
+                    str(row["pair_uid"]), _rmb_prompt(row, path, where), _rmb_answer(row.get("chosen"), path, where, "chosen"),
+                    _rmb_answer(row.get("reject"), path, where, "reject"), subset, {"category_path": category},
+                ))
+            elif "bon_uid" in row:
+                if part == "pairwise":
+                    continue
+                losers = _require(row, path, where, "loser_list", list)
+                if not losers:
+                    raise DataError(path, where, "loser_list", "empty list")
+                items.append(BestOfN(
+                    str(row["bon_uid"]), _rmb_prompt(row, path, where), [_rmb_answer(row.get("bon_best"), path, where, "bon_best")],
+                    [_rmb_answer(v, path, where, f"loser_list[{i}]") for i, v in enumerate(losers)], subset, {"category_path": category},
+                ))
+            else:
+                raise DataError(path, where, "pair_uid", "missing (an RMB row has pair_uid or bon_uid)")
+    return Loaded(_limited(items, limit), files)
+
+
+# --- ProcessBench and PRMBench --------------------------------------------------------------
+def load_processbench(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
+    """``processbench/{gsm8k,math,olympiadbench,omnimath}.{json,jsonl}``: rows with id, problem,
+    steps (list), label (index of the first wrong step, -1 for none); subset = file name."""
+    folder = _folder(data_dir, "processbench")
+    files = data_files(folder)
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            steps = _texts(row, path, where, "steps")
+            label = _require(row, path, where, "label", int)
+            if not -1 <= label < len(steps):
+                raise DataError(path, where, "label", f"{label} is not -1 or a step index below {len(steps)}")
+            rid = f"{path.stem}:{row.get('id', where.split()[-1])}"
+            items.append(ProcessItem(rid, _text(row, path, where, "problem"), steps, label, path.stem.split(".")[0]))
+    return Loaded(_limited(items, limit), files)
+
+
+def prmbench_label(error_steps: list[int]) -> int:
+    """PRMBench's 1-based error steps into ProcessBench's 0-based first-error index (-1: none)."""
+    return min(error_steps) - 1 if error_steps else -1
+
+
+def load_prmbench(data_dir: str | Path | None, limit: int | None = None, pattern: str = "*test*.jsonl") -> Loaded:
+    """``prmbench/*test*.jsonl``: each row gives two ProcessItems: the modified process (label =
+    first error step - 1, subset = its classification) and the original process (label -1,
+    subset ``original``; an original shared by several files is kept once). A row whose first
+    error step lies past its last step (4 in the released test files) cannot be converted and
+    is skipped with a note naming it."""
+    folder = _folder(data_dir, "prmbench")
+    files = sorted(folder.glob(pattern))
+    items: list[Item] = []
+    seen_originals: set[str] = set()
+    out_of_range = 0
+    skipped: list[str] = []
+    used_ids: set[str] = set()
+    for path in files:
+        for where, row in read_records(path):
+            idx = str(_require(row, path, where, "idx"))
+            classification = str(row.get("classification", path.stem))
+            modified = _texts(row, path, where, "modified_process")
+            raw_errors = _require(row, path, where, "error_steps", list)
+            try:
+                errors = sorted(int(e) for e in raw_errors)
+            except (TypeError, ValueError):
+                raise DataError(path, where, "error_steps", "expected a list of step numbers") from None
+            if errors and errors[0] < 1:
+                raise DataError(path, where, "error_steps", f"step numbers are 1-based, got {errors[0]}")
+            if errors and errors[0] > len(modified):
+                skipped.append(f"{path.name} {where} (first error step {errors[0]} of {len(modified)} steps)")
+                continue
+            if any(e > len(modified) for e in errors):
+                out_of_range += 1
+                errors = [e for e in errors if e <= len(modified)]
+            question = str(row.get("modified_question") or row.get("question") or "")
+            rid = f"{classification}:{idx}:modified"
+            if rid in used_ids:  # the same idx twice in one error type: keep both, apart
+                rid = f"{rid}@{path.stem}:{where.split()[-1]}"
+            used_ids.add(rid)
+            items.append(ProcessItem(
+                rid, question, modified, prmbench_label(errors), classification,
+                [e - 1 for e in errors], {"file": path.name},
+            ))
+            original = _texts(row, path, where, "original_process")
+            key = _hash(original)
+            if key not in seen_originals:
+                seen_originals.add(key)
+                oq = str(row.get("original_question") or row.get("question") or "")
+                items.append(ProcessItem(f"original:{idx}:{key}", oq, original, -1, "original", [], {"file": path.name}))
+    notes = []
+    if skipped:
+        notes.append(f"prmbench: skipped {len(skipped)} row(s) whose first error step lies past the last step: {'; '.join(skipped)}")
+    if out_of_range:
+        notes.append(f"prmbench: {out_of_range} row(s) list an error step past the last step; those step numbers were dropped (the first error is within range in every row)")
+    return Loaded(_limited(items, limit), files, notes)
+
+
+# --- best-of-N math -------------------------------------------------------------------------
+def _score_value(value: Any, path: Path, where: str, name: str) -> float:
+    while isinstance(value, list) and len(value) >= 1:
+        value = value[-1]  # Qwen's files nest each reward as [score]; the last is the final-step score
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(path, where, name, f"expected a number (or [number]), got {type(value).__name__}")
+    return float(value)
+
+
+def load_math_bon(data_dir: str | Path | None, limit: int | None = None, folder_name: str = "math-bon") -> Loaded:
+    """``math-bon/*.jsonl`` in the shape of Qwen2.5-Math's ``math_cot_100.jsonl``: question,
+    response (or code) list, pred (extracted answers), score (correctness booleans), and
+    optionally pred_score (one reward per sample, a number or [number])."""
+    folder = _folder(data_dir, folder_name)
+    files = data_files(folder, ("*.jsonl", "*.jsonl.gz"))
+    items: list[Item] = []
+    for path in files:
+        for where, row in read_records(path):
+            prompt = row.get("question", row.get("problem", row.get("prompt")))
+            if not isinstance(prompt, str):
+                raise DataError(path, where, "question", "missing (or not a string)")
+            responses = _texts(row, path, where, "response" if "response" in row else "code")
+            n = len(responses)
+            answers = [str(a) for a in _require(row, path, where, "pred", list)]
+            correct = _require(row, path, where, "score", list)
+            if len(answers) != n:
+                raise DataError(path, where, "pred", f"has {len(answers)} answers for {n} responses")
+            if len(correct) != n or not all(isinstance(c, bool) for c in correct):
+                raise DataError(path, where, "score", f"expected {n} booleans")
+            stored = None
+            if "pred_score" in row and row["pred_score"] is not None:
+                raw = _require(row, path, where, "pred_score", list)
+                if len(raw) != n:
+                    raise DataError(path, where, "pred_score", f"has {len(raw)} scores for {n} responses")
+                stored = [_score_value(v, path, where, f"pred_score[{i}]") for i, v in enumerate(raw)]
+            rid = f"{path.stem}:{row.get('idx', where.split()[-1])}"
+            items.append(SampledSolutions(rid, prompt, responses, answers, list(correct), stored, path.stem, {"gt": row.get("gt", row.get("answer"))}))
+    return Loaded(_limited(items, limit), files)
+
+
+LOADERS: dict[str, Callable[..., Loaded]] = {
+    "rewardbench": load_rewardbench,
+    "rewardbench2": load_rewardbench2,
+    "rm-bench": load_rmbench,
+    "judgebench": load_judgebench,
+    "llmbar": load_llmbar,
+    "rmb": load_rmb,
+    "processbench": load_processbench,
+    "prmbench": load_prmbench,
+    "math-bon": load_math_bon,
+}
+
+
+def load(benchmark: str, data_dir: str | Path | None = None, limit: int | None = None) -> Loaded:
+    """Load a benchmark by name (see ``LOADERS``)."""
+    if benchmark not in LOADERS:
+        raise KeyError(f"unknown benchmark {benchmark!r}; known: {', '.join(LOADERS)}")
+    return LOADERS[benchmark](data_dir, limit)

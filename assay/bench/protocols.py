@@ -1,0 +1,535 @@
+"""Each benchmark's protocol as three steps: the units of work an item needs (responses to
+score, or pairs to judge), the item's outcome from those units' results, and the metrics
+from the outcomes. The scoring rules themselves live in ``scorers.py``.
+
+Units are keyed ``ITEM_ID/ROLE`` so the per-sample log can be resumed; results are the
+logged dicts (``Judgment.to_dict()`` or ``Preference.to_dict()``), so a fresh run and a
+resumed run evaluate the very same data.
+
+Modes: ``pointwise`` (a reward scores every response), ``pairwise`` (a comparator judges
+pairs, in both orders), ``process`` (a reward predicts step labels), ``stored`` (scores
+stored in the benchmark file, math-bon only).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assay.bench import scorers
+from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+from assay.types import Pair, Sample
+
+Result = dict[str, Any]
+
+
+@dataclass
+class Unit:
+    key: str
+    sample: Sample | None = None  # pointwise / process
+    pair: Pair | None = None  # pairwise
+
+    @property
+    def kind(self) -> str:
+        return "compare" if self.pair is not None else "score"
+
+
+@dataclass
+class Outcome:
+    """One item's result: ``value`` is its credit in [0, 1] (None when a failure left it
+    undecided); ``parts`` holds what the benchmark's aggregate needs; ``failures`` the kinds."""
+
+    id: str
+    subset: str
+    value: float | None
+    parts: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    consistent: bool | None = None  # pairwise: same verdict in both orders
+
+    @property
+    def valid(self) -> bool:
+        return self.value is not None
+
+
+class UnsupportedMode(ValueError):
+    pass
+
+
+# --- reading results ------------------------------------------------------------------------
+def failure_kind(result: Result) -> str | None:
+    """The failure kind of a logged result, ``abstained`` for a score of None without one."""
+    if result.get("failure"):
+        return result["failure"].get("kind", "internal")
+    if "winner" in result:
+        return None if result.get("winner") in ("a", "b", "tie") else "abstained"
+    return None if isinstance(result.get("score"), (int, float)) else "abstained"
+
+
+def score_of(result: Result) -> float | None:
+    return None if failure_kind(result) else float(result["score"])
+
+
+def _scores(results: dict[str, Result], keys: Sequence[str]) -> tuple[list[float] | None, list[str]]:
+    kinds = [k for k in (failure_kind(results[key]) for key in keys) if k]
+    if kinds:
+        return None, kinds
+    return [float(results[key]["score"]) for key in keys], []
+
+
+def _sample(item_id: str, prompt: Any, response: str, **extra: Any) -> Sample:
+    return Sample(prompt=prompt, response=response, id=item_id, extra=extra)
+
+
+# --- the base protocol ----------------------------------------------------------------------
+class Protocol:
+    name = ""
+    modes: tuple[str, ...] = ("pointwise",)
+    needs_data = ""  # what --list says
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        raise NotImplementedError
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        raise NotImplementedError
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        """Metrics from outcomes: ``overall`` plus per-subset keys (fractions in [0, 1])."""
+        return micro_by_subset(outcomes, exclude_failures)
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        """(unit key, 'chosen' or 'rejected') for score-distribution plots."""
+        return []
+
+
+def credit(outcome: Outcome, exclude_failures: bool) -> float | None:
+    """An outcome's credit under the failure policy: a failure counts 0, or is left out."""
+    if outcome.value is None:
+        return None if exclude_failures else 0.0
+    return outcome.value
+
+
+def micro_by_subset(outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+    by_subset: dict[str, list[float]] = defaultdict(list)
+    every: list[float] = []
+    for o in outcomes:
+        c = credit(o, exclude_failures)
+        if c is not None:
+            by_subset[o.subset].append(c)
+            every.append(c)
+    metrics: dict[str, Any] = {"overall": float(np.mean(every)) if every else None}
+    for subset, values in sorted(by_subset.items()):
+        metrics[subset] = float(np.mean(values))
+    return metrics
+
+
+# --- pairs with one chosen and one rejected (RewardBench 1, RMB pairwise) --------------------
+class PreferencePairs(Protocol):
+    modes = ("pointwise", "pairwise")
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, PreferencePair)
+        if mode == "pairwise":
+            return [
+                Unit(f"{item.id}/cr", pair=Pair(item.prompt, item.chosen, item.rejected, id=item.id)),
+                Unit(f"{item.id}/rc", pair=Pair(item.prompt, item.rejected, item.chosen, id=item.id)),
+            ]
+        return [Unit(f"{item.id}/chosen", _sample(item.id, item.prompt, item.chosen)), Unit(f"{item.id}/rejected", _sample(item.id, item.prompt, item.rejected))]
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        return [(f"{item.id}/chosen", "chosen"), (f"{item.id}/rejected", "rejected")]
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, PreferencePair)
+        if mode == "pairwise":
+            return pairwise_outcome(item.id, item.subset, results[f"{item.id}/cr"], results[f"{item.id}/rc"], "a")
+        scores, kinds = _scores(results, [f"{item.id}/chosen", f"{item.id}/rejected"])
+        if scores is None:
+            return Outcome(item.id, item.subset, None, failures=kinds)
+        return Outcome(item.id, item.subset, float(scores[0] > scores[1]), {"tie": scores[0] == scores[1]})
+
+
+def pairwise_outcome(item_id: str, subset: str, first: Result, second: Result, better_in_first: str) -> Outcome:
+    """A comparator's two verdicts: ``first`` on (A, B), ``second`` on (B, A). Credit = mean
+    correctness of the two orders (a tie is wrong); consistent = same pick in both orders."""
+    kinds = [k for k in (failure_kind(first), failure_kind(second)) if k]
+    if kinds:
+        return Outcome(item_id, subset, None, failures=kinds)
+    swap = {"a": "b", "b": "a", "tie": "tie"}
+    pick1, pick2 = first["winner"], swap[second["winner"]]
+    value = ((pick1 == better_in_first) + (pick2 == better_in_first)) / 2
+    return Outcome(item_id, subset, value, {"verdicts": [pick1, pick2]}, consistent=pick1 == pick2)
+
+
+class RewardBench(PreferencePairs):
+    name = "rewardbench"
+    needs_data = "rewardbench/*.{jsonl,json,parquet}: prompt, chosen, rejected, subset (RewardBench 1 'filtered' split)"
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        subsets = micro_by_subset(outcomes, exclude_failures)
+        subsets.pop("overall")
+        sections = scorers.rewardbench_sections(subsets)
+        return {"overall": sections.pop("overall", None), **{k.lower().replace(" ", "_"): v for k, v in sections.items()}, **subsets}
+
+
+# --- RewardBench 2 and RMB best-of-N --------------------------------------------------------
+class BestOfNProtocol(Protocol):
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, BestOfN)
+        return [Unit(f"{item.id}/c{i}", _sample(item.id, item.prompt, r)) for i, r in enumerate(item.chosen)] + [
+            Unit(f"{item.id}/r{i}", _sample(item.id, item.prompt, r)) for i, r in enumerate(item.rejected)
+        ]
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        assert isinstance(item, BestOfN)
+        return [(f"{item.id}/c{i}", "chosen") for i in range(len(item.chosen))] + [(f"{item.id}/r{i}", "rejected") for i in range(len(item.rejected))]
+
+    def _scored(self, item: BestOfN, results: dict[str, Result]) -> tuple[list[float], list[float]] | list[str]:
+        chosen, k1 = _scores(results, [f"{item.id}/c{i}" for i in range(len(item.chosen))])
+        rejected, k2 = _scores(results, [f"{item.id}/r{i}" for i in range(len(item.rejected))])
+        if chosen is None or rejected is None:
+            return k1 + k2
+        return chosen, rejected
+
+
+class RewardBench2(BestOfNProtocol):
+    name = "rewardbench2"
+    needs_data = "rewardbench2/*.{jsonl,json,parquet}: id, prompt, chosen (list), rejected (list), subset; Ties ids 'ref:N'/'tied:N'"
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, BestOfN)
+        scored = self._scored(item, results)
+        if isinstance(scored, list):
+            return Outcome(item.id, item.subset, None, failures=scored)
+        chosen, rejected = scored
+        if item.subset.lower() == "ties":
+            accurate = min(chosen) > max(rejected)
+            return Outcome(item.id, item.subset, float(accurate), {"chosen": chosen, "rejected": rejected})
+        return Outcome(item.id, item.subset, scorers.best_of_n_credit(chosen[0], rejected))
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        plain = [o for o in outcomes if o.subset.lower() != "ties"]
+        metrics = micro_by_subset(plain, exclude_failures)
+        metrics.pop("overall")
+        ties = [o for o in outcomes if o.subset.lower() == "ties"]
+        if ties:
+            rows = []
+            for o in ties:
+                if o.value is not None:
+                    rows.append((o.id, o.parts["chosen"], o.parts["rejected"]))
+                elif not exclude_failures:  # a failed row counts as a wrong one: correct never above incorrect
+                    rows.append((o.id, [0.0], [1.0]))
+            metrics["ties"] = scorers.ties_score(rows)
+        values = [v for v in metrics.values() if v is not None]
+        return {"overall": float(np.mean(values)) if values else None, **metrics}
+
+
+class RMB(Protocol):
+    name = "rmb"
+    modes = ("pointwise", "pairwise")
+    needs_data = "rmb/**/*.json as in the RMB repo: Pairwise_set rows (pair_uid, chosen, reject) and BoN_set rows (bon_uid, bon_best, loser_list)"
+
+    def __init__(self) -> None:
+        self.pairs = PreferencePairs()
+        self.bon = BestOfNProtocol()
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        if isinstance(item, BestOfN):
+            if mode == "pairwise":  # the best against each loser, both orders
+                return [u for i, r in enumerate(item.rejected) for u in (
+                    Unit(f"{item.id}/cr{i}", pair=Pair(item.prompt, item.chosen[0], r, id=item.id)),
+                    Unit(f"{item.id}/rc{i}", pair=Pair(item.prompt, r, item.chosen[0], id=item.id)),
+                )]
+            return self.bon.units(item, mode)
+        return self.pairs.units(item, mode)
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        return self.bon.score_roles(item) if isinstance(item, BestOfN) else self.pairs.score_roles(item)
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        if isinstance(item, PreferencePair):
+            o = self.pairs.outcome(item, results, mode)
+            o.parts["part"] = "pairwise"
+            return o
+        assert isinstance(item, BestOfN)
+        if mode == "pairwise":
+            games = [pairwise_outcome(item.id, item.subset, results[f"{item.id}/cr{i}"], results[f"{item.id}/rc{i}"], "a") for i in range(len(item.rejected))]
+            kinds = [k for g in games for k in g.failures]
+            if kinds:
+                return Outcome(item.id, item.subset, None, {"part": "bon"}, kinds)
+            return Outcome(item.id, item.subset, float(all(g.value == 1.0 for g in games)), {"part": "bon"}, consistent=all(g.consistent for g in games))
+        scored = self.bon._scored(item, results)
+        if isinstance(scored, list):
+            return Outcome(item.id, item.subset, None, {"part": "bon"}, scored)
+        return Outcome(item.id, item.subset, float(scorers.all_beaten(scored[0][0], scored[1])), {"part": "bon"})
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        for part in ("pairwise", "bon"):
+            chosen = [o for o in outcomes if o.parts.get("part") == part]
+            if chosen:
+                sub = micro_by_subset(chosen, exclude_failures)
+                metrics[part] = sub.pop("overall")
+                metrics.update({f"{part}:{k}": v for k, v in sub.items()})
+        parts = [metrics[p] for p in ("pairwise", "bon") if metrics.get(p) is not None]
+        return {"overall": float(np.mean(parts)) if parts else None, **metrics}
+
+
+# --- labelled pairs in a fixed order (JudgeBench, LLMBar) -----------------------------------
+class LabeledPairs(Protocol):
+    modes = ("pointwise", "pairwise")
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, LabeledPair)
+        if mode == "pairwise":
+            return [
+                Unit(f"{item.id}/ab", pair=Pair(item.prompt, item.response_a, item.response_b, id=item.id)),
+                Unit(f"{item.id}/ba", pair=Pair(item.prompt, item.response_b, item.response_a, id=item.id)),
+            ]
+        return [Unit(f"{item.id}/a", _sample(item.id, item.prompt, item.response_a)), Unit(f"{item.id}/b", _sample(item.id, item.prompt, item.response_b))]
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        assert isinstance(item, LabeledPair)
+        other = "b" if item.better == "a" else "a"
+        return [(f"{item.id}/{item.better}", "chosen"), (f"{item.id}/{other}", "rejected")]
+
+
+class LLMBar(LabeledPairs):
+    name = "llmbar"
+    needs_data = "llmbar/*.json: lists of {input, output_1, output_2, label 1|2}; one file per subset (natural, adversarial-*)"
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, LabeledPair)
+        if mode == "pairwise":
+            return pairwise_outcome(item.id, item.subset, results[f"{item.id}/ab"], results[f"{item.id}/ba"], item.better)
+        scores, kinds = _scores(results, [f"{item.id}/a", f"{item.id}/b"])
+        if scores is None:
+            return Outcome(item.id, item.subset, None, failures=kinds)
+        good, bad = (scores[0], scores[1]) if item.better == "a" else (scores[1], scores[0])
+        return Outcome(item.id, item.subset, float(good > bad), {"tie": good == bad})
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        metrics = micro_by_subset(outcomes, exclude_failures)
+        adversarial = [credit(o, exclude_failures) for o in outcomes if o.subset.startswith("adversarial")]
+        adversarial = [c for c in adversarial if c is not None]
+        if adversarial:
+            metrics["adversarial"] = float(np.mean(adversarial))
+        return metrics
+
+
+class JudgeBench(LabeledPairs):
+    name = "judgebench"
+    needs_data = "judgebench/*.jsonl: pair_id, source, question, response_A, response_B, label (A>B|B>A)"
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, LabeledPair)
+        if mode == "pairwise":
+            first, second = results[f"{item.id}/ab"], results[f"{item.id}/ba"]
+            kinds = [k for k in (failure_kind(first), failure_kind(second)) if k]
+            if kinds:
+                return Outcome(item.id, item.subset, None, failures=kinds)
+            to_verdict = {"a": "A>B", "b": "B>A", "tie": None}
+            game1 = to_verdict[first["winner"]]
+            game2 = {"a": "B>A", "b": "A>B", "tie": None}[second["winner"]]  # first position is B in game 2
+            correct = scorers.judgebench_correct(game1, game2, item.label_text)
+            return Outcome(item.id, item.subset, float(correct), {"verdicts": [game1, game2]}, consistent=game1 == game2 and game1 is not None)
+        scores, kinds = _scores(results, [f"{item.id}/a", f"{item.id}/b"])
+        if scores is None:
+            return Outcome(item.id, item.subset, None, failures=kinds)
+        return Outcome(item.id, item.subset, float(scorers.judgebench_scalar_correct(scores[0], scores[1], item.better)), {"tie": scores[0] == scores[1]})
+
+
+# --- RM-Bench -------------------------------------------------------------------------------
+class RMBench(Protocol):
+    name = "rm-bench"
+    needs_data = "rm-bench/{chat,code,math,safety-refuse,safety-response}.json: id, prompt, chosen[3], rejected[3] (concise, detailed plain, detailed markdown)"
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, StyledPair)
+        return [Unit(f"{item.id}/c{i}", _sample(item.id, item.prompt, r)) for i, r in enumerate(item.chosen)] + [
+            Unit(f"{item.id}/r{i}", _sample(item.id, item.prompt, r)) for i, r in enumerate(item.rejected)
+        ]
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        return [(f"{item.id}/c{i}", "chosen") for i in range(3)] + [(f"{item.id}/r{i}", "rejected") for i in range(3)]
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, StyledPair)
+        chosen, k1 = _scores(results, [f"{item.id}/c{i}" for i in range(3)])
+        rejected, k2 = _scores(results, [f"{item.id}/r{i}" for i in range(3)])
+        if chosen is None or rejected is None:
+            return Outcome(item.id, item.domain, None, {"domain": item.domain}, k1 + k2)
+        matrix = scorers.rmbench_matrix(chosen, rejected)
+        return Outcome(item.id, item.domain, float(matrix.mean()), {"domain": item.domain, "matrix": matrix.tolist()})
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        by_domain: dict[str, list[np.ndarray]] = defaultdict(list)
+        for o in outcomes:
+            if o.value is not None:
+                by_domain[o.subset].append(np.asarray(o.parts["matrix"]))
+            elif not exclude_failures:
+                by_domain[o.subset].append(np.zeros((3, 3)))  # every comparison of a failed prompt counts as lost
+        summary = scorers.rmbench_summary(by_domain)
+        metrics: dict[str, Any] = {k: summary[k] for k in ("overall", "easy", "normal", "hard")}
+        for domain, levels in sorted(summary["domains"].items()):
+            metrics[domain] = levels["overall"]
+            for level in ("easy", "normal", "hard"):
+                metrics[f"{domain}:{level}"] = levels[level]
+        return metrics
+
+
+# --- ProcessBench and PRMBench --------------------------------------------------------------
+def step_prediction(result: Result, threshold: float = 0.5) -> tuple[int | None, list[float] | None]:
+    """(first-error index, step scores) from a process reward's logged judgment: its details'
+    ``first_error`` (int, -1 for none) or ``step_scores`` (a step below ``threshold`` is wrong),
+    looked up on the judgment and then on its components (a config's composed reward)."""
+    candidates = [result.get("details") or {}]
+    candidates += [v.get("details") or {} for v in (result.get("details") or {}).values() if isinstance(v, dict)]
+    for details in candidates:
+        scores = details.get("step_scores")
+        if isinstance(scores, list) and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores):
+            first = details.get("first_error")
+            return (int(first) if isinstance(first, int) else scorers.first_error_from_step_scores(scores, threshold)), [float(s) for s in scores]
+        if isinstance(details.get("first_error"), int) and not isinstance(details.get("first_error"), bool):
+            return int(details["first_error"]), None
+    return None, None
+
+
+class ProcessBench(Protocol):
+    name = "processbench"
+    modes = ("process",)
+    needs_data = "processbench/{gsm8k,math,olympiadbench,omnimath}.{json,jsonl}: id, problem, steps, label (first wrong step, -1 none)"
+    threshold = 0.5
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, ProcessItem)
+        sample = Sample(prompt=item.problem, response="\n\n".join(item.steps), id=item.id, steps=list(item.steps))
+        return [Unit(f"{item.id}/steps", sample)]
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, ProcessItem)
+        result = results[f"{item.id}/steps"]
+        kind = result.get("failure", {}).get("kind") if result.get("failure") else None
+        parts: dict[str, Any] = {"label": item.label, "error_steps": item.error_steps, "n_steps": len(item.steps)}
+        if kind:
+            return Outcome(item.id, item.subset, None, parts, [kind])
+        first, step_scores = step_prediction(result, self.threshold)
+        if first is None:
+            return Outcome(item.id, item.subset, None, parts, ["input"])  # the reward gave no step-level prediction
+        parts.update(pred=first, step_scores=step_scores)
+        return Outcome(item.id, item.subset, float(first == item.label), parts)
+
+    @staticmethod
+    def _pairs(outcomes: Sequence[Outcome], exclude_failures: bool) -> tuple[list[int], list[int]]:
+        preds, labels = [], []
+        for o in outcomes:
+            if o.value is None and exclude_failures:
+                continue
+            preds.append(o.parts["pred"] if o.value is not None else -2)  # -2: a failure matches no label
+            labels.append(o.parts["label"])
+        return preds, labels
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        by_subset: dict[str, list[Outcome]] = defaultdict(list)
+        for o in outcomes:
+            by_subset[o.subset].append(o)
+        f1s = []
+        for subset, group in sorted(by_subset.items()):
+            acc = scorers.processbench_accuracies(*self._pairs(group, exclude_failures))
+            metrics[subset] = acc["f1"]
+            metrics[f"{subset}:acc_error"], metrics[f"{subset}:acc_correct"] = acc["acc_error"], acc["acc_correct"]
+            if acc["f1"] is not None:
+                f1s.append(acc["f1"])
+        metrics = {"overall": float(np.mean(f1s)) if f1s else None, **metrics}
+        return metrics
+
+
+class PRMBench(ProcessBench):
+    name = "prmbench"
+    needs_data = "prmbench/*test*.jsonl: original_process, modified_process, error_steps (1-based), classification, idx"
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        """Converted to ProcessBench form: F1 of the first-error index over all solutions; per
+        error type, the accuracy on its modified solutions and the F1 with the shared accuracy
+        on correct solutions; plus the step-level PRMScore over the modified solutions when
+        the reward gives step scores."""
+        pooled = scorers.processbench_accuracies(*self._pairs(outcomes, exclude_failures))
+        metrics: dict[str, Any] = {"overall": pooled["f1"], "acc_error": pooled["acc_error"], "acc_correct": pooled["acc_correct"]}
+        by_subset: dict[str, list[Outcome]] = defaultdict(list)
+        for o in outcomes:
+            by_subset[o.subset].append(o)
+        for subset, group in sorted(by_subset.items()):
+            acc = scorers.processbench_accuracies(*self._pairs(group, exclude_failures))
+            if acc["acc_error"] is not None and pooled["acc_correct"] is not None:
+                a, b = acc["acc_error"], pooled["acc_correct"]
+                metrics[subset] = 0.0 if a + b == 0 else 2 * a * b / (a + b)
+                metrics[f"{subset}:acc_error"] = a
+            elif acc["acc_correct"] is not None:
+                metrics[f"{subset}:acc_correct"] = acc["acc_correct"]
+        pred_steps: list[bool] = []
+        gold_steps: list[bool] = []
+        for o in outcomes:
+            if o.subset == "original" or o.parts.get("error_steps") is None:
+                continue
+            errors = set(o.parts["error_steps"])
+            if o.value is None or o.parts.get("step_scores") is None:
+                if o.value is None and not exclude_failures:  # a failure counts as every step judged wrongly
+                    pred_steps += [i in errors for i in range(o.parts["n_steps"])]
+                    gold_steps += [i not in errors for i in range(o.parts["n_steps"])]
+                continue
+            scores = o.parts["step_scores"]
+            pred_steps += [s >= self.threshold for s in scores[: o.parts["n_steps"]]]
+            gold_steps += [i not in errors for i in range(min(len(scores), o.parts["n_steps"]))]
+        if pred_steps:
+            metrics.update(scorers.prm_score(pred_steps, gold_steps))
+        return metrics
+
+
+# --- best-of-N math -------------------------------------------------------------------------
+class MathBestOfN(Protocol):
+    name = "math-bon"
+    modes = ("pointwise", "stored")
+    needs_data = "math-bon/*.jsonl (shape of Qwen2.5-Math math_cot_100.jsonl): question, response[N], pred[N], score[N] (bool), pred_score[N] (optional)"
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, SampledSolutions)
+        if mode == "stored":
+            return []
+        return [Unit(f"{item.id}/s{i}", Sample(prompt=item.prompt, response=r, id=item.id, reference=item.meta.get("gt"))) for i, r in enumerate(item.responses)]
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        assert isinstance(item, SampledSolutions)
+        return [(f"{item.id}/s{i}", "chosen" if c else "rejected") for i, c in enumerate(item.correct)]
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, SampledSolutions)
+        baselines = {
+            "majority_vote": float(scorers.majority_vote(item.answers, item.correct)),
+            "any_of_n": float(scorers.any_correct(item.correct)),
+            "mean_sample": scorers.mean_correct(item.correct),
+        }
+        if mode == "stored":
+            if item.stored_scores is None:
+                return Outcome(item.id, item.subset, None, baselines, ["input"])
+            scores: list[float] | None = item.stored_scores
+            kinds: list[str] = []
+        else:
+            scores, kinds = _scores(results, [f"{item.id}/s{i}" for i in range(len(item.responses))])
+        if scores is None:
+            return Outcome(item.id, item.subset, None, baselines, kinds)
+        return Outcome(item.id, item.subset, scorers.select_by_score(scores, item.correct), baselines)
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        metrics = micro_by_subset(outcomes, exclude_failures)
+        for key in ("majority_vote", "any_of_n", "mean_sample"):
+            metrics[key] = float(np.mean([o.parts[key] for o in outcomes])) if outcomes else None
+        return metrics
+
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    RewardBench(), RewardBench2(), RMBench(), JudgeBench(), LLMBar(), RMB(), ProcessBench(), PRMBench(), MathBestOfN(),
+)}

@@ -1,0 +1,209 @@
+"""Run a reward, a comparator or a process reward from a config on a benchmark, honestly.
+
+- A pointwise reward scores every response; pairs are decided by the scores and a tie is
+  counted the benchmark's way. A comparator (a config with ``comparator:``) judges each pair
+  in both orders. A process reward's judgment gives ``step_scores`` or ``first_error`` in its
+  details. ``math-bon`` without a config evaluates the scores stored in the file.
+- Every scored unit is appended to ``OUTPUT/samples.jsonl`` as it is produced; a rerun with the
+  same config hash reuses them (the report says how many), so a killed run loses nothing.
+- A typed failure is never a score: the item counts as wrong (default) or is left out
+  (``exclude_failures``), and the report says which, beside the invalid rate.
+- Bootstrap 95% CIs (resampling items within each subset) come from a fixed seed.
+
+    >>> report = run_benchmark("llmbar", "rewards.yaml", data_dir="../shared/data")   # doctest: +SKIP
+    >>> report["overall"], report["invalid_rate"]                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assay.bench.loaders import load
+from assay.bench.protocols import PROTOCOLS, Outcome, Protocol, Result, Unit, credit, score_of
+from assay.bench.worklog import WorkLog, config_hash
+
+
+class BenchError(ValueError):
+    """A benchmark run that cannot start: unknown benchmark, a mode the benchmark does not support."""
+
+
+def choose_mode(protocol: Protocol, config: str | Path | dict[str, Any] | None) -> str:
+    if config is None:
+        if "stored" in protocol.modes:
+            return "stored"
+        raise BenchError(f"{protocol.name} needs --config: a reward (or comparator) to evaluate")
+    from assay.config import read_config
+
+    spec, _ = read_config(config)
+    if spec.comparator:
+        if "pairwise" not in protocol.modes:
+            raise BenchError(f"{protocol.name} scores responses one by one; a pairwise comparator cannot run it (use a pointwise reward)")
+        return "pairwise"
+    if "process" in protocol.modes:
+        return "process"
+    return "pointwise"
+
+
+def scorer_mode(protocol: Protocol, scorer: Any) -> str:
+    from assay.reward import Comparator
+
+    if isinstance(scorer, Comparator):
+        if "pairwise" not in protocol.modes:
+            raise BenchError(f"{protocol.name} scores responses one by one; a pairwise comparator cannot run it (use a pointwise reward)")
+        return "pairwise"
+    return "process" if "process" in protocol.modes else "pointwise"
+
+
+def build_scorer(config: str | Path | dict[str, Any] | None, mode: str) -> Any:
+    if mode == "stored":
+        return None
+    from assay.config import load_comparator, load_reward
+
+    return load_comparator(config) if mode == "pairwise" else load_reward(config)
+
+
+def execute(units: list[Unit], scorer: Any, log: WorkLog, done: dict[str, Result], batch_size: int, progress: bool, desc: str) -> int:
+    """Score the units not yet done, in batches, logging each result as it comes; returns how many were computed."""
+    from tqdm import tqdm
+
+    todo = [u for u in units if u.key not in done]
+    computed = 0
+    with tqdm(total=len(units), initial=len(units) - len(todo), unit="unit", desc=desc, disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            if batch[0].kind == "compare":
+                results = [p.to_dict() for p in scorer.compare([u.pair for u in batch])]
+            else:
+                results = [j.to_dict() for j in scorer.score([u.sample for u in batch])]
+            for unit, result in zip(batch, results, strict=True):
+                done[unit.key] = result
+                log.write(unit.key, result)
+            log.flush()
+            computed += len(batch)
+            bar.update(len(batch))
+    return computed
+
+
+def bootstrap_overall(protocol: Protocol, outcomes: list[Outcome], exclude_failures: bool, seed: int, resamples: int) -> tuple[float, float] | None:
+    """Percentile 95% CI of ``overall``: resample items with replacement within each subset."""
+    if resamples <= 0 or not outcomes:
+        return None
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, o in enumerate(outcomes):
+        groups[o.subset].append(i)
+    values = []
+    for _ in range(resamples):
+        picked = [outcomes[j] for idx in groups.values() for j in rng.choice(idx, size=len(idx), replace=True)]
+        overall = protocol.aggregate(picked, exclude_failures).get("overall")
+        if overall is not None:
+            values.append(overall)
+    if not values:
+        return None
+    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def subset_table(outcomes: list[Outcome], exclude_failures: bool) -> dict[str, dict[str, Any]]:
+    """Per subset: items, invalid items, and the plain mean credit under the failure policy."""
+    table: dict[str, dict[str, Any]] = {}
+    by_subset: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        by_subset[o.subset].append(o)
+    for subset, group in sorted(by_subset.items()):
+        credits = [c for c in (credit(o, exclude_failures) for o in group) if c is not None]
+        invalid = sum(1 for o in group if not o.valid)
+        table[subset] = {"n": len(group), "invalid": invalid, "invalid_rate": invalid / len(group), "accuracy": float(np.mean(credits)) if credits else None}
+    return table
+
+
+def run_benchmark(
+    benchmark: str,
+    config: str | Path | dict[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    output: str | Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    exclude_failures: bool = False,
+    resume: bool | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+    resamples: int = 1000,
+    scorer: Any = None,
+) -> dict[str, Any]:
+    """Run one benchmark and return its report (see report.py for the files written from it).
+    ``scorer`` passes a Reward or Comparator object instead of a config (the Python API)."""
+    if benchmark not in PROTOCOLS:
+        raise BenchError(f"unknown benchmark {benchmark!r}; known: {', '.join(PROTOCOLS)}")
+    protocol = PROTOCOLS[benchmark]
+    started = time.perf_counter()
+    loaded = load(benchmark, data_dir, limit)
+    if scorer is not None:
+        mode = scorer_mode(protocol, scorer)
+        digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": f"{type(scorer).__qualname__}:{getattr(scorer, 'name', '')}"})
+    else:
+        mode = choose_mode(protocol, config)
+        scorer = build_scorer(config, mode)
+        digest = config_hash(config, benchmark, {"seed": seed, "mode": mode})
+    log = WorkLog(Path(output) if output else None, digest)
+    header = {"benchmark": benchmark, "config": str(config) if not isinstance(config, dict) else "<dict>", "mode": mode, "seed": seed}
+    done = log.open(resume, header)
+    try:
+        units: list[Unit] = []
+        seen: set[str] = set()
+        for item in loaded.items:
+            for unit in protocol.units(item, mode):
+                if unit.key not in seen:
+                    seen.add(unit.key)
+                    units.append(unit)
+        reused = sum(1 for u in units if u.key in done)
+        computed = execute(units, scorer, log, done, batch_size, progress, benchmark) if units else 0
+    finally:
+        log.close()
+    outcomes = [protocol.outcome(item, done, mode) for item in loaded.items]
+    metrics = protocol.aggregate(outcomes, exclude_failures)
+    invalid = [o for o in outcomes if not o.valid]
+    failures = Counter(k for o in invalid for k in o.failures)
+    consistency = [o.consistent for o in outcomes if o.consistent is not None]
+    ties = [o for o in outcomes if o.parts.get("tie")]
+    scores: dict[str, list[float]] = {"chosen": [], "rejected": []}
+    for item in loaded.items:
+        for key, role in protocol.score_roles(item):
+            if key in done and (s := score_of(done[key])) is not None:
+                scores[role].append(s)
+    if scorer is None:
+        reward_name = "stored pred_score"
+    elif hasattr(scorer, "components"):  # a config's composed reward: name its components
+        reward_name = ", ".join(scorer.components)
+    else:
+        reward_name = getattr(scorer, "name", type(scorer).__name__)
+    report: dict[str, Any] = {
+        "benchmark": benchmark,
+        **metrics,
+        "n": len(outcomes),
+        "n_scored": len(outcomes) - len(invalid),
+        "invalid": len(invalid),
+        "invalid_rate": len(invalid) / len(outcomes) if outcomes else 0.0,
+        "failures": dict(failures),
+        "failure_policy": "excluded" if exclude_failures else "counted_as_wrong",
+        "ci": {"overall": bootstrap_overall(protocol, outcomes, exclude_failures, seed, resamples), "level": 0.95, "resamples": resamples, "seed": seed},
+        "position_consistency": float(np.mean(consistency)) if consistency else None,
+        "tie_rate": len(ties) / len(outcomes) if outcomes and mode == "pointwise" else None,
+        "subsets": subset_table(outcomes, exclude_failures),
+        "mode": mode,
+        "reward": reward_name,
+        "config": str(config) if config is not None and not isinstance(config, dict) else config,
+        "config_hash": digest,
+        "seed": seed,
+        "limit": limit,
+        "data": {"files": [str(p) for p in loaded.files], "notes": loaded.notes},
+        "units": {"total": len(units), "computed": computed, "reused": reused, "dropped_log_lines": log.dropped_lines},
+        "seconds": round(time.perf_counter() - started, 2),
+        "_scores": scores,
+    }
+    return report

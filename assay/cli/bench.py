@@ -1,0 +1,106 @@
+"""``assay bench BENCHMARK --config CONFIG --data-dir DIR --output DIR``: evaluate a reward,
+a comparator or a process reward on a benchmark with its exact protocol; ``assay bench --list``
+names the benchmarks and the files each expects."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXAMPLE = """\
+examples:
+  assay bench --list
+  assay bench rm-bench --config rewards.yaml --data-dir ../shared/data --output runs/rmbench
+  assay bench judgebench --config judge.yaml --output runs/jb --limit 50
+  assay bench math-bon --output runs/mathbon          # no config: the file's stored pred_score
+  assay bench probes --config rewards.yaml --limit 200 --output runs/probes
+
+Failures count as wrong unless --exclude-failures; the report says which, beside the invalid
+rate. Re-running into the same --output with the same config resumes from samples.jsonl.
+"""
+
+PROBES = "probes"
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    parser = subparsers.add_parser(
+        name, help="evaluate a reward or judge on a benchmark (RM-Bench, JudgeBench, LLMBar, ...)", epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("benchmark", nargs="?", help="benchmark name (see --list), or 'probes' for the bias probes")
+    parser.add_argument("--list", action="store_true", help="name the benchmarks and the files each expects")
+    parser.add_argument("--config", "-c", help="reward config (YAML or TOML); a 'comparator:' entry makes it a pairwise judge")
+    parser.add_argument("--data-dir", type=Path, help="benchmark data folder (default: $ASSAY_DATA_DIR or ../shared/data)")
+    parser.add_argument("--output", "-o", type=Path, help="folder for report.json, report.html and the per-sample log")
+    parser.add_argument("--limit", type=int, help="only the first N items (probes: N sampled items, default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for bootstrap CIs and sampling (default 0)")
+    parser.add_argument("--exclude-failures", action="store_true", help="leave failed items out of the accuracies (default: count them as wrong)")
+    parser.add_argument("--resume", action="store_true", help="require resuming from the log in --output (fails if the config changed); resuming is automatic when the config hash matches")
+    parser.add_argument("--batch-size", type=int, default=64, help="units scored together (default 64)")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CI (default 1000; 0 for none)")
+    parser.add_argument("--no-html", action="store_true", help="write report.json only")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def list_benchmarks() -> str:
+    from assay.bench.protocols import PROTOCOLS
+
+    lines = ["benchmark     modes                  files expected under --data-dir"]
+    for name, protocol in PROTOCOLS.items():
+        lines.append(f"{name:<13} {', '.join(protocol.modes):<22} {protocol.needs_data}")
+    lines.append(f"{PROBES:<13} {'pointwise, pairwise':<22} rm-bench/*.json (length, style, injection) and llmbar/*.json (position)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        print(list_benchmarks())
+        return 0
+    if not args.benchmark:
+        print("error: name a benchmark (see `assay bench --list`)", file=sys.stderr)
+        return 2
+    from assay.bench.loaders import DataError
+    from assay.bench.protocols import PROTOCOLS
+    from assay.bench.runner import BenchError
+    from assay.bench.worklog import ConfigChanged
+    from assay.config import ConfigError
+
+    if args.benchmark != PROBES and args.benchmark not in PROTOCOLS:
+        print(f"error: unknown benchmark {args.benchmark!r}\n\n{list_benchmarks()}", file=sys.stderr)
+        return 2
+    try:
+        if args.benchmark == PROBES:
+            return _probes(args)
+        from assay.bench.report import terminal_table, write_report
+        from assay.bench.runner import run_benchmark
+
+        report = run_benchmark(
+            args.benchmark, args.config, args.data_dir, args.output, args.limit, args.seed, args.exclude_failures,
+            True if args.resume else None, args.batch_size, not args.quiet, args.bootstrap,
+        )
+    except (BenchError, ConfigError, ConfigChanged, DataError, FileNotFoundError, ImportError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(terminal_table(report))
+    if args.output:
+        written = write_report(report, args.output, html_too=not args.no_html)
+        print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _probes(args: argparse.Namespace) -> int:
+    from assay.bench.probes import probes_table, run_probes
+
+    if not args.config:
+        print("error: probes need --config (the reward or judge to probe)", file=sys.stderr)
+        return 2
+    result = run_probes(args.config, args.data_dir, args.limit or 200, args.seed)
+    print(probes_table(result))
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "probes.json").write_text(json.dumps(result, indent=2))
+        print(f"\nwrote {args.output / 'probes.json'}")
+    return 0
