@@ -1,0 +1,130 @@
+"""What the trainer adapters share: a reward loaded once per config and process, and one
+policy for a total that could not be computed.
+
+Trainers call reward functions thousands of times; loading the config (and any model it
+names) on each call would dominate. ``cached_reward(config)`` builds the reward the first
+time a config is seen in this process and returns the same object afterwards; a config is
+a path (keyed by its resolved path and modification time, so an edited file is reloaded) or
+a dict (keyed by its JSON form).
+
+The failure policy (veRL and OpenRLHF need a number for every sample; TRL does not):
+
+- TRL: a failed score is ``None``, which TRL reads as NaN, "does not apply".
+- veRL and OpenRLHF: a failed total is ``NaN`` unless you choose a ``failure_score``
+  (``failure_score=0.0`` in the reward kwargs, or ``ASSAY_FAILURE_SCORE``). A NaN makes a
+  broken reward visible in the training curves instead of training on a made-up number;
+  a chosen ``failure_score`` is an explicit, documented penalty. Either way the sample
+  carries ``failed = 1`` and its failure kind and message, so failures are counted.
+
+    >>> from assay.integrations.common import cached_reward
+    >>> r = cached_reward({"rewards": {"em": {"type": "exact_match"}}})
+    >>> r is cached_reward({"rewards": {"em": {"type": "exact_match"}}})
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from assay.types import Judgment
+
+CONFIG_ENV = "ASSAY_CONFIG"
+FAILURE_SCORE_ENV = "ASSAY_FAILURE_SCORE"
+
+_REWARDS: dict[Any, Any] = {}
+_LOCK = threading.Lock()
+
+
+def config_key(config: str | os.PathLike[str] | dict[str, Any]) -> Any:
+    """A hashable key for a config: its resolved path and mtime, or its JSON text."""
+    if isinstance(config, dict):
+        return ("dict", json.dumps(config, sort_keys=True, default=str))
+    path = Path(config).expanduser().resolve()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = None
+    return ("path", str(path), mtime)
+
+
+def resolve_config(config: str | os.PathLike[str] | dict[str, Any] | None) -> str | os.PathLike[str] | dict[str, Any]:
+    """The config given, else ``$ASSAY_CONFIG``; a clear error when neither is set."""
+    if config is not None and config != "":
+        return config
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return env
+    raise ValueError(
+        f"no assay config: pass config=... (for veRL, in reward.custom_reward_function.reward_kwargs) "
+        f"or set the {CONFIG_ENV} environment variable to a reward config file"
+    )
+
+
+def cached_reward(config: str | os.PathLike[str] | dict[str, Any]) -> Any:
+    """The reward a config builds, loaded once per process and config."""
+    from assay.config import load_reward
+
+    key = config_key(config)
+    with _LOCK:
+        reward = _REWARDS.get(key)
+        if reward is None:
+            reward = load_reward(config)
+            _REWARDS[key] = reward
+        return reward
+
+
+def resolve_failure_score(value: float | str | None) -> float:
+    """The number a failed total becomes where a trainer needs one: the value given, else
+    ``$ASSAY_FAILURE_SCORE``, else NaN (see the module docstring)."""
+    if value is None or value == "":
+        value = os.environ.get(FAILURE_SCORE_ENV)
+    if value is None or value == "":
+        return math.nan
+    return float(value)
+
+
+def component_names(reward: Any) -> list[str]:
+    """The named components of a composed reward (a plain reward is its own component)."""
+    components = getattr(reward, "components", None)
+    return list(components) if components else [getattr(reward, "name", "reward")]
+
+
+def component_judgment(judgment: Judgment, name: str) -> Judgment | None:
+    """One component's Judgment inside a total's details (None when absent)."""
+    value = judgment.details.get(name)
+    return value if isinstance(value, Judgment) else None
+
+
+def numeric(value: float | None) -> float:
+    """A score as a float for trainers' logs: None becomes NaN (never 0)."""
+    return math.nan if value is None else float(value)
+
+
+RESERVED_KEYS = ("score", "failed", "failure_kind", "rationale")
+
+
+def component_key(name: str) -> str:
+    """The key a component's score gets in a flat result (prefixed when it clashes)."""
+    return f"reward_{name}" if name in RESERVED_KEYS else name
+
+
+def flat_result(judgment: Judgment, names: list[str], failure_score: float) -> dict[str, Any]:
+    """The fixed-key dict a veRL sample (or an OpenRLHF log row) gets: ``score``, ``failed``,
+    ``failure_kind``, ``rationale`` and one key per component (NaN when that component failed)."""
+    failed = not judgment.ok
+    out: dict[str, Any] = {
+        "score": failure_score if failed else float(judgment.score),  # type: ignore[arg-type]
+        "failed": 1 if failed else 0,
+        "failure_kind": judgment.failure.kind if judgment.failure else ("abstained" if judgment.score is None else ""),
+        "rationale": judgment.rationale,
+    }
+    for name in names:
+        key = component_key(name)
+        component = component_judgment(judgment, name)
+        out[key] = numeric(component.score if component else None)
+    return out

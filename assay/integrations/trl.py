@@ -1,0 +1,328 @@
+"""Assay rewards as TRL reward functions (GRPOTrainer, RLOOTrainer), rationales included.
+
+``reward_funcs(config)`` returns ``(funcs, weights)``: one callable per named reward of the
+config, so TRL logs each one (``rewards/<name>/mean``), and the weights from the config,
+for ``GRPOConfig(reward_weights=weights)``::
+
+    from trl import GRPOConfig, GRPOTrainer
+    from assay.integrations.trl import reward_funcs
+
+    funcs, weights = reward_funcs("rewards.yaml")            # or a dict
+    trainer = GRPOTrainer(model=..., reward_funcs=funcs, train_dataset=dataset,
+                          args=GRPOConfig(..., reward_weights=weights))
+
+Each callable has TRL's shape: keyword arguments ``prompts``, ``completions``,
+``completion_ids``, every dataset column (lists aligned with the completions),
+``trainer_state``, ``log_extra``, ``log_metric``, ``**kwargs``; it returns one float or
+``None`` per completion (``None`` = this reward failed or does not apply; TRL reads it as
+NaN and leaves it out of the sum: a failure is never turned into 0). Completions may be
+strings or chat messages (the last assistant message is scored). The gold answer is read
+from the dataset column named by ``reference_column``, else the first present of
+``reference``, ``solution``, ``answer``, ``ground_truth``, ``label``.
+
+How it works: the first callable called for a batch scores the whole config on it (the
+components run concurrently), and the others read that result from a small per-process
+cache keyed by the batch's content and step, so nothing is scored twice. Each callable
+reports its component's score, after the config's ``only_if`` (positive-only) rule and its
+``schedule`` (the scheduled weight is applied here, and its TRL weight is 1.0, since TRL's
+weights are fixed). Gates and group normalisation act on the total: for those, use
+``mode="total"``, which returns a single callable (named ``assay_total``) giving the
+config's total exactly as ``assay score`` does.
+
+``trainer_state.global_step`` is forwarded to the composed reward's ``step`` so weight
+schedules follow training. When TRL passes ``log_extra``, each callable logs its rationales
+as the column ``rationale/<name>`` of TRL's completions table (the first one also logs
+``rationale/total``); with ``log_metric`` it logs ``assay/<name>/failed`` (the fraction of
+the batch that failed). The callables are instances of module-level classes holding only
+the config (a path or a dict) and names, so they pickle (TRL's async trainer runs reward
+functions in a child process); the reward is loaded lazily, once per process.
+``async_reward_funcs`` gives the same callables with ``async def __call__``, which TRL runs
+concurrently with its other async reward functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from assay import compose
+from assay.integrations.common import cached_reward, config_key
+from assay.types import Judgment, Sample, prompt_text
+
+REFERENCE_COLUMNS = ("reference", "solution", "answer", "ground_truth", "label")
+TRAINER_KWARGS = {"trainer_state", "log_extra", "log_metric", "environments", "prompts", "completions", "completion_ids"}
+Config = str | os.PathLike[str] | dict[str, Any]
+
+
+# --- one scoring pass per batch, shared by the callables of a config ------------------------
+_BATCHES: OrderedDict[Any, concurrent.futures.Future[list[Judgment]]] = OrderedDict()
+_BATCH_LOCK = threading.Lock()
+_BATCH_CACHE_SIZE = 8
+
+
+def _fingerprint(samples: Sequence[Sample]) -> str:
+    digest = hashlib.sha1()
+    for s in samples:
+        digest.update(json.dumps([s.prompt_text, s.response_text, s.reference], default=str).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _claim(key: Any) -> tuple[concurrent.futures.Future[list[Judgment]], bool]:
+    """The future holding this batch's judgments, and whether the caller must compute it."""
+    with _BATCH_LOCK:
+        future = _BATCHES.get(key)
+        if future is not None:
+            _BATCHES.move_to_end(key)
+            return future, False
+        future = concurrent.futures.Future()
+        _BATCHES[key] = future
+        while len(_BATCHES) > _BATCH_CACHE_SIZE:
+            _BATCHES.popitem(last=False)
+        return future, True
+
+
+def _forget(key: Any) -> None:
+    with _BATCH_LOCK:
+        _BATCHES.pop(key, None)
+
+
+def _set_step(reward: Any, step: int | None) -> None:
+    if step is not None and hasattr(reward, "step"):
+        reward.step = step
+
+
+def score_batch(config: Config, samples: list[Sample], step: int | None = None) -> list[Judgment]:
+    """The config's judgments for a batch, computed once per (config, step, batch content)."""
+    reward = cached_reward(config)
+    key = (config_key(config), step, _fingerprint(samples))
+    future, owner = _claim(key)
+    if owner:
+        try:
+            _set_step(reward, step)
+            future.set_result(reward.score(samples))
+        except BaseException as error:
+            future.set_exception(error)
+            _forget(key)
+            raise
+    return future.result()
+
+
+async def ascore_batch(config: Config, samples: list[Sample], step: int | None = None) -> list[Judgment]:
+    """``score_batch`` for async callers: concurrent callers of one batch await one pass."""
+    reward = await asyncio.to_thread(cached_reward, config)  # a first load may read a model
+    key = (config_key(config), step, _fingerprint(samples))
+    future, owner = _claim(key)
+    if owner:
+        try:
+            _set_step(reward, step)
+            future.set_result(await reward.ascore(samples))
+        except BaseException as error:
+            future.set_exception(error)
+            _forget(key)
+            raise
+    return await asyncio.wrap_future(future)
+
+
+# --- TRL's arguments as Samples --------------------------------------------------------------
+def build_samples(
+    prompts: Sequence[Any] | None,
+    completions: Sequence[Any],
+    columns: dict[str, Any],
+    reference_column: str | None = None,
+) -> list[Sample]:
+    """One Sample per completion: prompt, response, the gold answer from a dataset column,
+    the group (completions of the same prompt), and every other column as an extra."""
+    n = len(completions)
+    aligned = {k: v for k, v in columns.items() if k not in TRAINER_KWARGS and isinstance(v, (list, tuple)) and len(v) == n}
+    if reference_column is not None:
+        if reference_column not in aligned:
+            raise ValueError(
+                f"reference column {reference_column!r} is not among the dataset columns TRL passed "
+                f"({', '.join(sorted(aligned)) or 'none'})"
+            )
+        ref_col: str | None = reference_column
+    else:
+        ref_col = next((c for c in REFERENCE_COLUMNS if c in aligned), None)
+    prompts = list(prompts) if prompts is not None else [None] * n
+    group_of: dict[str, int] = {}
+    samples = []
+    for i in range(n):
+        key = prompt_text(prompts[i])
+        group = group_of.setdefault(key, len(group_of))
+        named: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for column, values in aligned.items():
+            if column == ref_col:
+                continue
+            if column in ("id", "steps"):
+                named[column] = values[i]
+            else:
+                extra[column] = values[i]
+        samples.append(
+            Sample(
+                prompt=prompts[i],
+                response=completions[i],
+                reference=aligned[ref_col][i] if ref_col else None,
+                id=named.get("id", i),
+                group=group,
+                steps=named.get("steps"),
+                extra=extra,
+            )
+        )
+    return samples
+
+
+def _step_of(kwargs: dict[str, Any]) -> int | None:
+    state = kwargs.get("trainer_state")
+    step = getattr(state, "global_step", None)
+    return int(step) if step is not None else None
+
+
+def _labelled(judgment: Judgment | None) -> str:
+    if judgment is None:
+        return "[missing] no judgment"
+    if judgment.failure is not None:
+        return f"[{judgment.failure.kind} failure] {judgment.rationale}"
+    return judgment.rationale
+
+
+# --- the callables -----------------------------------------------------------------------------
+class AssayReward:
+    """One named reward of a config, as a TRL reward function (sync). Picklable."""
+
+    def __init__(self, config: Config, name: str, reference_column: str | None = None, log_total: bool = False) -> None:
+        self.config = os.fspath(config) if isinstance(config, os.PathLike) else config
+        self.name = name
+        self.__name__ = name  # TRL's metric name
+        self.reference_column = reference_column
+        self.log_total = log_total
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), completion_ids: Any = None, **kwargs: Any) -> list[float | None]:
+        samples = build_samples(prompts, completions, kwargs, self.reference_column)
+        step = _step_of(kwargs)
+        return self._report(score_batch(self.config, samples, step), step, kwargs)
+
+    # what this callable reports from the batch's judgments
+    def _values(self, judgments: list[Judgment], step: int | None) -> tuple[list[float | None], list[str]]:
+        reward = cached_reward(self.config)
+        spec = getattr(reward, "spec", None)
+        entry = spec.rewards.get(self.name) if spec is not None else None
+        scores: list[float | None] = []
+        rationales: list[str] = []
+        for judgment in judgments:
+            component = judgment.details.get(self.name)
+            component = component if isinstance(component, Judgment) else None
+            score = component.score if component else None
+            rationale = _labelled(component)
+            if entry is not None and entry.only_if:
+                condition = judgment.details.get(entry.only_if)
+                condition_score = condition.score if isinstance(condition, Judgment) else None
+                score, why = compose.positive_only(score, condition_score, entry.only_if_threshold)
+                rationale += f" ({self.name} {why})"
+            if entry is not None and entry.schedule and score is not None:
+                s = entry.schedule
+                w = compose.scheduled_weight(step or 0, s.start, s.end, s.steps, s.kind)
+                score = score * w
+                rationale += f" (scheduled weight {w:.4g} at step {step or 0} applied)"
+            scores.append(score)
+            rationales.append(rationale)
+        return scores, rationales
+
+    def _report(self, judgments: list[Judgment], step: int | None, kwargs: dict[str, Any]) -> list[float | None]:
+        scores, rationales = self._values(judgments, step)
+        log_extra = kwargs.get("log_extra")
+        if callable(log_extra):
+            log_extra(f"rationale/{self.name}", rationales)
+            if self.log_total:
+                log_extra("rationale/total", [_labelled(j) for j in judgments])
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and judgments:
+            failed = sum(1 for j in judgments if isinstance(j.details.get(self.name), Judgment) and j.details[self.name].failure)
+            log_metric(f"assay/{self.name}/failed", failed / len(judgments))
+            if self.log_total:
+                log_metric("assay/total/failed", sum(1 for j in judgments if j.failure) / len(judgments))
+        return scores
+
+
+class AssayTotal(AssayReward):
+    """The config's total (gates, failure policy and group normalisation included), as one
+    TRL reward function named ``assay_total``."""
+
+    def __init__(self, config: Config, reference_column: str | None = None) -> None:
+        super().__init__(config, "assay_total", reference_column, log_total=False)
+
+    def _values(self, judgments: list[Judgment], step: int | None) -> tuple[list[float | None], list[str]]:
+        return [j.score if j.ok else None for j in judgments], [_labelled(j) for j in judgments]
+
+    def _report(self, judgments: list[Judgment], step: int | None, kwargs: dict[str, Any]) -> list[float | None]:
+        scores, rationales = self._values(judgments, step)
+        if callable(log_extra := kwargs.get("log_extra")):
+            log_extra("rationale/total", rationales)
+            names = [n for n in (judgments[0].details if judgments else {}) if isinstance(judgments[0].details[n], Judgment)]
+            for name in names:
+                log_extra(f"rationale/{name}", [_labelled(j.details.get(name)) for j in judgments])
+        if callable(log_metric := kwargs.get("log_metric")) and judgments:
+            log_metric("assay/total/failed", sum(1 for j in judgments if j.failure) / len(judgments))
+        return scores
+
+
+class AsyncAssayReward(AssayReward):
+    """``AssayReward`` with ``async def __call__`` (TRL runs async reward functions concurrently)."""
+
+    async def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), completion_ids: Any = None, **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        samples = build_samples(prompts, completions, kwargs, self.reference_column)
+        step = _step_of(kwargs)
+        return self._report(await ascore_batch(self.config, samples, step), step, kwargs)
+
+
+class AsyncAssayTotal(AssayTotal):
+    """``AssayTotal`` with ``async def __call__``."""
+
+    async def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), completion_ids: Any = None, **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        samples = build_samples(prompts, completions, kwargs, self.reference_column)
+        step = _step_of(kwargs)
+        return self._report(await ascore_batch(self.config, samples, step), step, kwargs)
+
+
+def reward_funcs(
+    config: Config,
+    reference_column: str | None = None,
+    mode: Literal["components", "total"] = "components",
+    asynchronous: bool = False,
+) -> tuple[list[AssayReward], list[float]]:
+    """``(funcs, weights)`` for ``GRPOTrainer(reward_funcs=funcs)`` and ``GRPOConfig(reward_weights=weights)``.
+
+    ``mode="components"``: one callable per named reward, weights from the config (1.0 for a
+    scheduled reward, whose schedule is applied by its callable). ``mode="total"``: one
+    callable giving the config's total, weight 1.0.
+    """
+    from assay.config import read_config
+
+    spec, _ = read_config(config)  # validate now, with a clear error, before training starts
+    if mode == "total":
+        return [(AsyncAssayTotal if asynchronous else AssayTotal)(config, reference_column)], [1.0]
+    if mode != "components":
+        raise ValueError(f"mode must be 'components' or 'total', got {mode!r}")
+    cls = AsyncAssayReward if asynchronous else AssayReward
+    funcs = [cls(config, name, reference_column, log_total=(i == 0)) for i, name in enumerate(spec.rewards)]
+    weights = [1.0 if entry.schedule else entry.weight for entry in spec.rewards.values()]
+    return funcs, weights
+
+
+def async_reward_funcs(config: Config, reference_column: str | None = None, mode: Literal["components", "total"] = "components") -> tuple[list[AssayReward], list[float]]:
+    """``reward_funcs`` with async callables."""
+    return reward_funcs(config, reference_column, mode, asynchronous=True)
+
+
+__all__ = ["reward_funcs", "async_reward_funcs", "AssayReward", "AssayTotal", "build_samples", "score_batch", "ascore_batch"]

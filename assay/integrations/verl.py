@@ -1,0 +1,111 @@
+"""Assay rewards as a veRL custom reward function.
+
+veRL calls ``compute_score(data_source, solution_str, ground_truth, extra_info=None,
+**reward_kwargs)`` once per response (``solution_str`` is the decoded response, without the
+prompt), and the ``batch`` reward manager calls ``compute_score_batch(data_sources=...,
+solution_strs=..., ground_truths=..., extra_infos=..., **reward_kwargs)``. Point veRL at
+this file::
+
+    reward:
+      custom_reward_function:
+        path: /path/to/site-packages/assay/integrations/verl.py   # python -c "import assay.integrations.verl as m; print(m.__file__)"
+        name: compute_score          # or compute_score_async, or compute_score_batch
+        reward_kwargs:
+          config: /abs/path/rewards.yaml   # or set ASSAY_CONFIG
+          failure_score: 0.0               # optional, see below
+
+Every call returns a dict with the same keys for every sample (veRL takes the keys of the
+first sample): ``score`` (the total), ``failed`` (1 when the total could not be computed,
+else 0), ``failure_kind`` (``parse``/``backend``/``timeout``/``input``/``internal``,
+``abstained``, or empty), ``rationale`` (why this score), and one key per named reward with
+that component's score (NaN when that component failed). A failed total is NaN unless you
+set ``failure_score`` (reward kwarg or ``ASSAY_FAILURE_SCORE``): veRL needs a number, and
+assay will not invent one for you. With NaN, a broken reward shows in the curves at once;
+with ``failure_score`` you choose the penalty, and ``failed`` still counts every failure.
+
+The reward is loaded once per process and config. The prompt, when veRL's ``extra_info``
+carries one (``question`` or ``prompt``), is given to the reward; every other ``extra_info``
+key is a sample field (``rubric``, ``tests``, ...), and ``data_source`` too.
+
+    >>> compute_score("gsm8k", "... #### 72", "72", config={"rewards": {"em": {"type": "exact_match"}}})["failed"]
+    0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from assay.integrations.common import cached_reward, component_names, flat_result, resolve_config, resolve_failure_score
+from assay.types import Judgment, Sample
+
+Config = str | os.PathLike[str] | dict[str, Any] | None
+PROMPT_KEYS = ("prompt", "question")
+
+
+def make_sample(data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None) -> Sample:
+    """One veRL response as a Sample."""
+    extra = dict(extra_info or {}) if isinstance(extra_info, dict) else {}
+    prompt = next((extra.pop(k) for k in PROMPT_KEYS if isinstance(extra.get(k), (str, list))), None)
+    extra["data_source"] = data_source if isinstance(data_source, (str, int, float, type(None))) else str(data_source)
+    sample_id = extra.pop("index", None)
+    return Sample(prompt=prompt, response=solution_str or "", reference=ground_truth, id=sample_id, extra=extra)
+
+
+def _results(judgments: list[Judgment], reward: Any, failure_score: float | str | None) -> list[dict[str, Any]]:
+    names = component_names(reward)
+    value = resolve_failure_score(failure_score)
+    return [flat_result(j, names, value) for j in judgments]
+
+
+def compute_score(
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    config: Config = None,
+    failure_score: float | str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """veRL's per-response reward function (sync)."""
+    reward = cached_reward(resolve_config(config))
+    judgments = reward.score([make_sample(data_source, solution_str, ground_truth, extra_info)])
+    return _results(judgments, reward, failure_score)[0]
+
+
+async def compute_score_async(
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    config: Config = None,
+    failure_score: float | str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """veRL's per-response reward function, ``async def`` (veRL awaits it on its event loop)."""
+    import asyncio
+
+    reward = await asyncio.to_thread(cached_reward, resolve_config(config))
+    judgments = await reward.ascore([make_sample(data_source, solution_str, ground_truth, extra_info)])
+    return _results(judgments, reward, failure_score)[0]
+
+
+def compute_score_batch(
+    data_sources: Sequence[Any],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    config: Config = None,
+    failure_score: float | str | None = None,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """veRL's ``batch`` reward manager function: every response of the step scored in one
+    call (model-based rewards batch; group-level steps see whole groups)."""
+    n = len(solution_strs)
+    if not (len(data_sources) == len(ground_truths) == n):
+        raise ValueError(f"compute_score_batch: {len(data_sources)} data_sources, {n} solution_strs, {len(ground_truths)} ground_truths")
+    infos = list(extra_infos) if extra_infos is not None else [None] * n
+    reward = cached_reward(resolve_config(config))
+    samples = [make_sample(d, s, g, e) for d, s, g, e in zip(data_sources, solution_strs, ground_truths, infos, strict=True)]
+    return _results(reward.score(samples), reward, failure_score)

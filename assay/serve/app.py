@@ -1,0 +1,443 @@
+"""The reward server: a FastAPI app that scores samples with the rewards of one config.
+
+``build_app(config, Settings(...))`` returns the app; ``assay serve`` runs it on uvicorn.
+
+Endpoints (all JSON; every error is ``{"error": {"status", "message"}}`` with a 4xx code that
+says what was wrong, and never takes the server down):
+
+- ``POST /v1/score`` ``{"samples": [{"prompt"?, "response", "reference"?, "id"?, "group"?,
+  ...fields}], "timeout"?}`` -> ``{"judgments": [{"score", "rationale", "failure", "details"}]}``
+  (``details`` holds each named reward's own judgment).
+- ``POST /v1/compare`` ``{"pairs": [{"prompt"?, "response_a", "response_b", "reference"?}]}``
+  -> ``{"preferences": [{"winner", "probability", "rationale", "failure"}]}``.
+- ``POST /get_reward`` (OpenRLHF's remote reward) ``{"query": [...], "prompts": [...],
+  "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures"}``;
+  a failed total is ``NaN`` (Python's ``json`` reads it) unless the server was started with
+  a ``failure_score``, and ``extra_logs.failed`` marks it.
+- ``GET /health`` (no auth): ``{"status": "ok", ...}``, 503 while shutting down.
+- ``GET /metrics``: Prometheus text (requests by status, failures by kind, batch sizes,
+  latency, queue depth).
+
+Limits and their answers: a body over ``max_body_bytes`` -> 413; more samples than
+``max_samples`` in one request -> 413; not JSON -> 400; JSON of the wrong shape -> 422; a
+missing or wrong bearer token (when ``token`` is set) -> 401; more than ``queue_size``
+samples waiting -> 429 with ``Retry-After``; shutting down -> 503. A request not scored
+within its timeout (``timeout`` in the body, capped by the server's) is answered **200 with
+a typed ``timeout`` failure for each of its samples** (score ``null``): a timeout is a
+failure of those judgments, reported like any other, not a server error; its queued work is
+dropped, and a reward call already running finishes in the background and is discarded.
+A reward that raises gives ``internal`` failures for the samples it could not score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import itertools
+import json
+import math
+import os
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import PlainTextResponse, Response
+
+from assay.integrations.common import component_names
+from assay.integrations.openrlhf import make_samples, result_lists
+from assay.reward import Comparator, ScoreComparator
+from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
+from assay.serve.metrics import Metrics
+from assay.types import Judgment, Pair, Preference, Sample
+
+ENDPOINTS = ("/v1/score", "/v1/compare", "/get_reward", "/health", "/metrics")
+
+
+@dataclass
+class Settings:
+    """How the server batches and what it accepts (``assay serve --help`` lists them)."""
+
+    max_batch: int = 32  # samples per reward call
+    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    queue_size: int = 1024  # samples accepted and not yet scored, beyond which 429
+    concurrency: int = 2  # reward calls (batches) running at once
+    timeout: float = 60.0  # seconds a request may wait for its judgments (its own timeout may be lower)
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_samples: int = 1024  # per request
+    token: str | None = None  # bearer token; None: no auth
+    failure_score: float | None = None  # for /get_reward: what a failed total becomes (None: NaN)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null, for strict-JSON endpoints."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(content: Any, status: int = 200, allow_nan: bool = False, headers: dict[str, str] | None = None) -> Any:
+    if not allow_nan:
+        content = _finite(content)
+    body = json.dumps(content, ensure_ascii=False, allow_nan=allow_nan, default=str, separators=(",", ":"))
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+    return _json({"error": {"status": status, "message": message}}, status, headers=headers)
+
+
+# --- request parsing ----------------------------------------------------------------------------
+async def read_json(request: Any, limit: int) -> Any:
+    """The request body as JSON, refusing bodies over ``limit`` bytes (413) and non-JSON (400)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise ApiError(400, f"Content-Length {length!r} is not a number") from None
+        if declared > limit:
+            raise ApiError(413, f"request body is {declared} bytes; the limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; expected a JSON object")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "request body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(400, f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+
+
+def _text_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        return None
+    return f"expected a string or a list of chat messages with 'content', got {type(value).__name__}"
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(422, f"expected a JSON object at the top level, got {type(body).__name__}")
+    return body
+
+
+def _list_field(body: dict[str, Any], key: str, limit: int, example: str) -> list[Any]:
+    items = body.get(key)
+    if items is None:
+        raise ApiError(422, f"missing field {key!r}; expected {example}")
+    if not isinstance(items, list):
+        raise ApiError(422, f"field {key!r} must be a list, got {type(items).__name__}")
+    if not items:
+        raise ApiError(422, f"field {key!r} is empty; send at least one item")
+    if len(items) > limit:
+        raise ApiError(413, f"{len(items)} items in {key!r}; the limit per request is {limit}")
+    return items
+
+
+def parse_samples(body: Any, limit: int) -> list[Sample]:
+    rows = _list_field(_object(body), "samples", limit, '{"samples": [{"prompt": ..., "response": ..., "reference": ...}]}')
+    samples = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ApiError(422, f"samples[{i}] must be an object, got {type(row).__name__}")
+        if "response" not in row:
+            raise ApiError(422, f"samples[{i}]: missing field 'response'")
+        for field in ("prompt", "response"):
+            if row.get(field) is not None and (problem := _text_problem(row[field])):
+                raise ApiError(422, f"samples[{i}].{field}: {problem}")
+        steps = row.get("steps")
+        if steps is not None and not (isinstance(steps, list) and all(isinstance(s, str) for s in steps)):
+            raise ApiError(422, f"samples[{i}].steps: expected a list of strings")
+        samples.append(Sample.from_dict(row))
+    return samples
+
+
+def parse_pairs(body: Any, limit: int) -> list[Pair]:
+    rows = _list_field(_object(body), "pairs", limit, '{"pairs": [{"prompt": ..., "response_a": ..., "response_b": ...}]}')
+    pairs = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ApiError(422, f"pairs[{i}] must be an object, got {type(row).__name__}")
+        for field in ("response_a", "response_b"):
+            if field not in row:
+                raise ApiError(422, f"pairs[{i}]: missing field {field!r}")
+        for field in ("prompt", "response_a", "response_b"):
+            if row.get(field) is not None and (problem := _text_problem(row[field])):
+                raise ApiError(422, f"pairs[{i}].{field}: {problem}")
+        extra = {k: v for k, v in row.items() if k not in ("prompt", "response_a", "response_b", "reference", "id")}
+        pairs.append(Pair(row.get("prompt"), row["response_a"], row["response_b"], row.get("reference"), row.get("id"), extra))
+    return pairs
+
+
+def parse_openrlhf(body: Any, limit: int) -> tuple[list[str], list[Any] | None, list[Any] | None]:
+    body = _object(body)
+    queries = _list_field(body, "query", limit, '{"query": [prompt+response, ...], "prompts": [...], "labels": [...]}')
+    if not all(isinstance(q, str) for q in queries):
+        raise ApiError(422, "every item of 'query' must be a string (prompt + response)")
+    lists: dict[str, list[Any] | None] = {}
+    for key in ("prompts", "labels"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, list) or len(value) != len(queries)):
+            raise ApiError(422, f"field {key!r} must be a list with one item per query ({len(queries)})")
+        lists[key] = value
+    if lists["prompts"] is not None and not all(isinstance(p, str) for p in lists["prompts"]):
+        raise ApiError(422, "every item of 'prompts' must be a string")
+    return queries, lists["prompts"], lists["labels"]
+
+
+def _timeout_of(body: Any, server_timeout: float) -> float:
+    value = body.get("timeout") if isinstance(body, dict) else None
+    if value is None:
+        return server_timeout
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ApiError(422, f"'timeout' must be a positive number of seconds, got {value!r}")
+    return min(float(value), server_timeout)
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str)
+
+
+# --- the server's state -----------------------------------------------------------------------
+class RewardService:
+    """The reward, the comparator, their batchers and the metrics: what the endpoints use."""
+
+    def __init__(self, reward: Any, comparator: Comparator, settings: Settings, name: str = "") -> None:
+        self.reward = reward
+        self.comparator = comparator
+        self.settings = settings
+        self.name = name
+        self.metrics = Metrics()
+        self.closing = False
+        self._requests = itertools.count()
+        wait = settings.max_wait_ms / 1000.0
+        common = dict(max_batch=settings.max_batch, max_wait=wait, queue_size=settings.queue_size, concurrency=settings.concurrency)
+        self.score_batcher: MicroBatcher[Sample, Judgment] = MicroBatcher("score", reward.ascore, on_batch=self._on_batch("score"), **common)  # type: ignore[arg-type]
+        self.compare_batcher: MicroBatcher[Pair, Preference] = MicroBatcher("compare", comparator.acompare, on_batch=self._on_batch("compare"), **common)  # type: ignore[arg-type]
+        for batcher in (self.score_batcher, self.compare_batcher):
+            self.metrics.set("assay_queue_capacity", settings.queue_size, batcher=batcher.name)
+            self.metrics.set("assay_queue_outstanding", 0, batcher=batcher.name)
+
+    def _on_batch(self, name: str) -> Any:
+        def record(size: int, seconds: float) -> None:
+            self.metrics.observe("assay_batch_size", size, batcher=name)
+            self.metrics.observe("assay_batch_seconds", seconds, batcher=name)
+            batcher = self.score_batcher if name == "score" else self.compare_batcher
+            self.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=name)
+
+        return record
+
+    async def start(self) -> None:
+        await self.score_batcher.start()
+        await self.compare_batcher.start()
+
+    async def stop(self) -> None:
+        self.closing = True
+        await asyncio.gather(self.score_batcher.stop(drain=True), self.compare_batcher.stop(drain=True))
+
+    async def _submit(self, batcher: MicroBatcher[Any, Any], items: list[Any], timeout: float, endpoint: str, fail: Any) -> list[Any]:
+        try:
+            future = batcher.submit(items)
+        except QueueFull as error:
+            self.metrics.count("assay_rejected_total", reason="queue_full")
+            raise ApiError(429, f"server busy: {error}; retry shortly", {"Retry-After": "1"}) from None
+        except ShuttingDown as error:
+            self.metrics.count("assay_rejected_total", reason="shutting_down")
+            raise ApiError(503, str(error)) from None
+        self.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=batcher.name)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            self.metrics.count("assay_timeouts_total", endpoint=endpoint)
+            message = f"not scored within the request timeout of {timeout:g} s (queue or reward too slow); the work was abandoned"
+            return [fail("timeout", message) for _ in items]
+        except Exception as error:  # noqa: BLE001 - a reward that raised: typed failures, not a 500
+            return [fail("internal", f"{type(error).__name__}: {error}") for _ in items]
+
+    async def score(self, samples: list[Sample], timeout: float, endpoint: str = "/v1/score") -> list[Judgment]:
+        request = next(self._requests)
+        # Requests share a batch, so group ids are made per request: groups never mix across clients.
+        tagged = [dataclasses.replace(s, group=(request, _hashable(s.group))) if s.group is not None else s for s in samples]
+        judgments = await self._submit(self.score_batcher, tagged, timeout, endpoint, Judgment.fail)
+        self._count(endpoint, judgments)
+        return judgments
+
+    async def compare(self, pairs: list[Pair], timeout: float) -> list[Preference]:
+        preferences = await self._submit(self.compare_batcher, pairs, timeout, "/v1/compare", Preference.fail)
+        self._count("/v1/compare", preferences)
+        return preferences
+
+    def _count(self, endpoint: str, results: list[Any]) -> None:
+        self.metrics.count("assay_samples_total", len(results), endpoint=endpoint)
+        for result in results:
+            if result.failure is not None:
+                self.metrics.count("assay_failures_total", endpoint=endpoint, kind=result.failure.kind)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP answer by endpoint and status, and its latency (pure ASGI, cheap)."""
+
+    def __init__(self, app: Any, service: RewardService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope.get("path", "")
+            endpoint = path if path in ENDPOINTS else "other"
+            metrics = self.service.metrics
+            metrics.count("assay_requests_total", endpoint=endpoint, status=str(status["code"]))
+            if endpoint not in ("/metrics", "/health"):
+                metrics.observe("assay_request_latency_seconds", time.perf_counter() - started, endpoint=endpoint)
+
+
+def load_service(config: str | os.PathLike[str] | dict[str, Any], settings: Settings) -> RewardService:
+    """Build the reward (and comparator) a config describes, once, for the server."""
+    from assay.config import load_comparator, load_reward, read_config
+
+    spec, _ = read_config(config)
+    reward = load_reward(config)
+    comparator = load_comparator(config) if spec.comparator else ScoreComparator(reward)
+    name = str(config) if not isinstance(config, dict) else "inline config"
+    return RewardService(reward, comparator, settings, name=name)
+
+
+def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, settings: Settings | None = None) -> Any:
+    """The FastAPI app for a config (or a prepared RewardService)."""
+    settings = settings or (config.settings if isinstance(config, RewardService) else Settings())
+    service = config if isinstance(config, RewardService) else load_service(config, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Any):  # type: ignore[no-untyped-def]
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()  # uvicorn has already let accepted requests finish
+
+    app = FastAPI(title="assay reward server", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> Any:
+        if error.status in (400, 413, 422):
+            service.metrics.count("assay_rejected_total", reason="too_large" if error.status == 413 else "malformed")
+        return _error(error.status, error.message, error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Any:
+        return _error(500, f"internal error: {type(error).__name__}: {error}")
+
+    def authorize(request: Request) -> None:
+        if settings.token is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
+            service.metrics.count("assay_rejected_total", reason="auth")
+            raise ApiError(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')", {"WWW-Authenticate": "Bearer"})
+
+    @app.post("/v1/score")
+    async def score(request: Request) -> Any:
+        authorize(request)
+        body = await read_json(request, settings.max_body_bytes)
+        samples = parse_samples(body, settings.max_samples)
+        judgments = await service.score(samples, _timeout_of(body, settings.timeout))
+        return _json({"judgments": [j.to_dict() for j in judgments]})
+
+    @app.post("/v1/compare")
+    async def compare(request: Request) -> Any:
+        authorize(request)
+        body = await read_json(request, settings.max_body_bytes)
+        pairs = parse_pairs(body, settings.max_samples)
+        preferences = await service.compare(pairs, _timeout_of(body, settings.timeout))
+        return _json({"preferences": [p.to_dict() for p in preferences]})
+
+    @app.post("/get_reward")
+    async def get_reward(request: Request) -> Any:
+        authorize(request)
+        body = await read_json(request, settings.max_body_bytes)
+        queries, prompts, labels = parse_openrlhf(body, settings.max_samples)
+        samples, bad = make_samples(queries, prompts, labels)
+        good = [i for i in range(len(samples)) if i not in bad]
+        scored = await service.score([samples[i] for i in good], _timeout_of(body, settings.timeout), "/get_reward") if good else []
+        judgments: list[Judgment] = [bad.get(i) for i in range(len(samples))]  # type: ignore[misc]
+        for i, judgment in zip(good, scored, strict=True):
+            judgments[i] = judgment
+        if bad:
+            service._count("/get_reward", list(bad.values()))
+        result = result_lists(judgments, service.reward, settings.failure_score if settings.failure_score is not None else "nan")
+        return _json(result, allow_nan=True)
+
+    @app.get("/health")
+    async def health() -> Any:
+        status = "shutting_down" if service.closing else "ok"
+        return _json(
+            {
+                "status": status,
+                "config": service.name,
+                "rewards": component_names(service.reward),
+                "queue": service.score_batcher.stats(),
+                "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "token"} | {"auth": settings.token is not None},
+            },
+            503 if service.closing else 200,
+        )
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Any:
+        authorize(request)
+        for batcher in (service.score_batcher, service.compare_batcher):
+            service.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=batcher.name)
+        return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    app.add_middleware(MetricsMiddleware, service=service)
+    return app
+
+
+def serve(config: str | os.PathLike[str] | dict[str, Any], host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None, log_level: str = "info") -> None:
+    """Run the server in this process until SIGINT/SIGTERM; accepted requests are finished first."""
+    import uvicorn
+
+    settings = settings or Settings()
+    app = build_app(config, settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=int(settings.timeout) + 5, access_log=False)
+
+
+__all__ = ["Settings", "RewardService", "ApiError", "build_app", "serve", "load_service"]
