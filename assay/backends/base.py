@@ -1,0 +1,133 @@
+"""The one seam between a judge and a model: ``await backend.complete(messages, **params)``.
+
+Every judge in assay talks to its model through this protocol, whatever serves the model
+(an OpenAI-compatible server, transformers in-process, a request cache in front of either,
+or a scripted stand-in in unit tests). A backend returns a :class:`Completion`: the text,
+per-token logprobs when the model gives them, token usage, latency and how many attempts
+it took. A backend that cannot answer raises :class:`BackendError` (or
+:class:`BackendTimeout`); judges turn those into typed failures (``backend``, ``timeout``),
+never into scores.
+
+    >>> class Echo:
+    ...     model = "echo"
+    ...     async def complete(self, messages, **params):
+    ...         return Completion(text=messages[-1]["content"])
+    >>> import asyncio
+    >>> asyncio.run(Echo().complete([{"role": "user", "content": "hi"}])).text
+    'hi'
+
+Sampling parameters a backend understands (others are passed through to the server):
+``temperature`` (judges default to 0), ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+``logprobs`` (bool) and ``top_logprobs`` (int).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from assay.types import Message
+
+
+@dataclass
+class TokenLogprob:
+    """One generated token, its log probability, and the most likely alternatives there."""
+
+    token: str
+    logprob: float
+    top: dict[str, float] = field(default_factory=dict)  # token -> logprob (includes the chosen one when given)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "logprob": self.logprob, "top": self.top}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenLogprob:
+        return cls(token=data["token"], logprob=data["logprob"], top=dict(data.get("top") or {}))
+
+
+@dataclass
+class Completion:
+    """What a backend answered: text, optional per-token logprobs, usage and timing."""
+
+    text: str
+    logprobs: list[TokenLogprob] | None = None
+    usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, completion_tokens, total_tokens
+    latency_s: float = 0.0  # wall time of the answering request (all attempts)
+    model: str = ""
+    finish_reason: str | None = None
+    attempts: int = 1
+    cached: bool = False
+    reasoning: str | None = None  # separate reasoning channel (vLLM/SGLang reasoning parsers), if any
+
+    def meta(self) -> dict[str, Any]:
+        """The parts of the completion a Judgment keeps in ``meta``."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "usage": dict(self.usage),
+            "latency_s": round(self.latency_s, 4),
+            "attempts": self.attempts,
+            "finish_reason": self.finish_reason,
+        }
+        if self.cached:
+            out["cached"] = True
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "logprobs": [t.to_dict() for t in self.logprobs] if self.logprobs is not None else None,
+            "usage": self.usage,
+            "latency_s": self.latency_s,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "attempts": self.attempts,
+            "reasoning": self.reasoning,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Completion:
+        logprobs = data.get("logprobs")
+        return cls(
+            text=data.get("text", ""),
+            logprobs=[TokenLogprob.from_dict(t) for t in logprobs] if logprobs is not None else None,
+            usage=dict(data.get("usage") or {}),
+            latency_s=float(data.get("latency_s") or 0.0),
+            model=data.get("model", ""),
+            finish_reason=data.get("finish_reason"),
+            attempts=int(data.get("attempts") or 1),
+            reasoning=data.get("reasoning"),
+        )
+
+
+class BackendError(Exception):
+    """The backend could not produce a completion (refused connection, 5xx after retries,
+    a 4xx, a body that is not the expected JSON). ``kind`` is the failure kind it maps to."""
+
+    kind = "backend"
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, body: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+        self.body = body
+
+
+class BackendTimeout(BackendError):
+    """Every attempt ran past the per-request timeout."""
+
+    kind = "timeout"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Anything with a ``model`` name and ``async complete(messages, **params) -> Completion``."""
+
+    model: str
+
+    async def complete(self, messages: list[Message], **params: Any) -> Completion: ...
+
+
+def prob(logprob: float) -> float:
+    """exp(logprob), safe for -inf."""
+    return 0.0 if logprob == -math.inf else math.exp(logprob)
