@@ -187,3 +187,29 @@ def test_assay_compare_cli(llama_url, tmp_path) -> None:
     for row in rows:
         assert row["winner"] in ("A", "B", "tie") or (row["winner"] is None and row["failure"]["kind"] == "parse")
         assert row["rationale"]
+
+
+def test_logprob_modes_over_the_real_server(llama_url) -> None:
+    """score_by / verdict_by logprobs: the prompt ends at the cue, one token is generated, and the
+    result is a probability-based score in range -- or a typed failure, never a made-up number."""
+    options = settings(llama_url, mode="completions", top_logprobs=20)
+    judge = PointwiseJudge(**options, score_by="logprobs", scale_min=1, scale_max=9)
+    samples = [Sample(prompt="What is the capital of France?", response="The capital of France is Paris."),
+               Sample(prompt="Name a prime number.", response="Nine.")]
+    for judgment in judge.score(samples):
+        if judgment.ok:
+            assert 0.0 <= judgment.score <= 1.0
+            assert "token probabilities" in judgment.rationale
+            mass = judgment.details["score_token_mass"]
+            assert mass and set(mass) <= {str(d) for d in range(1, 10)}
+            assert 0.0 < judgment.details["covered_mass"] <= 1.0 + 1e-6
+            assert judgment.meta["usage"]["completion_tokens"] == 1
+        else:
+            assert judgment.score is None and judgment.failure.kind == "parse" and judgment.failure.raw
+    comparator = PairwiseJudge(**options, verdict_by="logprobs", allow_tie=False)
+    preference = comparator.compare([Pair("What is 2 + 2?", "4", "5")])[0]
+    if preference.ok:
+        assert preference.winner in ("a", "b") and 0.0 <= preference.probability <= 1.0
+        assert set(preference.meta["verdict_distribution"]) == {"A", "B"}
+    else:
+        assert preference.winner is None and preference.failure.kind == "parse" and preference.failure.raw

@@ -15,6 +15,15 @@ backend settings of :class:`~assay.backends.settings.BackendOptions`. With
 ``logprobs: true`` and a server that returns them, the pointwise score is the expected value
 over the score tokens and the pairwise verdict carries P(A) / (P(A) + P(B)).
 
+``score_by: logprobs`` (pointwise) and ``verdict_by: logprobs`` (pairwise) skip the critique
+and the text parsing altogether: the prompt (``judge_pointwise_logprobs.txt``,
+``judge_pairwise_logprobs.txt``) ends right before the verdict (``Score (1-9): ``,
+``Verdict: [[``), the judge asks for one token with its top-k alternatives, and the score is
+the expected value over the scale's score tokens (the verdict P(A) / (P(A) + P(B))) in that
+top-k. Meant for base models and small judges that never write a readable verdict (with
+``mode: completions`` the prompt is sent as is); a top-k without a score token is a ``parse``
+failure.
+
 A backend error or timeout is a ``backend`` / ``timeout`` failure; a reply that cannot be
 read is a ``parse`` failure with the raw text kept. Never a made-up score.
 
@@ -39,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -50,7 +59,10 @@ from assay.rewards import prompting
 from assay.rewards.verdicts import (
     PARSER_VERSION,
     Verdict,
+    TokenReading,
     expected_score,
+    next_token_choice,
+    next_token_score,
     pairwise_probability,
     parse_listwise,
     parse_pairwise,
@@ -84,7 +96,22 @@ class ScaleOptions(JudgeOptions):
 
 
 class PointwiseOptions(ScaleOptions):
-    pass
+    # text: a critique, then "Score: N", parsed. logprobs: no critique; the prompt ends right
+    # before the score and the score is the expected value over the score tokens among the
+    # top-k of the next token (one generated token; needs a backend that gives logprobs).
+    score_by: Literal["text", "logprobs"] = "text"
+
+    @model_validator(mode="after")
+    def _check_token_scale(self) -> PointwiseOptions:
+        if self.score_by == "logprobs":
+            lo, hi = self.scale_min, self.scale_max
+            if lo != int(lo) or hi != int(hi) or lo < 0 or hi > 9:
+                raise ValueError(
+                    f"score_by: logprobs reads the score from one token, so every score must be a single digit: "
+                    f"use a scale within 0-9 (e.g. scale_min: 1, scale_max: 9), not {lo:g}-{hi:g} "
+                    "(many tokenizers split '10' into '1' and '0')"
+                )
+        return self
 
 
 class ListwiseOptions(ScaleOptions):
@@ -94,6 +121,9 @@ class ListwiseOptions(ScaleOptions):
 
 class PairwiseOptions(JudgeOptions):
     allow_tie: bool = True
+    # text: a critique, then [[A]] / [[B]] / [[C]], parsed. logprobs: no critique; the prompt
+    # ends in "Verdict: [[" and the verdict is read from P(A), P(B) (and P(C)) of the next token.
+    verdict_by: Literal["text", "logprobs"] = "text"
 
 
 def short(text: str, limit: int = RATIONALE_CHARS) -> str:
@@ -126,7 +156,7 @@ class JudgeCore:
 
     def _setup(self, options: JudgeOptions, client: Backend | None) -> None:
         self.options = options
-        self.prompt = options.prompt_file or self.prompt_name
+        self.prompt = options.prompt_file or self._prompt_name(options)
         namespace = f"{self.prompt}:{prompting.prompt_version(self.prompt)}:parser{PARSER_VERSION}"
         self.backend: Backend = client if client is not None else build_backend(options, namespace=namespace)
 
@@ -138,6 +168,27 @@ class JudgeCore:
             return Failure(error.kind, str(error), error.body)  # type: ignore[arg-type]
         except asyncio.TimeoutError:
             return Failure("timeout", f"the judge backend did not answer within {self.options.timeout:g}s")
+
+    def _prompt_name(self, options: JudgeOptions) -> str:
+        return self.prompt_name
+
+    def _cue_messages(self, system: str, user: str, suffix: str = "") -> list[dict[str, str]]:
+        """Messages for a prompt that ends right before the verdict (logprob modes).
+
+        With ``mode: completions`` the system and user texts are sent as one prompt that ends
+        exactly at the cue (several messages would be joined with role labels and a trailing
+        ``assistant:``); ``suffix`` is appended to the cue (a space before a score: Gemma,
+        Llama 3, Qwen and OpenAI's tokenizers write the space before a number as its own
+        token, so the next token is then the digit itself).
+        """
+        user = user.rstrip() + suffix
+        if getattr(self.options, "mode", "chat") == "completions":
+            return [{"role": "user", "content": f"{system}\n\n{user}" if system else user}]
+        return prompting.messages(system, user)
+
+    def _next_token_params(self, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        """One generated token with its top-k alternatives (``top_logprobs``, default 10)."""
+        return {**(overrides or {}), "max_tokens": 1, "logprobs": True, "top_logprobs": self.options.top_logprobs or 10}
 
     def _texts(self, item: Sample | Pair) -> dict[str, str]:
         """question, reference, principle blocks shared by every prompt."""
@@ -181,6 +232,9 @@ class PointwiseJudge(JudgeCore, Reward):
         Reward.__init__(self, name)
         self._setup(self.Options.model_validate(options), client)
 
+    def _prompt_name(self, options: JudgeOptions) -> str:
+        return "judge_pointwise_logprobs" if getattr(options, "score_by", "text") == "logprobs" else self.prompt_name
+
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         return await self.ajudge(samples)
 
@@ -192,10 +246,14 @@ class PointwiseJudge(JudgeCore, Reward):
         o = self.options
         values = self._texts(sample)
         values.update(response=prompting.fence("response", sample.response_text, o.harden), min=f"{o.scale_min:g}", max=f"{o.scale_max:g}")
+        if o.score_by == "logprobs":
+            return self._cue_messages(*prompting.render(self.prompt, **values), suffix=" ")
         return prompting.messages(*prompting.render(self.prompt, **values))
 
     async def _judge(self, sample: Sample, overrides: dict[str, Any] | None) -> Judgment:
         o = self.options
+        if o.score_by == "logprobs":
+            return await self._judge_by_logprobs(sample, overrides)
         completion = await self._call(self.build_messages(sample), overrides)
         if isinstance(completion, Failure):
             return Judgment(score=None, rationale=f"judge call failed: {completion.message}", failure=completion, meta=self._meta(None))
@@ -223,6 +281,45 @@ class PointwiseJudge(JudgeCore, Reward):
             meta=meta,
         )
 
+    async def _judge_by_logprobs(self, sample: Sample, overrides: dict[str, Any] | None) -> Judgment:
+        """``score_by: logprobs``: the expected score over the score tokens of the next token."""
+        o = self.options
+        completion = await self._call(self.build_messages(sample), self._next_token_params(overrides))
+        if isinstance(completion, Failure):
+            return Judgment(score=None, rationale=f"judge call failed: {completion.message}", failure=completion, meta=self._meta(None, score_by="logprobs"))
+        meta = self._meta(completion, score_by="logprobs")
+        reading = next_token_score(completion.logprobs, o.scale_min, o.scale_max)
+        if isinstance(reading, Failure):
+            what = "read a score from the token probabilities" if reading.kind == "parse" else "score by logprobs"
+            return Judgment.fail(reading.kind, f"could not {what}: {reading.message}", raw=reading.raw or completion.text, **meta)
+        assert isinstance(reading, TokenReading)
+        value = reading.value
+        score = (value - o.scale_min) / (o.scale_max - o.scale_min) if o.normalize else value
+        meta.update(score_distribution=reading.distribution, next_token=completion.text)
+        return Judgment(
+            score=score,
+            rationale=(
+                f"judge score {value:.3g} on the scale {o.scale_min:g}-{o.scale_max:g}, from token probabilities (no text parsed): "
+                f"the expected value over the score tokens among the top-{reading.top_k} next tokens after the score cue, "
+                f"{_shown_mass(reading.mass)}; the score tokens hold {reading.covered:.3f} of the probability "
+                f"(the most likely next token was {completion.text!r})."
+            ),
+            details={
+                "raw_score": value,
+                "scale": [o.scale_min, o.scale_max],
+                "score_by": "logprobs",
+                "score_token_mass": reading.mass,
+                "score_distribution": reading.distribution,
+                "covered_mass": round(reading.covered, 6),
+                "top_k": reading.top_k,
+            },
+            meta=meta,
+        )
+
+
+def _shown_mass(mass: dict[str, float]) -> str:
+    return ", ".join(f"P({token})={p:.3f}" for token, p in mass.items())
+
 
 class PairwiseJudge(JudgeCore, Comparator):
     """A critique of two responses, then A, B or tie. See the module docstring."""
@@ -235,6 +332,9 @@ class PairwiseJudge(JudgeCore, Comparator):
     def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
         Comparator.__init__(self, name)
         self._setup(self.Options.model_validate(options), client)
+
+    def _prompt_name(self, options: JudgeOptions) -> str:
+        return "judge_pairwise_logprobs" if getattr(options, "verdict_by", "text") == "logprobs" else self.prompt_name
 
     async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
         return await self.ajudge(pairs)
@@ -251,10 +351,14 @@ class PairwiseJudge(JudgeCore, Comparator):
             response_b=prompting.fence("response_b", text_of(pair.response_b), o.harden),
             tie_clause=", [[C]] when they are equally good" if o.allow_tie else "",
         )
+        if o.verdict_by == "logprobs":
+            return self._cue_messages(*prompting.render(self.prompt, **values))
         return prompting.messages(*prompting.render(self.prompt, **values))
 
     async def _judge(self, pair: Pair, overrides: dict[str, Any] | None) -> Preference:
         o = self.options
+        if o.verdict_by == "logprobs":
+            return await self._judge_by_logprobs(pair, overrides)
         completion = await self._call(self.build_messages(pair), overrides)
         if isinstance(completion, Failure):
             return Preference(winner=None, rationale=f"judge call failed: {completion.message}", failure=completion, meta=self._meta(None))
@@ -276,6 +380,34 @@ class PairwiseJudge(JudgeCore, Comparator):
             winner=verdict.value,
             rationale=f"judge verdict {shown}{p_text}. Critique: {short(verdict.critique) or '(no critique written)'}",
             probability=probability,
+            meta=meta,
+        )
+
+    async def _judge_by_logprobs(self, pair: Pair, overrides: dict[str, Any] | None) -> Preference:
+        """``verdict_by: logprobs``: the most likely verdict letter, and P(A) / (P(A) + P(B))."""
+        o = self.options
+        completion = await self._call(self.build_messages(pair), self._next_token_params(overrides))
+        if isinstance(completion, Failure):
+            return Preference(winner=None, rationale=f"judge call failed: {completion.message}", failure=completion, meta=self._meta(None, verdict_by="logprobs"))
+        meta = self._meta(completion, verdict_by="logprobs")
+        reading = next_token_choice(completion.logprobs, allow_tie=o.allow_tie)
+        if isinstance(reading, Failure):
+            what = "read a verdict from the token probabilities" if reading.kind == "parse" else "judge by logprobs"
+            return Preference.fail(reading.kind, f"could not {what}: {reading.message}", raw=reading.raw or completion.text, **meta)
+        assert isinstance(reading, TokenReading)
+        best = max(reading.mass.values())
+        leaders = [letter for letter, p in reading.mass.items() if p == best]
+        winner = {"A": "a", "B": "b", "C": "tie"}[leaders[0]] if len(leaders) == 1 else "tie"
+        meta["verdict_distribution"] = reading.mass
+        shown = {"a": "A", "b": "B", "tie": "tie"}[winner]
+        return Preference(
+            winner=winner,
+            rationale=(
+                f"judge verdict {shown} (P(A)={reading.value:.3f}), from token probabilities (no text parsed): "
+                f"among the top-{reading.top_k} next tokens after 'Verdict: [[', {_shown_mass(reading.mass)}; "
+                f"the verdict letters hold {reading.covered:.3f} of the probability (the most likely next token was {completion.text!r})."
+            ),
+            probability=reading.value,
             meta=meta,
         )
 

@@ -26,7 +26,9 @@ How they read:
     'parse'
 
 ``expected_score`` and ``pairwise_probability`` turn token logprobs (when the backend gives
-them) into an expected score and P(A) / (P(A) + P(B)).
+them) into an expected score and P(A) / (P(A) + P(B)) at the verdict the judge wrote;
+``next_token_score`` and ``next_token_choice`` read them at the first generated token, for
+prompts that end right before the verdict (``score_by: logprobs``, ``verdict_by: logprobs``).
 """
 
 from __future__ import annotations
@@ -431,6 +433,29 @@ def _clean_token(token: str) -> str:
     return token.strip().strip("[]()*\"'.:").strip()
 
 
+def score_token_mass(top: dict[str, float], minimum: float, maximum: float) -> dict[str, float]:
+    """Probability (not renormalised) of each integer score token of the scale among ``top``.
+
+    Tokens are compared after stripping whitespace and bracket/quote/colon marks, so ``" 7"``
+    and ``"7"`` both count for 7. Tokens that are not an integer in ``minimum..maximum`` are
+    left out.
+    """
+    mass: dict[str, float] = {}
+    for token, logprob in top.items():
+        cleaned = _clean_token(token)
+        if re.fullmatch(r"-?\d+", cleaned) and minimum <= int(cleaned) <= maximum:
+            mass[cleaned] = mass.get(cleaned, 0.0) + math.exp(logprob)
+    return mass
+
+
+def _mean_and_distribution(mass: dict[str, float]) -> tuple[float, dict[str, float]] | None:
+    total = sum(mass.values())
+    if total <= 0:
+        return None
+    mean = sum(int(k) * p for k, p in mass.items()) / total
+    return mean, {k: round(p / total, 6) for k, p in sorted(mass.items(), key=lambda kv: int(kv[0]))}
+
+
 def expected_score(logprobs: Sequence[Any] | None, minimum: float, maximum: float, parsed: float) -> tuple[float, dict[str, float]] | None:
     """The expected score under the judge's distribution at the token where it wrote ``parsed``.
 
@@ -446,17 +471,80 @@ def expected_score(logprobs: Sequence[Any] | None, minimum: float, maximum: floa
         if _clean_token(entry.token) != target:
             continue
         top = dict(entry.top) or {entry.token: entry.logprob}
-        distribution: dict[str, float] = {}
-        for token, logprob in top.items():
-            cleaned = _clean_token(token)
-            if re.fullmatch(r"-?\d+", cleaned) and minimum <= int(cleaned) <= maximum:
-                distribution[cleaned] = distribution.get(cleaned, 0.0) + math.exp(logprob)
-        total = sum(distribution.values())
-        if total <= 0:
-            return None
-        mean = sum(int(k) * p for k, p in distribution.items()) / total
-        return mean, {k: round(p / total, 6) for k, p in sorted(distribution.items(), key=lambda kv: int(kv[0]))}
+        return _mean_and_distribution(score_token_mass(top, minimum, maximum))
     return None
+
+
+@dataclass(frozen=True)
+class TokenReading:
+    """What the next-token distribution says: ``value`` (an expected score, or P(A) / (P(A) + P(B))),
+    ``mass`` (the absolute probability of each counted token among the top-k), ``distribution``
+    (``mass`` renormalised), ``covered`` (their total probability) and ``top_k`` (how many
+    alternatives the backend gave)."""
+
+    value: float
+    mass: dict[str, float]
+    distribution: dict[str, float]
+    covered: float
+    top_k: int
+
+
+def _first_top(logprobs: Sequence[Any] | None) -> tuple[dict[str, float], str] | Failure:
+    if not logprobs:
+        return Failure("backend", "the backend returned no token logprobs (a server that gives them is needed: vLLM, SGLang, OpenAI, or `assay llama-server --logprobs`)")
+    first = list(logprobs)[0]
+    return (dict(first.top) or {first.token: first.logprob}), first.token
+
+
+def next_token_score(logprobs: Sequence[Any] | None, minimum: float, maximum: float) -> TokenReading | Failure:
+    """The expected score over the scale's score tokens at the *first* generated position.
+
+    For prompts that end right before the score (``Score (1-9): ``): the judge writes no
+    text, so nothing is parsed; the score is sum(s * p(s)) / sum(p(s)) over the integer score
+    tokens s among that position's top-k alternatives. No score token in the top-k is a
+    ``parse`` failure (the token alternatives are kept in the raw text), no logprobs at all a
+    ``backend`` failure. Never a made-up number.
+
+    >>> from assay.backends.base import TokenLogprob
+    >>> import math
+    >>> top = {"7": math.log(0.6), "8": math.log(0.2), "The": math.log(0.1)}
+    >>> reading = next_token_score([TokenLogprob("7", math.log(0.6), top)], 1, 9)
+    >>> round(reading.value, 3), round(reading.covered, 3)
+    (7.25, 0.8)
+    """
+    first = _first_top(logprobs)
+    if isinstance(first, Failure):
+        return first
+    top, chosen = first
+    mass = score_token_mass(top, minimum, maximum)
+    found = _mean_and_distribution(mass)
+    if found is None:
+        shown = ", ".join(f"{t!r}: {math.exp(lp):.3f}" for t, lp in sorted(top.items(), key=lambda kv: -kv[1]))
+        return _fail(f"no score token ({minimum:g}-{maximum:g}) among the {len(top)} most likely next tokens", f"next token {chosen!r}; top-{len(top)}: {shown}")
+    return TokenReading(found[0], {k: round(v, 6) for k, v in sorted(mass.items(), key=lambda kv: int(kv[0]))}, found[1], sum(mass.values()), len(top))
+
+
+def next_token_choice(logprobs: Sequence[Any] | None, allow_tie: bool = False) -> TokenReading | Failure:
+    """P(A) / (P(A) + P(B)) at the *first* generated position (a prompt ending in ``[[``).
+
+    ``mass`` holds P(A), P(B) (and P(C), the tie letter, when ``allow_tie``) among the top-k.
+    Neither A nor B in the top-k is a ``parse`` failure.
+    """
+    first = _first_top(logprobs)
+    if isinstance(first, Failure):
+        return first
+    top, chosen = first
+    letters = ("A", "B", "C") if allow_tie else ("A", "B")
+    mass = dict.fromkeys(letters, 0.0)
+    for token, logprob in top.items():
+        cleaned = _clean_token(token)
+        if cleaned in mass:
+            mass[cleaned] += math.exp(logprob)
+    if mass["A"] + mass["B"] <= 0:
+        shown = ", ".join(f"{t!r}: {math.exp(lp):.3f}" for t, lp in sorted(top.items(), key=lambda kv: -kv[1]))
+        return _fail(f"neither A nor B among the {len(top)} most likely next tokens", f"next token {chosen!r}; top-{len(top)}: {shown}")
+    total = sum(mass.values())
+    return TokenReading(mass["A"] / (mass["A"] + mass["B"]), {k: round(v, 6) for k, v in mass.items()}, {k: round(v / total, 6) for k, v in mass.items()}, total, len(top))
 
 
 def pairwise_probability(logprobs: Sequence[Any] | None, winner: str) -> tuple[float, dict[str, float]] | None:
