@@ -154,7 +154,8 @@ def _check_folder(path: str | os.PathLike[str], what: str) -> Path:
     return folder
 
 
-def _shared(kind: str, path: Path, device: str, load: Callable[[], T]) -> T:
+def shared(kind: str, path: Path, device: str, load: Callable[[], T]) -> T:
+    """The object ``load()`` makes, made once per process for ``(kind, path, device)``."""
     key = (kind, str(path.resolve()), device)
     with _LOCK:
         if key not in _MODELS:
@@ -180,7 +181,7 @@ def sentence_encoder(path: str | os.PathLike[str] | None = None, device: str | N
         model.eval()
         return model
 
-    return _shared("sentence_encoder", folder, device, load)
+    return shared("sentence_encoder", folder, device, load)
 
 
 def causal_lm(path: str | os.PathLike[str] | None = None, device: str | None = "cpu") -> tuple[Any, Any]:
@@ -201,7 +202,7 @@ def causal_lm(path: str | os.PathLike[str] | None = None, device: str | None = "
         model.to(device).eval()
         return model, tokenizer
 
-    return _shared("causal_lm", folder, device, load)
+    return shared("causal_lm", folder, device, load)
 
 
 def sequence_classifier(path: str | os.PathLike[str], device: str | None = "cpu") -> tuple[Any, Any]:
@@ -223,7 +224,7 @@ def sequence_classifier(path: str | os.PathLike[str], device: str | None = "cpu"
         model.to(device).eval()
         return model, tokenizer
 
-    return _shared("sequence_classifier", folder, device, load)
+    return shared("sequence_classifier", folder, device, load)
 
 
 def clear() -> None:

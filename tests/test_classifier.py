@@ -1,0 +1,135 @@
+"""The ``classifier`` reward on a tiny real sequence-classification model built and saved
+here (no downloads), and the ``embedding_head`` reward on the packaged MiniLM, offline."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from assay.backends import local_models  # noqa: E402
+from assay.registry import reward_class  # noqa: E402
+from assay.rewards.classifier import EmbeddingHeadReward, SequenceClassifierReward, fit_head, load_head  # noqa: E402
+from assay.types import Sample  # noqa: E402
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}"
+)
+
+
+def refuse(*args, **kwargs):
+    raise OSError("network disabled in this test")
+
+
+@pytest.fixture(scope="module")
+def rm_folder(tmp_path_factory):
+    """A 2-layer Llama reward model (one logit) with the MiniLM tokenizer and a chat template
+    whose text starts with the BOS the tokenizer also adds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(str(local_models.default_encoder_path()), local_files_only=True)
+    tokenizer.bos_token = tokenizer.cls_token
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=512, num_labels=1, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForSequenceClassification(config)
+    folder = tmp_path_factory.mktemp("tiny-rm")
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def test_registry_names_the_classes():
+    assert reward_class("classifier") is SequenceClassifierReward
+    assert reward_class("embedding_head") is EmbeddingHeadReward
+
+
+def test_user_reward_model_scores_in_batches(rm_folder, monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    reward = SequenceClassifierReward(model=str(rm_folder), batch_size=3)
+    samples = [Sample(prompt=f"question {i}", response="word " * (i * 5 + 1)) for i in range(7)]
+    batched = reward.score(samples)
+    assert all(j.ok for j in batched)
+    alone = [reward.score([s])[0].score for s in samples]
+    assert max(abs(j.score - a) for j, a in zip(batched, alone)) < 1e-5
+    assert len({round(j.score, 6) for j in batched}) > 1
+    assert "logit" in batched[0].rationale and "tokens" in batched[0].rationale
+
+
+def test_chat_template_and_single_bos(rm_folder):
+    reward = SequenceClassifierReward(model=str(rm_folder))
+    model, tokenizer = local_models.sequence_classifier(str(rm_folder))
+    text = reward.text_of(Sample(prompt="hi", response="hello"), tokenizer)
+    assert text.startswith("<user> hi") and "<assistant> hello" in text  # the template's BOS was stripped
+    ids, cut = reward.encode(text, tokenizer)
+    assert ids[0] == tokenizer.cls_token_id and ids.count(tokenizer.cls_token_id) == 1 and cut == 0
+    plain = SequenceClassifierReward(model=str(rm_folder), chat_template="never")
+    assert plain.text_of(Sample(prompt="hi", response="hello"), tokenizer) == "hi\n\nhello"
+
+
+def test_chat_message_input(rm_folder):
+    reward = SequenceClassifierReward(model=str(rm_folder))
+    chat, text = reward.score([
+        Sample(prompt=[{"role": "user", "content": "hi"}], response=[{"role": "assistant", "content": "hello there"}]),
+        Sample(prompt="hi", response="hello there"),
+    ])
+    assert chat.ok and chat.score == pytest.approx(text.score, abs=1e-6)
+
+
+def test_truncation_keeps_bos_and_the_end(rm_folder):
+    reward = SequenceClassifierReward(model=str(rm_folder), max_length=16)
+    _, tokenizer = local_models.sequence_classifier(str(rm_folder))
+    long = Sample(prompt="p", response="one two three " * 20 + "final")
+    judgment = reward.score([long])[0]
+    assert judgment.ok and judgment.meta["truncated"] and judgment.meta["tokens"] == 16
+    assert "input truncated" in judgment.rationale and "max_length=16" in judgment.rationale
+    ids, cut = reward.encode(reward.text_of(long, tokenizer), tokenizer)
+    assert ids[0] == tokenizer.cls_token_id and len(ids) == 16 and cut > 0
+    assert "final" in tokenizer.decode(ids[-3:])  # the end of the response is kept
+
+
+def test_failures_are_typed_and_isolated(rm_folder, tmp_path):
+    reward = SequenceClassifierReward(model=str(rm_folder))
+    good = Sample(prompt="q", response="a fine answer")
+    judgments = reward.score([good, Sample(prompt="q", response=""), Sample(prompt="q", response=42), good])
+    assert [j.ok for j in judgments] == [True, False, False, True]
+    assert judgments[1].failure.kind == "input" and "empty" in judgments[1].rationale
+    assert judgments[0].score == pytest.approx(judgments[3].score, abs=1e-6)
+    missing = SequenceClassifierReward(model=str(tmp_path / "absent")).score([good])[0]
+    assert missing.failure.kind == "backend" and "does not exist" in missing.rationale
+    with pytest.raises(ValueError):
+        SequenceClassifierReward()
+
+
+def test_embedding_head_fit_save_load_score(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    pairs = [
+        ("What is the capital of France?", "The capital of France is Paris.", "I don't know, maybe bananas."),
+        ("How many legs does a spider have?", "A spider has eight legs.", "Spiders are purple on Tuesdays."),
+        ("What is 2 + 2?", "2 + 2 equals 4.", "Whatever, I refuse to answer."),
+        ("Translate 'hola' to English.", "'Hola' means 'hello'.", "No."),
+    ]
+    head = fit_head(pairs, hidden=(16,), epochs=100)
+    path = head.save(tmp_path / "head.safetensors")
+    assert path.stat().st_size < 200_000
+    loaded = load_head(path)
+    assert loaded.config["features"] == "prompt_response" and loaded.config["hidden"] == [16]
+    reward = EmbeddingHeadReward(head=str(path))
+    samples = [Sample(prompt=p, response=r) for p, c, w in pairs for r in (c, w)]
+    judgments = reward.score(samples + [Sample(prompt="q", response="  ")])
+    scores = [j.score for j in judgments[:-1]]
+    assert all(scores[2 * i] > scores[2 * i + 1] for i in range(len(pairs)))
+    assert "head head.safetensors" in judgments[0].rationale and "prompt and response" in judgments[0].rationale
+    assert judgments[-1].failure.kind == "input"
+    truncated = EmbeddingHeadReward(head=str(path), max_length=8).score([Sample(prompt="q", response="word " * 40)])[0]
+    assert truncated.ok and truncated.meta["truncated"] and "truncated to its first 8" in truncated.rationale
+    bad = EmbeddingHeadReward(head=str(tmp_path / "absent.safetensors")).score([samples[0]])[0]
+    assert bad.failure.kind == "backend"
