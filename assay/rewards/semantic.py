@@ -149,6 +149,7 @@ class SemanticSimilarity(Reward):
     class Options(BaseOptions):
         model: str | None = None  # sentence-transformers folder; None: the packaged all-MiniLM-L6-v2
         part: Part = "whole"
+        against: str = "reference"  # the field compared with: reference, prompt (relevance), or any other field
         rescale: Literal["raw", "unit"] = "raw"  # raw cosine in [-1, 1], or max(0, (cos - floor) / (1 - floor))
         floor: float = 0.0
         batch_size: int = 64
@@ -160,6 +161,7 @@ class SemanticSimilarity(Reward):
         name: str | None = None,
         model: str | None = None,
         part: Part = "whole",
+        against: str = "reference",
         rescale: Literal["raw", "unit"] = "raw",
         floor: float = 0.0,
         batch_size: int = 64,
@@ -173,7 +175,7 @@ class SemanticSimilarity(Reward):
             raise ValueError(f"floor must be in [-1, 1), got {floor}")
         if part not in ("whole", "after_think", "answer_tag"):
             raise ValueError(f"unknown part {part!r}; expected whole, after_think or answer_tag")
-        self.model, self.part, self.rescale, self.floor = model, part, rescale, float(floor)
+        self.model, self.part, self.against, self.rescale, self.floor = model, part, against, rescale, float(floor)
         self.batch_size, self.max_length, self.device = int(batch_size), max_length, device
         self.progress = False
 
@@ -197,17 +199,17 @@ class SemanticSimilarity(Reward):
             except (TypeError, AttributeError) as error:
                 judgments[i] = Judgment.fail("input", f"response is not text or chat messages: {error}")
                 continue
-            reference = sample.reference
+            reference = sample.prompt_text if self.against == "prompt" else sample.get(self.against)
             if isinstance(reference, (list, dict)):
-                judgments[i] = Judgment.fail("input", f"reference must be text, got {type(reference).__name__}")
+                judgments[i] = Judgment.fail("input", f"{self.against} must be text, got {type(reference).__name__}")
                 continue
             reference = "" if reference is None else str(reference)
             if not text.strip():
                 what = "response" if self.part == "whole" else f"{self.part} part of the response"
-                judgments[i] = Judgment.fail("input", f"the {what} is empty: nothing to compare with the reference")
+                judgments[i] = Judgment.fail("input", f"the {what} is empty: nothing to compare with the {self.against}")
                 continue
             if not reference.strip():
-                judgments[i] = Judgment.fail("input", "the reference is missing or empty: nothing to compare with")
+                judgments[i] = Judgment.fail("input", f"the {self.against} is missing or empty: nothing to compare with")
                 continue
             pairs[i] = (text, reference)
         if pairs:
@@ -223,18 +225,18 @@ class SemanticSimilarity(Reward):
         return [j for j in judgments if j is not None]
 
     def _judge(self, text: str, reference: str, encoded: EncodedTexts) -> Judgment:
-        for value, what in ((text, "response"), (reference, "reference")):
+        for value, what in ((text, "response"), (reference, self.against)):
             if value in encoded.failed:
                 return _encode_failure(encoded.failed[value], what)
         cosine = float((encoded.vectors[text] @ encoded.vectors[reference]).item())
         score = self._scale(cosine)
         part = "response" if self.part == "whole" else f"response's {self.part} part"
         notes = []
-        for value, what in ((text, "response"), (reference, "reference")):
+        for value, what in ((text, "response"), (reference, self.against)):
             if encoded.truncated(value):
                 notes.append(f"{what} truncated to its first {encoded.max_tokens} of {encoded.token_counts[value]} tokens")
         scaled = "" if self.rescale == "raw" else f"; rescaled to [0, 1] with floor {self.floor:g}: {score:.3f}"
-        rationale = f"cosine similarity {cosine:.3f} between the {part} {_short(text)} and the reference {_short(reference)}{scaled}"
+        rationale = f"cosine similarity {cosine:.3f} between the {part} {_short(text)} and the {self.against} {_short(reference)}{scaled}"
         if notes:
             rationale += " (" + "; ".join(notes) + ")"
         return Judgment(score=score, rationale=rationale, details={"cosine": cosine}, meta={"truncated": bool(notes)})
