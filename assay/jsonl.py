@@ -28,7 +28,7 @@ class Row:
     data: dict[str, Any]
 
 
-def _check_text(value: Any) -> str | None:
+def text_problem(value: Any) -> str | None:
     """None when ``value`` is text or a list of chat messages; else what is wrong with it."""
     if isinstance(value, str):
         return None
@@ -49,7 +49,7 @@ def parse_row(text: str, path: str | Path, line: int, required: Sequence[str], t
         if field not in data:
             raise InputError(path, line, field, "missing")
     for field in text_fields:
-        if field in data and data[field] is not None and (problem := _check_text(data[field])):
+        if field in data and data[field] is not None and (problem := text_problem(data[field])):
             raise InputError(path, line, field, problem)
     if "steps" in data and data["steps"] is not None:
         if not isinstance(data["steps"], list) or not all(isinstance(s, str) for s in data["steps"]):

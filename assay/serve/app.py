@@ -47,6 +47,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from assay.integrations.common import component_names
+from assay.jsonl import text_problem
 from assay.integrations.openrlhf import make_samples, result_lists
 from assay.reward import Comparator, ScoreComparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
@@ -127,14 +128,6 @@ async def read_json(request: Any, limit: int) -> Any:
         raise ApiError(400, f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
 
 
-def _text_problem(value: Any) -> str | None:
-    if isinstance(value, str):
-        return None
-    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
-        return None
-    return f"expected a string or a list of chat messages with 'content', got {type(value).__name__}"
-
-
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, f"expected a JSON object at the top level, got {type(body).__name__}")
@@ -163,7 +156,7 @@ def parse_samples(body: Any, limit: int) -> list[Sample]:
         if "response" not in row:
             raise ApiError(422, f"samples[{i}]: missing field 'response'")
         for field in ("prompt", "response"):
-            if row.get(field) is not None and (problem := _text_problem(row[field])):
+            if row.get(field) is not None and (problem := text_problem(row[field])):
                 raise ApiError(422, f"samples[{i}].{field}: {problem}")
         steps = row.get("steps")
         if steps is not None and not (isinstance(steps, list) and all(isinstance(s, str) for s in steps)):
@@ -182,7 +175,7 @@ def parse_pairs(body: Any, limit: int) -> list[Pair]:
             if field not in row:
                 raise ApiError(422, f"pairs[{i}]: missing field {field!r}")
         for field in ("prompt", "response_a", "response_b"):
-            if row.get(field) is not None and (problem := _text_problem(row[field])):
+            if row.get(field) is not None and (problem := text_problem(row[field])):
                 raise ApiError(422, f"pairs[{i}].{field}: {problem}")
         extra = {k: v for k, v in row.items() if k not in ("prompt", "response_a", "response_b", "reference", "id")}
         pairs.append(Pair(row.get("prompt"), row["response_a"], row["response_b"], row.get("reference"), row.get("id"), extra))
