@@ -126,18 +126,28 @@ def micro_by_subset(outcomes: Sequence[Outcome], exclude_failures: bool) -> dict
     return metrics
 
 
+def _two_response_units(
+    item_id: str, prompt: Any, responses: tuple[Any, Any], mode: str, order_names: tuple[str, str], response_names: tuple[str, str]
+) -> list[Unit]:
+    """The units of an item with two responses: ``pairwise``, the pair in both orders (ids
+    ``{item_id}/{order_names[k]}``, first as given, then swapped); else each response alone
+    as a sample (ids ``{item_id}/{response_names[k]}``)."""
+    first, second = responses
+    if mode == "pairwise":
+        return [
+            Unit(f"{item_id}/{order_names[0]}", pair=Pair(prompt, first, second, id=item_id)),
+            Unit(f"{item_id}/{order_names[1]}", pair=Pair(prompt, second, first, id=item_id)),
+        ]
+    return [Unit(f"{item_id}/{response_names[0]}", _sample(item_id, prompt, first)), Unit(f"{item_id}/{response_names[1]}", _sample(item_id, prompt, second))]
+
+
 # --- pairs with one chosen and one rejected (RewardBench 1, RMB pairwise) --------------------
 class PreferencePairs(Protocol):
     modes = ("pointwise", "pairwise")
 
     def units(self, item: Item, mode: str) -> list[Unit]:
         assert isinstance(item, PreferencePair)
-        if mode == "pairwise":
-            return [
-                Unit(f"{item.id}/cr", pair=Pair(item.prompt, item.chosen, item.rejected, id=item.id)),
-                Unit(f"{item.id}/rc", pair=Pair(item.prompt, item.rejected, item.chosen, id=item.id)),
-            ]
-        return [Unit(f"{item.id}/chosen", _sample(item.id, item.prompt, item.chosen)), Unit(f"{item.id}/rejected", _sample(item.id, item.prompt, item.rejected))]
+        return _two_response_units(item.id, item.prompt, (item.chosen, item.rejected), mode, ("cr", "rc"), ("chosen", "rejected"))
 
     def score_roles(self, item: Item) -> list[tuple[str, str]]:
         return [(f"{item.id}/chosen", "chosen"), (f"{item.id}/rejected", "rejected")]
@@ -284,12 +294,7 @@ class LabeledPairs(Protocol):
 
     def units(self, item: Item, mode: str) -> list[Unit]:
         assert isinstance(item, LabeledPair)
-        if mode == "pairwise":
-            return [
-                Unit(f"{item.id}/ab", pair=Pair(item.prompt, item.response_a, item.response_b, id=item.id)),
-                Unit(f"{item.id}/ba", pair=Pair(item.prompt, item.response_b, item.response_a, id=item.id)),
-            ]
-        return [Unit(f"{item.id}/a", _sample(item.id, item.prompt, item.response_a)), Unit(f"{item.id}/b", _sample(item.id, item.prompt, item.response_b))]
+        return _two_response_units(item.id, item.prompt, (item.response_a, item.response_b), mode, ("ab", "ba"), ("a", "b"))
 
     def score_roles(self, item: Item) -> list[tuple[str, str]]:
         assert isinstance(item, LabeledPair)

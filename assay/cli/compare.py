@@ -12,8 +12,6 @@ verdicts is printed beside it).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -108,17 +106,14 @@ class Tally:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assay.config import ConfigError, load_comparator
+    from assay.cli.common import SetupError, load_for_input, report
+    from assay.config import load_comparator
     from assay.jsonl import InputError, read_rows, write_row
     from assay.types import Pair
 
-    if not args.input.is_file():
-        print(f"error: {args.input}: input file not found", file=sys.stderr)
-        return 2
     try:
-        comparator = load_comparator(args.config)
-    except (ConfigError, ImportError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        comparator = load_for_input(args.input, load_comparator, args.config)
+    except SetupError:
         return 2
     if args.swap:
         from assay.wrappers import Swap
@@ -156,16 +151,7 @@ def run(args: argparse.Namespace) -> int:
             errors.append(error)
         if batch:
             flush(batch, out)
-    print(tally.table())
-    print(f"\nwrote {args.output}")
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(tally.as_dict(), indent=2))
-    if errors:
-        if args.on_bad_line == "stop":
-            print(f"error: {errors[0]}\nevery pair before it was judged and written to {args.output}", file=sys.stderr)
-            return 2
-        print(f"skipped {len(errors)} malformed line(s)", file=sys.stderr)
-    return 0
+    return report(args, tally, errors, "pair before it was judged and written", list_skipped=False)
 
 
 def _label(value: Any, path: Path, line: int) -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 EXAMPLE = """\
@@ -43,16 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assay.config import ConfigError, load_reward
+    from assay.cli.common import SetupError, load_for_input, report
+    from assay.config import load_reward
     from assay.score_file import score_file
 
-    if not args.input.is_file():
-        print(f"error: {args.input}: input file not found", file=sys.stderr)
-        return 2
     try:
-        reward = load_reward(args.config)
-    except (ConfigError, ImportError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        reward = load_for_input(args.input, load_reward, args.config)
+    except SetupError:
         return 2
     if args.engine == "ray":
         from assay.integrations.ray_engine import score_file_ray
@@ -60,15 +55,4 @@ def run(args: argparse.Namespace) -> int:
         summary, errors = score_file_ray(args.config, args.input, args.output, batch_size=args.batch_size, on_bad_line=args.on_bad_line)
     else:
         summary, errors = score_file(reward, args.input, args.output, args.batch_size, args.on_bad_line, progress=not args.quiet)
-    print(summary.table())
-    print(f"\nwrote {args.output}")
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary.as_dict(), indent=2))
-    if errors:
-        if args.on_bad_line == "stop":
-            print(f"error: {errors[0]}\nevery row before it was scored and written to {args.output}", file=sys.stderr)
-            return 2
-        for error in errors:
-            print(f"skipped: {error}", file=sys.stderr)
-        print(f"skipped {len(errors)} malformed line(s)", file=sys.stderr)
-    return 0
+    return report(args, summary, errors, "row before it was scored and written", list_skipped=True)

@@ -45,6 +45,7 @@ from assay.backends.local_models import (
 )
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.rewards.response_parts import response_part_or_failure
 from assay.types import Judgment, Sample
 
 HEAD_FORMAT = "assay-embedding-head/1"
@@ -357,13 +358,9 @@ class EmbeddingHeadReward(Reward):
         judgments: list[Judgment | None] = [None] * len(samples)
         pending: dict[int, tuple[str, str]] = {}
         for i, sample in enumerate(samples):
-            try:
-                response = sample.response_text
-            except (TypeError, AttributeError) as error:
-                judgments[i] = Judgment.fail("input", f"response is not text or chat messages: {error}")
-                continue
-            if not response.strip():
-                judgments[i] = Judgment.fail("input", "the response is empty: there is nothing to embed and score")
+            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to embed and score")
+            if isinstance(response, Judgment):
+                judgments[i] = response
                 continue
             pending[i] = (sample.prompt_text, response)
         if pending:

@@ -46,6 +46,8 @@ from typing import Any, ClassVar, Literal
 from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, is_oom, length_batches
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.rewards.response_parts import response_part_or_failure
+from assay.rewards.response_parts import short_repr as _short
 from assay.types import Judgment, Sample
 
 Reduction = Literal["mean", "sum", "prob"]
@@ -306,13 +308,9 @@ class _CausalLMReward(Reward):
         judgments: list[Judgment | None] = [None] * len(samples)
         pending: dict[int, tuple[str, str]] = {}
         for i, sample in enumerate(samples):
-            try:
-                response = sample.response_text
-            except (TypeError, AttributeError) as error:
-                judgments[i] = Judgment.fail("input", f"response is not text or chat messages: {error}")
-                continue
-            if not response.strip():
-                judgments[i] = Judgment.fail("input", "the response is empty: there is nothing to condition the likelihood on")
+            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to condition the likelihood on")
+            if isinstance(response, Judgment):
+                judgments[i] = response
                 continue
             scored = self.scored_of(sample)
             if isinstance(scored, Judgment):
@@ -359,11 +357,6 @@ class _CausalLMReward(Reward):
             details={"mean_logprob": mean, "sum_logprob": sum(result.logprobs), "tokens": n},
             meta={"truncated": bool(item.dropped), "dropped_context_tokens": item.dropped},
         )
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 class ReferenceLikelihood(_CausalLMReward):

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import AfterValidator, field_validator
 
 from assay.reward import Options, Reward
 from assay.rewards.answer_extraction import (
@@ -78,19 +78,22 @@ def _not_found(found: Extracted) -> Judgment:
     )
 
 
+def _check_pattern(value: str | None) -> str | None:
+    if value is not None:
+        compile_pattern(value)
+    return value
+
+
+# an option holding a custom answer regex, checked to compile with one group when the config is read
+PatternOption = Annotated[str | None, AfterValidator(_check_pattern)]
+
+
 class MatchOptions(Options):
     normalize: bool = True  # SQuAD-style: lowercase, drop punctuation and articles, collapse spaces
     extract: ExtractMode = "auto"  # which part of the response is the answer
-    pattern: str | None = None  # custom regex with one group (last match wins); replaces `extract`
+    pattern: PatternOption = None  # custom regex with one group (last match wins); replaces `extract`
     case_sensitive: bool = False
     reference_extract: ExtractMode = "none"  # also extract from the reference (e.g. "boxed", "auto" for GSM8K's "#### 72")
-
-    @field_validator("pattern")
-    @classmethod
-    def _check_pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            compile_pattern(value)
-        return value
 
 
 class _AnswerReward(Reward):
@@ -217,20 +220,13 @@ class TokenF1(_AnswerReward):
 class ChoiceOptions(Options):
     choices: str = "ABCDEFGHIJ"  # the option letters, in order (an int reference is a 0-based index into these)
     extract: ExtractMode = "auto"
-    pattern: str | None = None  # custom regex with one group (last match wins); replaces `extract`
+    pattern: PatternOption = None  # custom regex with one group (last match wins); replaces `extract`
 
     @field_validator("choices")
     @classmethod
     def _check_choices(cls, value: str) -> str:
         if not value or not value.isalpha() or not value.isupper() or len(set(value)) != len(value):
             raise ValueError(f"choices must be distinct uppercase letters such as 'ABCD', got {value!r}")
-        return value
-
-    @field_validator("pattern")
-    @classmethod
-    def _check_pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            compile_pattern(value)
         return value
 
 

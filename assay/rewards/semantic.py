@@ -30,47 +30,17 @@ selected part fails with kind ``input``; a missing ``</think>`` or ``<answer>`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from assay.backends.local_models import ModelLoadError, bisect_call, is_oom, length_batches, sentence_encoder
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.rewards.response_parts import PartError, response_part_or_failure, select_part  # noqa: F401 - PartError, select_part re-exported
+from assay.rewards.response_parts import short_repr as _short
 from assay.types import Judgment, Sample
 
 Part = Literal["whole", "after_think", "answer_tag"]
-
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_THINK_END = "</think>"
-
-
-class PartError(ValueError):
-    """The requested part of the response is absent (kind ``parse``)."""
-
-
-def select_part(text: str, part: str) -> str:
-    """The part of a response a reward compares: ``whole``, the text after the last
-    ``</think>`` (``after_think``), or the content of the last ``<answer>`` tag (``answer_tag``)."""
-    if part == "whole":
-        return text
-    if part == "after_think":
-        index = text.rfind(_THINK_END)
-        if index < 0:
-            raise PartError("part=after_think but the response has no </think> (thinking never ended)")
-        return text[index + len(_THINK_END):]
-    if part == "answer_tag":
-        found = _ANSWER_RE.findall(text)
-        if not found:
-            raise PartError("part=answer_tag but the response has no <answer>...</answer>")
-        return found[-1]
-    raise ValueError(f"unknown part {part!r}; expected whole, after_think or answer_tag")
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
-
 
 class EncodedTexts:
     """Unit-norm embeddings of distinct texts, encoded once each, plus which were truncated."""
@@ -191,13 +161,9 @@ class SemanticSimilarity(Reward):
         judgments: list[Judgment | None] = [None] * len(samples)
         pairs: dict[int, tuple[str, str]] = {}
         for i, sample in enumerate(samples):
-            try:
-                text = select_part(sample.response_text, self.part)
-            except PartError as error:
-                judgments[i] = Judgment.fail("parse", str(error), raw=sample.response_text)
-                continue
-            except (TypeError, AttributeError) as error:
-                judgments[i] = Judgment.fail("input", f"response is not text or chat messages: {error}")
+            text = response_part_or_failure(sample, self.part)
+            if isinstance(text, Judgment):
+                judgments[i] = text
                 continue
             reference = sample.prompt_text if self.against == "prompt" else sample.get(self.against)
             if isinstance(reference, (list, dict)):
@@ -274,16 +240,9 @@ class GroupDiversity(Reward):
         texts: dict[int, str] = {}
         groups: dict[str, list[int]] = {}
         for i, sample in enumerate(samples):
-            try:
-                text = select_part(sample.response_text, self.part)
-            except PartError as error:
-                judgments[i] = Judgment.fail("parse", str(error), raw=sample.response_text)
-                continue
-            except (TypeError, AttributeError) as error:
-                judgments[i] = Judgment.fail("input", f"response is not text or chat messages: {error}")
-                continue
-            if not text.strip():
-                judgments[i] = Judgment.fail("input", "the response is empty: it has no content to be diverse with")
+            text = response_part_or_failure(sample, self.part, empty="the response is empty: it has no content to be diverse with")
+            if isinstance(text, Judgment):
+                judgments[i] = text
                 continue
             key = f"group:{sample.group!r}" if sample.group is not None else f"prompt:{sample.prompt_text}"
             texts[i] = text

@@ -1,0 +1,54 @@
+"""The response text the local-model rewards (``semantic``, ``diversity``, ``likelihood``,
+``follow_up``, ``embedding_head``) score, and the failures they give when there is none."""
+
+from __future__ import annotations
+
+import re
+
+from assay.types import Judgment, Sample
+
+_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_THINK_END = "</think>"
+
+
+class PartError(ValueError):
+    """The requested part of the response is absent (kind ``parse``)."""
+
+
+def select_part(text: str, part: str) -> str:
+    """The part of a response a reward compares: ``whole``, the text after the last
+    ``</think>`` (``after_think``), or the content of the last ``<answer>`` tag (``answer_tag``)."""
+    if part == "whole":
+        return text
+    if part == "after_think":
+        index = text.rfind(_THINK_END)
+        if index < 0:
+            raise PartError("part=after_think but the response has no </think> (thinking never ended)")
+        return text[index + len(_THINK_END):]
+    if part == "answer_tag":
+        found = _ANSWER_RE.findall(text)
+        if not found:
+            raise PartError("part=answer_tag but the response has no <answer>...</answer>")
+        return found[-1]
+    raise ValueError(f"unknown part {part!r}; expected whole, after_think or answer_tag")
+
+
+def response_part_or_failure(sample: Sample, part: str = "whole", empty: str | None = None) -> str | Judgment:
+    """The ``part`` of the sample's response (see :func:`select_part`), or the failure to
+    return for the sample: ``parse`` when the part is absent, ``input`` when the response is
+    not text or chat messages, or -- when ``empty`` (the reason) is given -- when it is blank."""
+    try:
+        text = select_part(sample.response_text, part)
+    except PartError as error:
+        return Judgment.fail("parse", str(error), raw=sample.response_text)
+    except (TypeError, AttributeError) as error:
+        return Judgment.fail("input", f"response is not text or chat messages: {error}")
+    if empty is not None and not text.strip():
+        return Judgment.fail("input", empty)
+    return text
+
+
+def short_repr(text: str, limit: int = 60) -> str:
+    """``text`` with its white space folded, cut to ``limit`` characters, as a repr for a rationale."""
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
