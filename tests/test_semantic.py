@@ -158,3 +158,17 @@ def test_group_diversity():
     assert alone.failure.kind == "input" and empty.failure.kind == "input"
     by_prompt = reward.score([Sample(prompt="same", response="one thing"), Sample(prompt="same", response="another thing")])
     assert all(j.ok for j in by_prompt)
+
+
+def test_against_prompt_compares_with_the_question():
+    from assay import load_reward
+
+    reward = load_reward({"rewards": {"relevance": {"type": "semantic", "against": "prompt"}}})
+    on_topic, off_topic, no_prompt = reward.score([
+        Sample(prompt="How do I bake bread?", response="Mix flour, water and yeast, let it rise, then bake."),
+        Sample(prompt="How do I bake bread?", response="The stock market closed higher today."),
+        Sample(response="anything"),
+    ])
+    assert on_topic.score > off_topic.score
+    assert "and the prompt" in on_topic.details["relevance"].rationale
+    assert no_prompt.score is None and no_prompt.details["relevance"].failure.kind == "input"
