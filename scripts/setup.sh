@@ -3,18 +3,29 @@
 #   bash scripts/setup.sh          # core only: rule rewards, composition, `assay score`
 #   bash scripts/setup.sh all      # every extra: models, serve, train, llama, plots, dev
 # PyTorch is installed first as the CPU build (torch==2.13.0), so nothing pulls a CUDA build.
+# pip's output goes to .venv/setup.log and is shown only when something fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
 fi
-PIP=".venv/bin/python -m pip"
+LOG=.venv/setup.log
+: > "$LOG"
+install() {
+  if ! .venv/bin/python -m pip install -q "$@" >>"$LOG" 2>&1; then
+    echo "setup failed: pip install $*; the log follows" >&2
+    grep -v "is ignored" "$LOG" | tail -40 >&2
+    exit 1
+  fi
+}
+install --upgrade pip
 if [ "${1:-core}" = "all" ]; then
-  $PIP install -q torch==2.13.0 2>&1 | grep -v "is ignored" || true
-  $PIP install -q -e ".[models,serve,train,llama,plots,dev]" 2>&1 | grep -v "is ignored" || true
+  echo "setting up .venv with every extra (log: $LOG)" >&2
+  install torch==2.13.0
+  install -e ".[models,serve,train,llama,plots,dev]"
 else
-  $PIP install -q -e . 2>&1 | grep -v "is ignored" || true
+  echo "setting up .venv (log: $LOG)" >&2
+  install -e .
 fi
 .venv/bin/python -c "import assay" || { echo "setup failed: assay does not import" >&2; exit 1; }
