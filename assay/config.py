@@ -43,8 +43,20 @@ class ScheduleSpec(BaseModel):
     kind: Literal["constant", "linear", "cosine"] = "linear"
 
 
+class VoteSpec(BaseModel):
+    """k judgments per item at temperature > 0, with seeds derived from ``seed`` and the item,
+    aggregated (see ``assay.wrappers.Vote``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(default=5, ge=1)
+    aggregate: Literal["mean", "median", "majority"] = "mean"
+    temperature: float = Field(default=0.7, gt=0)
+    seed: int = 0
+    min_valid: int | None = None
+
+
 # Keys of a reward entry that belong to composition, not to the reward type.
-COMPOSITION_KEYS = {"type", "weight", "only_if", "only_if_threshold", "center", "schedule", "trust_against"}
+COMPOSITION_KEYS = {"type", "weight", "only_if", "only_if_threshold", "center", "schedule", "trust_against", "vote"}
 
 
 class RewardEntry(BaseModel):
@@ -58,6 +70,7 @@ class RewardEntry(BaseModel):
     center: float = 0.0  # for combine.method log_sigmoid_sum
     schedule: ScheduleSpec | None = None  # weight annealed over training steps
     trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
+    vote: VoteSpec | None = None  # judge each sample k times and aggregate (LLM judges)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -177,10 +190,20 @@ def load_reward(config: str | Path | dict[str, Any]) -> Any:
     components = {}
     for name, entry in spec.rewards.items():
         try:
-            components[name] = build_reward(entry.type, name, entry.options, base_dir)
+            components[name] = with_vote(build_reward(entry.type, name, entry.options, base_dir), entry.vote, name)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}" if path else str(error)) from None
     return CompositeReward(components, spec)
+
+
+def with_vote(judge: Any, vote: VoteSpec | dict[str, Any] | None, name: str) -> Any:
+    """The judge wrapped in ``Vote`` when the config asks for votes, else the judge itself."""
+    if vote is None:
+        return judge
+    from assay.wrappers import Vote
+
+    spec = vote if isinstance(vote, VoteSpec) else VoteSpec.model_validate(vote)
+    return Vote(judge, name=name, **spec.model_dump())
 
 
 def load_comparator(config: str | Path | dict[str, Any]) -> Any:
@@ -194,9 +217,22 @@ def load_comparator(config: str | Path | dict[str, Any]) -> Any:
         options = dict(raw)
         type_name = options.pop("type", None)
         name = options.pop("name", type_name or "comparator")
+        swap = options.pop("swap", None)  # true / "tie" / "judgebench": judge both orders
+        vote = options.pop("vote", None)
         try:
             cls = comparator_class(type_name)
         except KeyError as error:
             raise ConfigError(f"comparator.type: {error.args[0]}") from None
-        return _construct(cls, name, options, path.parent if path else Path.cwd(), "comparator")
+        comparator = _construct(cls, name, options, path.parent if path else Path.cwd(), "comparator")
+        try:
+            comparator = with_vote(comparator, vote, name)
+        except ValidationError as error:
+            raise ConfigError(_explain(error, path, "comparator.vote")) from None
+        if swap:
+            from assay.wrappers import Swap
+
+            if swap not in (True, "tie", "judgebench"):
+                raise ConfigError("comparator.swap: expected true, 'tie' or 'judgebench'")
+            comparator = Swap(comparator, rule="tie" if swap is True else swap, name=name)
+        return comparator
     return ScoreComparator(load_reward(config))

@@ -428,3 +428,17 @@ def test_prompt_files_render() -> None:
     for name in ("judge_pointwise", "judge_pairwise", "judge_listwise", "rubric_criterion", "rubric_generate", "rubric_contrastive"):
         system, user = prompting.load_prompt(name)
         assert system and user and "{{" in user
+
+
+def test_config_wraps_judges_in_vote_and_swap() -> None:
+    reward = load_reward({"rewards": {"j": {"type": "judge", "model": "m", "vote": {"k": 3, "aggregate": "median", "seed": 1}}}})
+    voter = reward.components["j"]
+    assert isinstance(voter, Vote) and voter.k == 3 and voter.aggregate == "median" and voter.name == "j"
+    comparator = load_comparator({"rewards": {"x": {"type": "exact_match"}}, "comparator": {"type": "pairwise_judge", "model": "m", "swap": "judgebench"}})
+    assert isinstance(comparator, Swap) and comparator.rule == "judgebench" and isinstance(comparator.comparator, PairwiseJudge)
+    both = load_comparator({"rewards": {"x": {"type": "exact_match"}}, "comparator": {"type": "pairwise_judge", "swap": True, "vote": {"k": 3}}})
+    assert isinstance(both, Swap) and isinstance(both.comparator, Vote)
+    with pytest.raises(ConfigError, match="vote"):
+        load_reward({"rewards": {"j": {"type": "judge", "vote": {"k": 0}}}})
+    with pytest.raises(ConfigError, match="comparator.swap"):
+        load_comparator({"rewards": {"x": {"type": "exact_match"}}, "comparator": {"type": "pairwise_judge", "swap": "sometimes"}})
