@@ -13,7 +13,8 @@ pytest.importorskip("sentence_transformers")
 from assay.backends import local_models  # noqa: E402
 from assay.backends.local_models import bisect_call, length_batches  # noqa: E402
 from assay.registry import reward_class  # noqa: E402
-from assay.rewards.semantic import GroupDiversity, SemanticSimilarity, select_part  # noqa: E402
+from assay.rewards.response_parts import select_part  # noqa: E402
+from assay.rewards.semantic import GroupDiversity, SemanticSimilarity  # noqa: E402
 from assay.types import Sample  # noqa: E402
 
 

@@ -80,7 +80,6 @@ class SequenceClassifierReward(Reward):
     """A Hugging Face sequence-classification reward model: the score is its logit."""
 
     type_name: ClassVar[str] = "classifier"
-    description: ClassVar[str] = "a Hugging Face sequence-classification reward model (one logit)"
 
     class Options(BaseOptions):
         model: str  # AutoModelForSequenceClassification folder
@@ -324,7 +323,6 @@ class EmbeddingHeadReward(Reward):
     """A frozen sentence encoder plus a small trained head (one .safetensors file)."""
 
     type_name: ClassVar[str] = "embedding_head"
-    description: ClassVar[str] = "a frozen sentence encoder plus a small trained head"
 
     class Options(BaseOptions):
         head: str  # the .safetensors file written by save_head / fit_head(...).save(...)

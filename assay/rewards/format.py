@@ -63,7 +63,6 @@ class RegexMatch(Reward):
     else but whitespace."""
 
     type_name = "regex"
-    description = "1 when the response matches a regular expression, else 0"
     Options = RegexOptions
 
     def __init__(self, name: str | None = None, pattern: str = R1_FORMAT, flags: list[str] | None = None, mode: str = "search") -> None:
@@ -120,7 +119,6 @@ class TagFormat(Reward):
     """
 
     type_name = "tag_format"
-    description = "response follows a tag layout such as <think>...</think><answer>...</answer>"
     Options = TagFormatOptions
 
     def __init__(self, name: str | None = None, tags: list[str] | None = None, ordered: bool = True, strict: bool = True, partial: bool = False) -> None:

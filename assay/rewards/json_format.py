@@ -93,7 +93,6 @@ class JsonValid(Reward):
     kind asked for; else 0 with the parser's error in the rationale."""
 
     type_name = "json_valid"
-    description = "1 when the response (or its fenced block) is valid JSON"
     Options = JsonValidOptions
 
     def __init__(self, name: str | None = None, extract: str = "auto", top_level: str = "any") -> None:
@@ -163,7 +162,6 @@ class JsonSchema(Reward):
     ``schema_field`` (a missing or invalid one is an ``input`` failure)."""
 
     type_name = "json_schema"
-    description = "1 when the response's JSON conforms to a JSON schema (jsonschema)"
     Options = JsonSchemaOptions
 
     def __init__(

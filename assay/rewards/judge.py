@@ -224,7 +224,6 @@ class PointwiseJudge(JudgeCore, Reward):
     """A critique, then a score on a scale. See the module docstring."""
 
     type_name = "judge"
-    description = "an LLM judge that writes a critique, then a score on a scale"
     Options = PointwiseOptions
     prompt_name = "judge_pointwise"
 
@@ -325,7 +324,6 @@ class PairwiseJudge(JudgeCore, Comparator):
     """A critique of two responses, then A, B or tie. See the module docstring."""
 
     type_name = "pairwise_judge"
-    description = "an LLM judge that writes a critique, then A, B or tie"
     Options = PairwiseOptions
     prompt_name = "judge_pairwise"
 
@@ -465,7 +463,6 @@ class ListwiseJudge(JudgeCore, Reward):
     """
 
     type_name = "listwise_judge"
-    description = "an LLM judge that scores and ranks a group's responses together"
     Options = ListwiseOptions
     prompt_name = "judge_listwise"
 

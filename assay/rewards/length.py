@@ -110,7 +110,6 @@ class LengthPenalty(Reward):
     """
 
     type_name = "length_penalty"
-    description = "penalty for responses longer than a token budget (linear beyond it)"
     Options = LengthPenaltyOptions
 
     def __init__(
@@ -173,7 +172,6 @@ class OverlongPenalty(Reward):
     """
 
     type_name = "overlong"
-    description = "DAPO soft overlong punishment: 0 up to max-buffer, linear to -1 at max"
     Options = OverlongOptions
 
     def __init__(

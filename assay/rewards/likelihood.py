@@ -363,7 +363,6 @@ class ReferenceLikelihood(_CausalLMReward):
     """log p(reference | prompt, response) under a causal LM, mean per token by default."""
 
     type_name: ClassVar[str] = "likelihood"
-    description: ClassVar[str] = "log p(reference | prompt, response) under a causal LM (Gemma-3-270M by default)"
     scored_name: ClassVar[str] = "reference"
 
     class Options(BaseOptions):
@@ -415,7 +414,6 @@ class FollowUpLikelihood(_CausalLMReward):
     """log p(follow-up | dialogue, response): how likely the user's next turn is after the response."""
 
     type_name: ClassVar[str] = "follow_up"
-    description: ClassVar[str] = "log p(user follow-up | dialogue, response) under a causal LM"
     scored_name: ClassVar[str] = "follow_up"
 
     class Options(BaseOptions):

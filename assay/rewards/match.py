@@ -130,7 +130,6 @@ class ExactMatch(_AnswerReward):
     """1 when the response's answer equals a reference answer (after normalisation), else 0."""
 
     type_name = "exact_match"
-    description = "response (or its extracted answer) equals the reference, optionally normalised"
 
     def score_one(self, sample: Sample) -> Judgment:
         references = self._references(sample)
@@ -172,7 +171,6 @@ class TokenF1(_AnswerReward):
     ``case_sensitive``) and splits on whitespace."""
 
     type_name = "f1"
-    description = "token-level F1 against the reference (SQuAD-style normalisation)"
 
     def _tokens(self, text: str) -> list[str]:
         return answer_tokens(text, self.case_sensitive) if self.normalize else light_normalize(text, self.case_sensitive).split()
@@ -244,7 +242,6 @@ class ChoiceMatch(Reward):
     """
 
     type_name = "choice"
-    description = "multiple-choice letter in the response equals the reference letter"
     Options = ChoiceOptions
 
     def __init__(self, name: str | None = None, choices: str = "ABCDEFGHIJ", extract: ExtractMode = "auto", pattern: str | None = None) -> None:

@@ -547,7 +547,6 @@ class MathReward(Reward):
     """1.0 when the response's final answer equals the reference (math-verify semantics)."""
 
     type_name = "math"
-    description = "math answer equivalence with math-verify, in a killable process pool"
     Options = MathOptions
 
     def __init__(

@@ -50,7 +50,6 @@ class Bleu(Reward):
     the sentence is too short for are left out), divided by 100."""
 
     type_name = "bleu"
-    description = "sentence BLEU against the reference (sacrebleu), in [0, 1]"
     Options = BleuOptions
 
     def __init__(self, name: str | None = None, tokenize: str = "13a", lowercase: bool = False, smooth_method: str = "exp") -> None:
@@ -89,7 +88,6 @@ class ChrF(Reward):
     """chrF (Popović 2015; chrF++ with ``word_order: 2``) from sacrebleu, divided by 100."""
 
     type_name = "chrf"
-    description = "chrF against the reference (sacrebleu), in [0, 1]"
     Options = ChrFOptions
 
     def __init__(self, name: str | None = None, char_order: int = 6, word_order: int = 0, beta: int = 2, lowercase: bool = False) -> None:
@@ -127,7 +125,6 @@ class Rouge(Reward):
     """
 
     type_name = "rouge"
-    description = "ROUGE F-measure against the reference (rouge-score)"
     Options = RougeOptions
 
     def __init__(self, name: str | None = None, variant: str = "rougeL", use_stemmer: bool = True) -> None:

@@ -62,7 +62,6 @@ class RepetitionPenalty(Reward):
     """``max_penalty * (1 - unique/total)`` over the response's n-grams; see the module docstring."""
 
     type_name = "repetition"
-    description = "penalty for repeated n-grams in the response"
     Options = RepetitionOptions
 
     def __init__(self, name: str | None = None, ngram_size: int = 3, max_penalty: float = -1.0, unit: str = "words") -> None:

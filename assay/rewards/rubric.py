@@ -131,7 +131,6 @@ class RubricReward(JudgeCore, Reward):
     """Per-criterion verdicts against a rubric, weighted; hard rules can veto. See the module docstring."""
 
     type_name = "rubric"
-    description = "per-criterion verdicts against a rubric, weighted; hard rules can veto"
     Options = RubricOptions
     prompt_name = "rubric_criterion"
 

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 from assay.backends.local_models import ModelLoadError, bisect_call, is_oom, length_batches, sentence_encoder
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
-from assay.rewards.response_parts import PartError, response_part_or_failure, select_part  # noqa: F401 - PartError, select_part re-exported
+from assay.rewards.response_parts import response_part_or_failure
 from assay.rewards.response_parts import short_repr as _short
 from assay.types import Judgment, Sample
 
@@ -114,7 +114,6 @@ class SemanticSimilarity(Reward):
     """Cosine similarity of the response (or a part of it) to the reference, with a sentence encoder."""
 
     type_name: ClassVar[str] = "semantic"
-    description: ClassVar[str] = "cosine similarity to the reference with a sentence encoder (MiniLM by default)"
 
     class Options(BaseOptions):
         model: str | None = None  # sentence-transformers folder; None: the packaged all-MiniLM-L6-v2
@@ -212,7 +211,6 @@ class GroupDiversity(Reward):
     """Mean dissimilarity (1 - cosine) of a response to the other responses of its group."""
 
     type_name: ClassVar[str] = "diversity"
-    description: ClassVar[str] = "mean dissimilarity of a response to the other responses of its group"
 
     class Options(BaseOptions):
         model: str | None = None

@@ -253,7 +253,6 @@ class ToolCallMatch(Reward):
     max(#predicted, #reference) calls. The exact formula is in the module docstring."""
 
     type_name = "tool_call"
-    description = "tool calls match the reference: name match and argument F1 (ToolRL-style)"
     Options = ToolCallOptions
 
     def __init__(self, name: str | None = None, name_weight: float = 0.5, ordered: bool = False) -> None:

@@ -86,7 +86,6 @@ class PairwiseTournament(Reward):
     """Per-response rewards from pairwise verdicts within each group. See the module docstring."""
 
     type_name = "pairwise_tournament"
-    description = "pairwise judge verdicts within a group turned into per-response rewards"
     Options = TournamentOptions
 
     def __init__(self, name: str | None = None, client: Backend | None = None, comparator: Comparator | None = None, **options: Any) -> None:
