@@ -25,6 +25,7 @@ import asyncio
 import functools
 import inspect
 import math
+import os
 import threading
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,17 +44,34 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_background: tuple[int, asyncio.AbstractEventLoop] | None = None
+_background_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One long-lived event loop in a daemon thread (per process), for sync callers: HTTP
+    clients, semaphores and connections made on it are reused from one call to the next."""
+    global _background
+    with _background_lock:
+        if _background is None or _background[0] != os.getpid():  # a forked child needs its own
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="assay-loop", daemon=True).start()
+            _background = (os.getpid(), loop)
+        return _background[1]
+
+
 def run_sync(coro: Awaitable[T]) -> T:
     """Run a coroutine to completion from sync code, even inside a running event loop.
 
-    Library code never calls ``asyncio.run`` on the caller's thread when a loop is already
-    running there (that breaks notebooks and async trainers); it runs the coroutine on a
-    private loop in a helper thread instead.
+    From plain sync code the coroutine runs on assay's one background loop, so clients and
+    connections persist across calls. Library code never blocks a running loop (that breaks
+    notebooks and async trainers): called from inside one, it runs the coroutine on a private
+    loop in a helper thread instead.
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()  # type: ignore[arg-type]
     result: dict[str, Any] = {}
 
     def runner() -> None:
@@ -89,7 +107,6 @@ class Reward:
     """A batch-first reward. See the module docstring for which method to implement."""
 
     type_name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
 
     def __init__(self, name: str | None = None) -> None:
@@ -164,7 +181,6 @@ class FunctionReward(Reward):
     """
 
     type_name = "function"
-    description = "a user's plain Python function f(response, reference, **fields) -> float | (float, str)"
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         super().__init__(name or getattr(fn, "__name__", "function"))
@@ -214,7 +230,6 @@ class Comparator:
     """
 
     type_name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
 
     def __init__(self, name: str | None = None) -> None:
