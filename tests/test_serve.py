@@ -258,3 +258,22 @@ def test_assay_serve_refuses_a_missing_token_variable(tmp_path):
     cfg.write_text(json.dumps(config()))
     proc = subprocess.run([sys.executable, "-m", "assay", "serve", "--config", str(cfg), "--token-env", "ASSAY_NO_SUCH_VAR"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "ASSAY_NO_SUCH_VAR" in proc.stderr
+
+
+def test_bench_load_client_reads_every_answer_as_httpx_does():
+    """bench/serve_load.py measures with its own light HTTP client; it must see what httpx sees."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("load_client", REPO / "bench" / "load_client.py")
+    load_client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load_client)
+    bodies = [json.dumps({"samples": [{"response": f"answer {i}", "reference": "answer 3"}]}).encode() for i in range(40)]
+    bodies[7] = b'{"samples": [{"response": "unterminated'
+    bodies[9] = b"[1, 2]"
+    with ServerThread(config()) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        result = asyncio.run(load_client.run_clients(server.url, bodies, clients=4))
+        expected = [client.post("/v1/score", content=body, headers={"content-type": "application/json"}) for body in bodies]
+    assert result["errors"] == [] and len(result["latencies"]) == len(bodies)
+    assert [result["statuses"][i] for i in range(len(bodies))] == [r.status_code for r in expected]
+    assert {i: a for i, a in result["answers"].items()} == {i: r.json() for i, r in enumerate(expected) if r.status_code == 200}
+    assert result["statuses"][7] == 400 and result["statuses"][9] == 422
