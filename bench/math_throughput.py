@@ -221,13 +221,13 @@ def main() -> None:
     start = time.perf_counter()
     reward.warm_up()
     startup = time.perf_counter() - start
-    print(f"assay pool start-up: {startup:.2f} s ({reward.workers} workers)", flush=True)
+    print(f"assay pool start-up: {startup:.2f} s ({reward.worker_count} workers)", flush=True)
 
     result = {
         "machine": f"{os.cpu_count()} CPU cores, Python {sys.version.split()[0]}",
         "command": ".venv/bin/python bench/math_throughput.py",
         "pool_startup_s": startup,
-        "workers": reward.workers,
+        "workers": reward.worker_count,
         "verl": verl_note,
         "sets": [
             bench_set("GSM8K example solutions", load_gsm8k(data_dir), reward, verl),

@@ -433,9 +433,9 @@ def test_prompt_files_render() -> None:
 def test_config_wraps_judges_in_vote_and_swap() -> None:
     reward = load_reward({"rewards": {"j": {"type": "judge", "model": "m", "vote": {"k": 3, "aggregate": "median", "seed": 1}}}})
     voter = reward.components["j"]
-    assert isinstance(voter, Vote) and voter.k == 3 and voter.aggregate == "median" and voter.name == "j"
+    assert isinstance(voter, Vote) and voter.options.k == 3 and voter.options.aggregate == "median" and voter.name == "j"
     comparator = load_comparator({"rewards": {"x": {"type": "exact_match"}}, "comparator": {"type": "pairwise_judge", "model": "m", "swap": "judgebench"}})
-    assert isinstance(comparator, Swap) and comparator.rule == "judgebench" and isinstance(comparator.comparator, PairwiseJudge)
+    assert isinstance(comparator, Swap) and comparator.options.rule == "judgebench" and isinstance(comparator.comparator, PairwiseJudge)
     both = load_comparator({"rewards": {"x": {"type": "exact_match"}}, "comparator": {"type": "pairwise_judge", "swap": True, "vote": {"k": 3}}})
     assert isinstance(both, Swap) and isinstance(both.comparator, Vote)
     with pytest.raises(ConfigError, match="vote"):

@@ -90,10 +90,10 @@ def test_default_model_matches_the_naive_way(gemma):
     items = [build_input(tokenizer, *gemma.split_template(gemma.context_of(s), gemma.scored_of(s)), 1024) for s in samples]
     expected = [naive_mean(model, item) for item in items]
     for share in (True, False):
-        gemma.share_prefix = share
+        gemma.options.share_prefix = share
         got = [j.score for j in gemma.score(samples)]
         assert max(abs(a - b) for a, b in zip(got, expected)) < 1e-3
-    gemma.share_prefix = True
+    gemma.options.share_prefix = True
     first = items[0].ids
     assert first[0] == tokenizer.bos_token_id and first[1] != tokenizer.bos_token_id  # one BOS
 

@@ -99,7 +99,7 @@ def test_registered_and_options():
     assert cls is MathReward
     options = cls.Options.model_validate({"timeout_seconds": 3, "max_chars": 500})
     built = cls(name="m", **options.model_dump())
-    assert built.timeout_seconds == 3 and built.max_chars == 500
+    assert built.options.timeout_seconds == 3 and built.options.max_chars == 500
     with pytest.raises(Exception):
         cls.Options.model_validate({"timeout": 3})
 
@@ -196,7 +196,7 @@ def test_pathological_input_times_out_and_batch_survives(reward):
     start = time.monotonic()
     js = reward.score(batch)
     elapsed = time.monotonic() - start
-    assert elapsed <= reward.timeout_seconds + 1, elapsed
+    assert elapsed <= reward.options.timeout_seconds + 1, elapsed
     assert js[1].score is None and js[1].failure.kind == "timeout"
     assert "2 s" in js[1].rationale
     assert [j.score for j in js[:1] + js[2:]] == [1.0, 1.0, 1.0, 0.0]

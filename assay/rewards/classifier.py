@@ -21,8 +21,8 @@ Empty input is a typed failure: an empty response fails with kind ``input``.
       tiny_rm: {type: embedding_head, head: heads/helpful.safetensors}
 
     >>> from assay.rewards.classifier import fit_head, EmbeddingHeadReward   # doctest: +SKIP
-    >>> head = fit_head([("2+2?", "4", "5"), ("Capital of France?", "Paris", "Rome")])
-    >>> head.save("head.safetensors"); EmbeddingHeadReward(head="head.safetensors")
+    >>> head = fit_head([("2+2?", "4", "5"), ("Capital of France?", "Paris", "Rome")])   # doctest: +SKIP
+    >>> head.save("head.safetensors"); EmbeddingHeadReward(head="head.safetensors")     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+
+from pydantic import field_validator
 
 from assay.backends.local_models import (
     ModelLoadError,
@@ -91,30 +93,19 @@ class SequenceClassifierReward(Reward):
         max_batch_tokens: int | None = 16384
         device: str = "cpu"
 
-    def __init__(
-        self,
-        name: str | None = None,
-        model: str = "",
-        chat_template: Literal["auto", "always", "never"] = "auto",
-        plain_template: str = "{prompt}\n\n{response}",
-        label_index: int = 0,
-        max_length: int = 4096,
-        batch_size: int = 8,
-        max_batch_tokens: int | None = 16384,
-        device: str = "cpu",
-        base_dir: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__(name)
-        model = _relative_to(model, base_dir)
-        if not model:
-            raise ValueError("classifier needs `model`: the folder of a sequence-classification reward model")
-        if chat_template not in ("auto", "always", "never"):
-            raise ValueError(f"chat_template must be auto, always or never, got {chat_template!r}")
-        self.model, self.chat_template, self.plain_template, self.label_index = model, chat_template, plain_template, int(label_index)
-        self.max_length, self.batch_size, self.max_batch_tokens, self.device = int(max_length), int(batch_size), max_batch_tokens, device
+        @field_validator("model")
+        @classmethod
+        def _model_given(cls, model: str) -> str:
+            if not model:
+                raise ValueError("classifier needs `model`: the folder of a sequence-classification reward model")
+            return model
+
+    def __init__(self, name: str | None = None, *, base_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.model_path = str(_relative_to(self.options.model, base_dir))  # a config's relative path: from its folder
 
     def text_of(self, sample: Sample, tokenizer: Any) -> str:
-        use_template = self.chat_template == "always" or (self.chat_template == "auto" and getattr(tokenizer, "chat_template", None))
+        use_template = self.options.chat_template == "always" or (self.options.chat_template == "auto" and getattr(tokenizer, "chat_template", None))
         if use_template:
             text = tokenizer.apply_chat_template(chat_messages(sample), tokenize=False)
             bos = getattr(tokenizer, "bos_token", None)
@@ -123,22 +114,22 @@ class SequenceClassifierReward(Reward):
             return text
         if not sample.prompt_text.strip():
             return sample.response_text
-        return self.plain_template.replace("{prompt}", sample.prompt_text).replace("{response}", sample.response_text)
+        return self.options.plain_template.replace("{prompt}", sample.prompt_text).replace("{response}", sample.response_text)
 
     def encode(self, text: str, tokenizer: Any) -> tuple[list[int], int]:
         """Token ids capped at max_length (left cut, first special token kept) and the cut count."""
         ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
-        if len(ids) <= self.max_length:
+        if len(ids) <= self.options.max_length:
             return ids, 0
         specials = {tokenizer.bos_token_id, tokenizer.cls_token_id} - {None}
         keep_first = ids[0] in specials
-        kept = ([ids[0]] if keep_first else []) + ids[len(ids) - (self.max_length - int(keep_first)):]
+        kept = ([ids[0]] if keep_first else []) + ids[len(ids) - (self.options.max_length - int(keep_first)):]
         return kept, len(ids) - len(kept)
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
         judgments: list[Judgment | None] = [None] * len(samples)
         try:
-            model, tokenizer = sequence_classifier(self.model, self.device)
+            model, tokenizer = sequence_classifier(self.model_path, self.options.device)
         except ModelLoadError as error:
             return [Judgment.fail("backend", str(error)) for _ in samples]
         encoded: dict[int, tuple[list[int], int, int]] = {}
@@ -152,19 +143,19 @@ class SequenceClassifierReward(Reward):
             except Exception as error:  # noqa: BLE001 - one bad sample fails alone
                 judgments[i] = Judgment.fail("input", f"cannot build the reward model's input: {type(error).__name__}: {error}")
         order = list(encoded)
-        results = _classify(model, tokenizer, [encoded[i][0] for i in order], self.batch_size, self.max_batch_tokens)
+        results = _classify(model, tokenizer, [encoded[i][0] for i in order], self.options.batch_size, self.options.max_batch_tokens)
         for i, result in zip(order, results):
             ids, cut, total = encoded[i]
             if isinstance(result, BaseException):
                 kind_msg = "out of memory" if is_oom(result) else f"{type(result).__name__}"
                 judgments[i] = Judgment.fail("backend", f"the reward model failed ({kind_msg}) on {len(ids)} tokens: {result}")
                 continue
-            if not 0 <= self.label_index < len(result) and not -len(result) <= self.label_index < 0:
-                judgments[i] = Judgment.fail("input", f"label_index {self.label_index} but the model has {len(result)} logits")
+            if not 0 <= self.options.label_index < len(result) and not -len(result) <= self.options.label_index < 0:
+                judgments[i] = Judgment.fail("input", f"label_index {self.options.label_index} but the model has {len(result)} logits")
                 continue
-            score = float(result[self.label_index])
-            rationale = f"reward model {Path(self.model).name} gave logit {score:.4g} for the response ({len(ids)} tokens"
-            rationale += ")" if not cut else f"; input truncated: its first {cut} of {total} tokens were cut to fit max_length={self.max_length})"
+            score = float(result[self.options.label_index])
+            rationale = f"reward model {Path(self.model_path).name} gave logit {score:.4g} for the response ({len(ids)} tokens"
+            rationale += ")" if not cut else f"; input truncated: its first {cut} of {total} tokens were cut to fit max_length={self.options.max_length})"
             judgments[i] = Judgment(score=score, rationale=rationale, details={"logits": list(result)} if len(result) > 1 else {},
                                     meta={"truncated": bool(cut), "tokens": len(ids)})
         return [j for j in judgments if j is not None]
@@ -331,13 +322,18 @@ class EmbeddingHeadReward(Reward):
         max_length: int | None = None
         device: str = "cpu"
 
-    def __init__(self, name: str | None = None, head: str = "", model: str | None = None, batch_size: int = 64,
-                 max_length: int | None = None, device: str = "cpu", base_dir: str | os.PathLike[str] | None = None) -> None:
-        super().__init__(name)
-        head, model = _relative_to(head, base_dir), _relative_to(model, base_dir)
-        if not head:
-            raise ValueError("embedding_head needs `head`: the .safetensors file of a trained head")
-        self.head_path, self.model, self.batch_size, self.max_length, self.device = str(head), model, int(batch_size), max_length, device
+        @field_validator("head")
+        @classmethod
+        def _head_given(cls, head: str) -> str:
+            if not head:
+                raise ValueError("embedding_head needs `head`: the .safetensors file of a trained head")
+            return head
+
+    def __init__(self, name: str | None = None, *, base_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        # a config's relative paths are read from its folder
+        self.head_path = str(_relative_to(self.options.head, base_dir))
+        self.model_path: str | None = _relative_to(self.options.model, base_dir)
 
     def load(self) -> EmbeddingHead:
         path = Path(self.head_path)
@@ -348,8 +344,8 @@ class EmbeddingHeadReward(Reward):
 
         try:
             head = self.load()
-            encoder_path = self.model or head.config.get("encoder")
-            encoder = sentence_encoder(encoder_path, self.device)
+            encoder_path = self.model_path or head.config.get("encoder")
+            encoder = sentence_encoder(encoder_path, self.options.device)
         except ModelLoadError as error:
             return [Judgment.fail("backend", str(error)) for _ in samples]
         kind = head.config["features"]
@@ -365,11 +361,11 @@ class EmbeddingHeadReward(Reward):
             order = list(pending)
 
             def run(indices: list[int]) -> list[float]:
-                feats, _ = _features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.batch_size, self.max_length)
+                feats, _ = _features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, self.options.max_length)
                 with torch.inference_mode():
                     return head(feats.to(next(head.module.parameters()).dtype)).tolist()
 
-            limit = self.max_length or encoder.max_seq_length
+            limit = self.options.max_length or encoder.max_seq_length
             counts = {t: len(ids) for t, ids in zip(
                 [pending[i][1] for i in order], encoder.tokenizer([pending[i][1] for i in order], truncation=False, verbose=False)["input_ids"])}
             name = Path(self.head_path).name

@@ -17,9 +17,9 @@ that failed.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from assay.reward import Options, Reward
 from assay.rewards.answer_extraction import clip
@@ -54,6 +54,11 @@ class RegexOptions(Options):
         compile_regex(value, [])
         return value
 
+    @model_validator(mode="after")
+    def _check_with_flags(self) -> RegexOptions:
+        compile_regex(self.pattern, self.flags)  # a flag such as verbose can change what compiles
+        return self
+
 
 class RegexMatch(Reward):
     """1 when the response matches ``pattern`` (``search``, the default: anywhere, so anchor
@@ -64,22 +69,20 @@ class RegexMatch(Reward):
 
     type_name = "regex"
     Options = RegexOptions
+    options: RegexOptions
 
-    def __init__(self, name: str | None = None, pattern: str = R1_FORMAT, flags: list[str] | None = None, mode: str = "search") -> None:
-        super().__init__(name)
-        if mode not in ("fullmatch", "search", "match"):
-            raise ValueError(f"regex mode must be fullmatch, search or match, got {mode!r}")
-        self.flags = list(flags) if flags is not None else ["dotall"]
-        self.pattern = compile_regex(pattern, self.flags)
-        self.mode = mode
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self._pattern = compile_regex(self.options.pattern, self.options.flags)
 
     def score_one(self, sample: Sample) -> Judgment:
         text = sample.response_text
-        match = getattr(self.pattern, self.mode)(text)
-        how = {"fullmatch": "the whole response matches", "search": "the response contains a match for", "match": "the response starts with a match for"}[self.mode]
-        shown = clip(self.pattern.pattern, 60)
+        mode = self.options.mode
+        match = getattr(self._pattern, mode)(text)
+        how = {"fullmatch": "the whole response matches", "search": "the response contains a match for", "match": "the response starts with a match for"}[mode]
+        shown = clip(self._pattern.pattern, 60)
         if match is None:
-            negated = {"fullmatch": "the whole response does not match", "search": "the response contains no match for", "match": "the response does not start with a match for"}[self.mode]
+            negated = {"fullmatch": "the whole response does not match", "search": "the response contains no match for", "match": "the response does not start with a match for"}[mode]
             return Judgment(0.0, f"{negated} /{shown[1:-1]}/ ({len(text)} characters)", {"matched": False})
         details = {"matched": True, "span": list(match.span())}
         if match.groups():
@@ -120,21 +123,19 @@ class TagFormat(Reward):
 
     type_name = "tag_format"
     Options = TagFormatOptions
+    options: TagFormatOptions
 
-    def __init__(self, name: str | None = None, tags: list[str] | None = None, ordered: bool = True, strict: bool = True, partial: bool = False) -> None:
-        super().__init__(name)
-        self.tags = TagFormatOptions(tags=tags if tags is not None else ["think", "answer"]).tags
-        self.ordered = ordered
-        self.strict = strict
-        self.partial = partial
-        self._open = {t: re.compile(rf"<{re.escape(t)}\s*>") for t in self.tags}
-        self._close = {t: re.compile(rf"</{re.escape(t)}\s*>") for t in self.tags}
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self._open = {t: re.compile(rf"<{re.escape(t)}\s*>") for t in self.options.tags}
+        self._close = {t: re.compile(rf"</{re.escape(t)}\s*>") for t in self.options.tags}
 
     def checks(self, text: str) -> list[tuple[str, bool, str]]:
         """Every check as (name, passed, what was found)."""
+        tags = self.options.tags
         out: list[tuple[str, bool, str]] = []
         spans: dict[str, tuple[int, int]] = {}
-        for tag in self.tags:
+        for tag in tags:
             opens = list(self._open[tag].finditer(text))
             closes = list(self._close[tag].finditer(text))
             if len(opens) == 1 and len(closes) == 1 and opens[0].end() <= closes[0].start():
@@ -146,17 +147,17 @@ class TagFormat(Reward):
                 out.append((f"<{tag}> once", False, f"<{tag}> appears {len(opens)} times (expected exactly once)"))
             else:
                 out.append((f"<{tag}> once", False, f"</{tag}> appears {len(closes)} times (expected exactly once)"))
-        if self.ordered and len(self.tags) > 1:
-            if len(spans) < len(self.tags):
+        if self.options.ordered and len(tags) > 1:
+            if len(spans) < len(tags):
                 out.append(("order", False, "tags are not all present exactly once, so their order cannot be checked"))
             else:
-                ordered = [spans[t] for t in self.tags]
-                bad = [f"<{a}> and <{b}>" for (a, b), (x, y) in zip(zip(self.tags, self.tags[1:]), zip(ordered, ordered[1:])) if x[1] > y[0]]
+                ordered = [spans[t] for t in tags]
+                bad = [f"<{a}> and <{b}>" for (a, b), (x, y) in zip(zip(tags, tags[1:]), zip(ordered, ordered[1:])) if x[1] > y[0]]
                 if bad:
                     out.append(("order", False, f"blocks out of order or overlapping: {', '.join(bad)}"))
                 else:
-                    out.append(("order", True, f"blocks in order {' then '.join(self.tags)}"))
-        if self.strict:
+                    out.append(("order", True, f"blocks in order {' then '.join(tags)}"))
+        if self.options.strict:
             outside = text
             for start, end in sorted(spans.values(), reverse=True):
                 outside = outside[:start] + outside[end:]
@@ -175,5 +176,5 @@ class TagFormat(Reward):
         details = {"checks": {name: ok for name, ok, _ in checks}, "passed": passed, "total": len(checks)}
         if not failed:
             return Judgment(1.0, f"all {len(checks)} format checks passed: {'; '.join(w for _, _, w in checks)}", details)
-        score = passed / len(checks) if self.partial else 0.0
+        score = passed / len(checks) if self.options.partial else 0.0
         return Judgment(score, f"{passed} of {len(checks)} format checks passed (score {score:g}); failed: {'; '.join(failed)}", details)

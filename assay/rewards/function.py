@@ -52,10 +52,13 @@ def import_function(path: str, base_dir: Path | None = None) -> Callable[..., An
 
 
 class ImportedFunction(FunctionReward):
-    """A FunctionReward whose function is named by a path in the config."""
+    """A FunctionReward whose function is named by ``path`` (see ``FunctionOptions``); a
+    relative ``file.py`` is looked for in ``base_dir`` (the config file's folder), then the
+    working directory."""
 
     Options = FunctionOptions
+    options: FunctionOptions
 
-    def __init__(self, name: str | None = None, path: str = "", base_dir: Path | None = None) -> None:
-        self.path = path
-        super().__init__(import_function(path, base_dir), name=name)
+    def __init__(self, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> None:
+        path = FunctionOptions.model_validate(options).path
+        super().__init__(import_function(path, base_dir), name=name, **options)

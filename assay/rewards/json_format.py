@@ -94,22 +94,18 @@ class JsonValid(Reward):
 
     type_name = "json_valid"
     Options = JsonValidOptions
-
-    def __init__(self, name: str | None = None, extract: str = "auto", top_level: str = "any") -> None:
-        super().__init__(name)
-        JsonValidOptions(extract=extract, top_level=top_level)  # type: ignore[arg-type]
-        self.extract = extract
-        self.top_level = top_level
+    options: JsonValidOptions
 
     def score_one(self, sample: Sample) -> Judgment:
-        value, where, invalid = _read(sample, self.extract)
+        value, where, invalid = _read(sample, self.options.extract)
         if invalid is not None:
             return invalid
         kind = describe_value(value)
         details = {"valid": True, "source": where, "type": type(value).__name__}
-        wanted = {"object": dict, "array": list}.get(self.top_level)
+        top_level = self.options.top_level
+        wanted = {"object": dict, "array": list}.get(top_level)
         if wanted is not None and not isinstance(value, wanted):
-            return Judgment(0.0, f"valid JSON read from {where}, but it is {kind}, not an {self.top_level}", details)
+            return Judgment(0.0, f"valid JSON read from {where}, but it is {kind}, not an {top_level}", details)
         return Judgment(1.0, f"valid JSON ({kind}) read from {where}", details)
 
 
@@ -163,64 +159,47 @@ class JsonSchema(Reward):
 
     type_name = "json_schema"
     Options = JsonSchemaOptions
+    options: JsonSchemaOptions
 
-    def __init__(
-        self,
-        name: str | None = None,
-        schema: dict[str, Any] | None = None,
-        schema_path: str | None = None,
-        schema_field: str = "schema",
-        extract: str = "auto",
-        check_formats: bool = False,
-        max_errors: int = 3,
-        base_dir: Path | None = None,
-        schema_: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name)
-        schema = schema if schema is not None else schema_
-        if schema is not None and schema_path is not None:
-            raise ValueError(f"{self.name}: give schema or schema_path, not both")
-        JsonValidOptions(extract=extract)  # type: ignore[arg-type]
+    def __init__(self, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        schema, schema_path = self.options.schema_, self.options.schema_path
         if schema_path is not None:
             schema = load_schema(schema_path, base_dir)
             where = f"{self.name}: schema file {schema_path}"
         else:
             where = f"{self.name}: schema"
-        self.schema_field = schema_field
-        self.extract = extract
-        self.check_formats = check_formats
-        self.max_errors = max(1, max_errors)
-        self.schema = schema
-        self.validator = self._validator(schema, where) if schema is not None else None
+        self._schema_validator = self._validator(schema, where) if schema is not None else None
 
     def _validator(self, schema: Any, where: str) -> Any:
         cls = check_schema(schema, where)
-        return cls(schema, format_checker=cls.FORMAT_CHECKER if self.check_formats else None)
+        return cls(schema, format_checker=cls.FORMAT_CHECKER if self.options.check_formats else None)
 
     def score_one(self, sample: Sample) -> Judgment:
-        validator = self.validator
+        validator = self._schema_validator
+        field, max_errors = self.options.schema_field, self.options.max_errors
         if validator is None:
-            schema = sample.get(self.schema_field)
+            schema = sample.get(field)
             if schema is None:
-                return Judgment.fail("input", f"no JSON schema: none in the config and the sample has no {self.schema_field!r} field")
+                return Judgment.fail("input", f"no JSON schema: none in the config and the sample has no {field!r} field")
             if isinstance(schema, str):
                 try:
                     schema = parse_json(schema)
                 except ValueError as error:
-                    return Judgment.fail("input", f"the sample's {self.schema_field!r} is not valid JSON: {error}", raw=schema)
+                    return Judgment.fail("input", f"the sample's {field!r} is not valid JSON: {error}", raw=schema)
             try:
-                validator = self._validator(schema, f"the sample's {self.schema_field!r}")
+                validator = self._validator(schema, f"the sample's {field!r}")
             except ValueError as error:
                 return Judgment.fail("input", str(error))
-        value, where, invalid = _read(sample, self.extract)
+        value, where, invalid = _read(sample, self.options.extract)
         if invalid is not None:
             return invalid
         errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
         details: dict[str, Any] = {"valid_json": True, "source": where, "errors": [f"{json_path(e.absolute_path)}: {e.message}" for e in errors]}
         if not errors:
             return Judgment(1.0, f"JSON from {where} ({describe_value(value)}) conforms to the schema", details)
-        shown = "; ".join(f"at {json_path(e.absolute_path)}: {clip(e.message, 100)[1:-1]}" for e in errors[: self.max_errors])
-        more = f"; and {len(errors) - self.max_errors} more" if len(errors) > self.max_errors else ""
+        shown = "; ".join(f"at {json_path(e.absolute_path)}: {clip(e.message, 100)[1:-1]}" for e in errors[:max_errors])
+        more = f"; and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
         count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
         return Judgment(0.0, f"JSON from {where} does not conform to the schema ({count}): {shown}{more}", details)
 

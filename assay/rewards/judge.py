@@ -145,7 +145,12 @@ def item_id(item: Sample | Pair, index: int | None = None) -> str:
 
 
 class JudgeCore:
-    """What the judges share: options, the backend, the prompt, one guarded call.
+    """What the judges share: the constructor, the backend, the prompt, one guarded call.
+
+    A judge is built as ``Judge(name=None, client=None, **options)``: the options are checked
+    against the judge's ``Options`` model by the Reward / Comparator base (which comes after
+    this mixin) and kept as ``self.options``; ``client`` is any backend object, else one is
+    built from the options' backend settings.
 
     ``overrides`` (per item) lets wrappers such as ``Vote`` change sampling parameters
     (temperature, seed) per call without rebuilding the judge.
@@ -154,11 +159,11 @@ class JudgeCore:
     prompt_name: ClassVar[str] = ""
     options: Any  # a JudgeOptions (or another BackendOptions with use_reference and harden)
 
-    def _setup(self, options: JudgeOptions, client: Backend | None) -> None:
-        self.options = options
-        self.prompt = options.prompt_file or self._prompt_name(options)
+    def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
+        super().__init__(name, **options)  # type: ignore[call-arg]  # Reward or Comparator: validates the options
+        self.prompt = self.options.prompt_file or self._prompt_name(self.options)
         namespace = f"{self.prompt}:{prompting.prompt_version(self.prompt)}:parser{PARSER_VERSION}"
-        self.backend: Backend = client if client is not None else build_backend(options, namespace=namespace)
+        self.backend: Backend = client if client is not None else build_backend(self.options, namespace=namespace)
 
     async def _call(self, messages: list[dict[str, Any]], overrides: dict[str, Any] | None = None) -> Completion | Failure:
         params = {**sampling_params(self.options), **(overrides or {})}
@@ -226,10 +231,6 @@ class PointwiseJudge(JudgeCore, Reward):
     type_name = "judge"
     Options = PointwiseOptions
     prompt_name = "judge_pointwise"
-
-    def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
-        Reward.__init__(self, name)
-        self._setup(self.Options.model_validate(options), client)
 
     def _prompt_name(self, options: JudgeOptions) -> str:
         return "judge_pointwise_logprobs" if getattr(options, "score_by", "text") == "logprobs" else self.prompt_name
@@ -326,10 +327,6 @@ class PairwiseJudge(JudgeCore, Comparator):
     type_name = "pairwise_judge"
     Options = PairwiseOptions
     prompt_name = "judge_pairwise"
-
-    def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
-        Comparator.__init__(self, name)
-        self._setup(self.Options.model_validate(options), client)
 
     def _prompt_name(self, options: JudgeOptions) -> str:
         return "judge_pairwise_logprobs" if getattr(options, "verdict_by", "text") == "logprobs" else self.prompt_name
@@ -465,10 +462,6 @@ class ListwiseJudge(JudgeCore, Reward):
     type_name = "listwise_judge"
     Options = ListwiseOptions
     prompt_name = "judge_listwise"
-
-    def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
-        Reward.__init__(self, name)
-        self._setup(self.Options.model_validate(options), client)
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         return await self.ajudge(samples)

@@ -40,13 +40,10 @@ def count_units(text: str, unit: str) -> int:
 
 
 class _Counter:
-    """Counts a sample's length: from a field, a Hugging Face tokenizer, or ``count_units``."""
+    """Counts a sample's length: from a field, a Hugging Face tokenizer, or ``count_units``.
+    Its arguments are options the reward's Options model has already checked."""
 
     def __init__(self, unit: str, tokenizer: str | None, length_field: str | None) -> None:
-        if unit not in ("tokens", "words", "chars"):
-            raise ValueError(f"unknown length unit {unit!r}; expected tokens, words or chars")
-        if tokenizer and unit != "tokens":
-            raise ValueError(f"a tokenizer counts tokens; unit must be 'tokens', got {unit!r}")
         self.unit = unit
         self.tokenizer_name = tokenizer
         self.length_field = length_field
@@ -111,34 +108,27 @@ class LengthPenalty(Reward):
 
     type_name = "length_penalty"
     Options = LengthPenaltyOptions
+    options: LengthPenaltyOptions
 
-    def __init__(
-        self,
-        name: str | None = None,
-        max_tokens: int = 1024,
-        unit: str = "tokens",
-        ramp: int | None = None,
-        tokenizer: str | None = None,
-        length_field: str | None = None,
-    ) -> None:
-        super().__init__(name)
-        LengthPenaltyOptions(max_tokens=max_tokens, unit=unit, ramp=ramp, tokenizer=tokenizer, length_field=length_field)  # type: ignore[arg-type]
-        self.max_tokens = max_tokens
-        self.ramp = ramp if ramp is not None else max(max_tokens, 1)
-        self.counter = _Counter(unit, tokenizer, length_field)
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        o = self.options
+        self._ramp = o.ramp if o.ramp is not None else max(o.max_tokens, 1)
+        self._counter = _Counter(o.unit, o.tokenizer, o.length_field)
 
     def score_one(self, sample: Sample) -> Judgment:
-        length = self.counter.count(sample)
+        length = self._counter.count(sample)
         if isinstance(length, Judgment):
             return length
-        over = length - self.max_tokens
-        details = {"length": length, "max": self.max_tokens, "over": max(over, 0), "unit": self.counter.unit}
-        label = self.counter.label
+        budget = self.options.max_tokens
+        over = length - budget
+        details = {"length": length, "max": budget, "over": max(over, 0), "unit": self._counter.unit}
+        label = self._counter.label
         if over <= 0:
-            return Judgment(0.0, f"{length} {label}, within the budget of {self.max_tokens}: no penalty", details)
-        score = max(-1.0, -over / self.ramp)
+            return Judgment(0.0, f"{length} {label}, within the budget of {budget}: no penalty", details)
+        score = max(-1.0, -over / self._ramp)
         floor = " (floor)" if score == -1.0 else ""
-        return Judgment(score, f"{length} {label}, {over} over the budget of {self.max_tokens}: penalty {score:.3g}{floor} (-1 at {self.ramp} over)", details)
+        return Judgment(score, f"{length} {label}, {over} over the budget of {budget}: penalty {score:.3g}{floor} (-1 at {self._ramp} over)", details)
 
 
 class OverlongOptions(Options):
@@ -173,32 +163,23 @@ class OverlongPenalty(Reward):
 
     type_name = "overlong"
     Options = OverlongOptions
+    options: OverlongOptions
 
-    def __init__(
-        self,
-        name: str | None = None,
-        max_length: int = 20480,
-        buffer: int = 4096,
-        unit: str = "tokens",
-        tokenizer: str | None = None,
-        length_field: str | None = None,
-    ) -> None:
-        super().__init__(name)
-        OverlongOptions(max_length=max_length, buffer=buffer, unit=unit, tokenizer=tokenizer, length_field=length_field)  # type: ignore[arg-type]
-        self.max_length = max_length
-        self.buffer = buffer
-        self.counter = _Counter(unit, tokenizer, length_field)
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self._counter = _Counter(self.options.unit, self.options.tokenizer, self.options.length_field)
 
     def score_one(self, sample: Sample) -> Judgment:
-        length = self.counter.count(sample)
+        length = self._counter.count(sample)
         if isinstance(length, Judgment):
             return length
-        soft_start = self.max_length - self.buffer
-        details = {"length": length, "max_length": self.max_length, "buffer": self.buffer, "unit": self.counter.unit}
-        label = self.counter.label
+        max_length, buffer = self.options.max_length, self.options.buffer
+        soft_start = max_length - buffer
+        details = {"length": length, "max_length": max_length, "buffer": buffer, "unit": self._counter.unit}
+        label = self._counter.label
         if length <= soft_start:
-            return Judgment(0.0, f"{length} {label}, at most {soft_start} (max_length {self.max_length} - buffer {self.buffer}): no penalty", details)
-        if length <= self.max_length:
-            score = (soft_start - length) / self.buffer
-            return Judgment(score, f"{length} {label}, {length - soft_start} into the {self.buffer}-long buffer before {self.max_length}: penalty {score:.3g}", details)
-        return Judgment(-1.0, f"{length} {label}, over max_length {self.max_length}: penalty -1", details)
+            return Judgment(0.0, f"{length} {label}, at most {soft_start} (max_length {max_length} - buffer {buffer}): no penalty", details)
+        if length <= max_length:
+            score = (soft_start - length) / buffer
+            return Judgment(score, f"{length} {label}, {length - soft_start} into the {buffer}-long buffer before {max_length}: penalty {score:.3g}", details)
+        return Judgment(-1.0, f"{length} {label}, over max_length {max_length}: penalty -1", details)

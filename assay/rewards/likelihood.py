@@ -43,6 +43,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field, field_validator
+
 from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, is_oom, length_batches
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
@@ -270,28 +272,25 @@ def reduce_logprobs(logprobs: list[float], reduction: str) -> float:
     return math.exp(mean) if reduction == "prob" else mean
 
 
+def _check_template(template: str, scored_name: str) -> str:
+    """A template has its scored text's placeholder (``{reference}``, ``{follow_up}``) exactly once."""
+    placeholder = "{" + scored_name + "}"
+    if template.count(placeholder) != 1:
+        raise ValueError(f"template must contain {placeholder} exactly once, got {template!r}")
+    return template
+
+
 class _CausalLMReward(Reward):
     """Shared machinery: build (context, continuation) per sample, score in batches."""
 
     scored_name: ClassVar[str] = "reference"
 
-    def __init__(self, name: str | None, model: str | None, template: str, reduction: Reduction,
-                 max_length: int, batch_size: int, max_batch_tokens: int | None, device: str, share_prefix: bool = True) -> None:
-        super().__init__(name)
-        if reduction not in ("mean", "sum", "prob"):
-            raise ValueError(f"reduction must be mean, sum or prob, got {reduction!r}")
-        placeholder = "{" + self.scored_name + "}"
-        if template.count(placeholder) != 1:
-            raise ValueError(f"template must contain {placeholder} exactly once, got {template!r}")
-        if max_length < 8:
-            raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
-        self.model, self.template, self.reduction = model, template, reduction
-        self.max_length, self.batch_size, self.max_batch_tokens, self.device = int(max_length), int(batch_size), max_batch_tokens, device
-        self.share_prefix = bool(share_prefix)
-        self.progress = False
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.progress = False  # a tqdm bar over scoring batches (set by callers, not a config key)
 
     def lm(self) -> tuple[Any, Any]:
-        return causal_lm(self.model, self.device)
+        return causal_lm(self.options.model, self.options.device)
 
     # subclasses: the text before the template, and the text to score (or a failure)
     def context_of(self, sample: Sample) -> str:
@@ -301,7 +300,7 @@ class _CausalLMReward(Reward):
         raise NotImplementedError
 
     def split_template(self, context: str, scored: str) -> tuple[str, str]:
-        before, _, _after = self.template.partition("{" + self.scored_name + "}")
+        before, _, _after = self.options.template.partition("{" + self.scored_name + "}")
         return context + before, scored
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
@@ -326,11 +325,11 @@ class _CausalLMReward(Reward):
         inputs: dict[int, ScoringInput] = {}
         for i, (context, scored) in pending.items():
             try:
-                inputs[i] = build_input(tokenizer, *self.split_template(context, scored), self.max_length)
+                inputs[i] = build_input(tokenizer, *self.split_template(context, scored), self.options.max_length)
             except Exception as error:  # noqa: BLE001 - bad input fails this sample only
                 judgments[i] = Judgment.fail("input", f"cannot score this {self.scored_name}: {error}")
         order = list(inputs)
-        results = score_inputs(model, tokenizer, [inputs[i] for i in order], self.batch_size, self.max_batch_tokens, self.progress, self.share_prefix)
+        results = score_inputs(model, tokenizer, [inputs[i] for i in order], self.options.batch_size, self.options.max_batch_tokens, self.progress, self.options.share_prefix)
         for i, result in zip(order, results):
             judgments[i] = self._judge(inputs[i], result, pending[i][1], tokenizer)
         return [j for j in judgments if j is not None]
@@ -340,10 +339,10 @@ class _CausalLMReward(Reward):
             if is_oom(result):
                 return Judgment.fail("backend", f"out of memory scoring {len(item.ids)} tokens: {result}")
             return Judgment.fail("backend", f"the model failed: {type(result).__name__}: {result}")
-        value = reduce_logprobs(result.logprobs, self.reduction)
+        value = reduce_logprobs(result.logprobs, self.options.reduction)
         n = len(result.logprobs)
         mean = sum(result.logprobs) / n
-        what = {"mean": "mean log-probability per token", "sum": "total log-probability", "prob": "per-token probability (exp of the mean log-probability)"}[self.reduction]
+        what = {"mean": "mean log-probability per token", "sum": "total log-probability", "prob": "per-token probability (exp of the mean log-probability)"}[self.options.reduction]
         worst = min(range(n), key=lambda k: result.logprobs[k])
         worst_token = tokenizer.decode([result.tokens[worst]])
         rationale = (
@@ -351,7 +350,7 @@ class _CausalLMReward(Reward):
             f"least likely token {worst_token!r} at log p {result.logprobs[worst]:.2f}) given the prompt and response"
         )
         if item.dropped:
-            rationale += f"; context truncated: its first {item.dropped} of {item.context_tokens} tokens were cut to fit max_length={self.max_length}"
+            rationale += f"; context truncated: its first {item.dropped} of {item.context_tokens} tokens were cut to fit max_length={self.options.max_length}"
         return Judgment(
             score=value, rationale=rationale,
             details={"mean_logprob": mean, "sum_logprob": sum(result.logprobs), "tokens": n},
@@ -370,35 +369,29 @@ class ReferenceLikelihood(_CausalLMReward):
         template: str = "\nThe answer is {reference}"
         context_template: str = "{prompt}\n{response}"  # how prompt and response are joined
         reduction: Reduction = "mean"
-        max_length: int = 1024
+        max_length: int = Field(1024, ge=8)  # tokens of context + reference
         batch_size: int = 16
         max_batch_tokens: int | None = 8192
         share_prefix: bool = True  # run a prefix shared by several inputs (a group's prompt) once
         device: str = "cpu"
 
-    def __init__(
-        self,
-        name: str | None = None,
-        model: str | None = None,
-        template: str = "\nThe answer is {reference}",
-        context_template: str = "{prompt}\n{response}",
-        reduction: Reduction = "mean",
-        max_length: int = 1024,
-        batch_size: int = 16,
-        max_batch_tokens: int | None = 8192,
-        share_prefix: bool = True,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(name, model, template, reduction, max_length, batch_size, max_batch_tokens, device, share_prefix)
-        if "{response}" not in context_template:
-            raise ValueError("context_template must contain {response}")
-        self.context_template = context_template
+        @field_validator("template")
+        @classmethod
+        def _one_reference(cls, template: str) -> str:
+            return _check_template(template, "reference")
+
+        @field_validator("context_template")
+        @classmethod
+        def _has_response(cls, context_template: str) -> str:
+            if "{response}" not in context_template:
+                raise ValueError(f"context_template must contain {{response}}, got {context_template!r}")
+            return context_template
 
     def context_of(self, sample: Sample) -> str:
         prompt = sample.prompt_text
         if not prompt.strip():
             return sample.response_text
-        return self.context_template.replace("{prompt}", prompt).replace("{response}", sample.response_text)
+        return self.options.context_template.replace("{prompt}", prompt).replace("{response}", sample.response_text)
 
     def scored_of(self, sample: Sample) -> str | Judgment:
         reference = sample.reference
@@ -422,28 +415,16 @@ class FollowUpLikelihood(_CausalLMReward):
         follow_up: str | None = None  # a fixed follow-up used when the field is absent
         template: str = "\nuser: {follow_up}"
         reduction: Reduction = "mean"
-        max_length: int = 1024
+        max_length: int = Field(1024, ge=8)  # tokens of dialogue + follow-up
         batch_size: int = 16
         max_batch_tokens: int | None = 8192
         share_prefix: bool = True  # run a prefix shared by several inputs (a group's prompt) once
         device: str = "cpu"
 
-    def __init__(
-        self,
-        name: str | None = None,
-        model: str | None = None,
-        follow_up_field: str = "follow_up",
-        follow_up: str | None = None,
-        template: str = "\nuser: {follow_up}",
-        reduction: Reduction = "mean",
-        max_length: int = 1024,
-        batch_size: int = 16,
-        max_batch_tokens: int | None = 8192,
-        share_prefix: bool = True,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(name, model, template, reduction, max_length, batch_size, max_batch_tokens, device, share_prefix)
-        self.follow_up_field, self.follow_up = follow_up_field, follow_up
+        @field_validator("template")
+        @classmethod
+        def _one_follow_up(cls, template: str) -> str:
+            return _check_template(template, "follow_up")
 
     def context_of(self, sample: Sample) -> str:
         """The dialogue as ``role: content`` lines, ending with the response as the assistant's turn."""
@@ -457,9 +438,9 @@ class FollowUpLikelihood(_CausalLMReward):
         return f"{dialogue}\n{turn}" if dialogue else turn
 
     def scored_of(self, sample: Sample) -> str | Judgment:
-        value = sample.get(self.follow_up_field, self.follow_up)
+        value = sample.get(self.options.follow_up_field, self.options.follow_up)
         if isinstance(value, dict):
             value = value.get("content")
         if value is None or not str(value).strip():
-            return Judgment.fail("input", f"no follow-up: the field {self.follow_up_field!r} is missing or empty and no fixed follow_up is set")
+            return Judgment.fail("input", f"no follow-up: the field {self.options.follow_up_field!r} is missing or empty and no fixed follow_up is set")
         return str(value)

@@ -98,32 +98,23 @@ class MatchOptions(Options):
 
 class _AnswerReward(Reward):
     Options = MatchOptions
+    options: MatchOptions
 
-    def __init__(
-        self,
-        name: str | None = None,
-        normalize: bool = True,
-        extract: ExtractMode = "auto",
-        pattern: str | None = None,
-        case_sensitive: bool = False,
-        reference_extract: ExtractMode = "none",
-    ) -> None:
-        super().__init__(name)
-        self.normalize = normalize
-        self.extract = extract
-        self.pattern = compile_pattern(pattern) if pattern is not None else None
-        self.case_sensitive = case_sensitive
-        self.reference_extract = reference_extract
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self._pattern = compile_pattern(self.options.pattern) if self.options.pattern is not None else None
 
     def _references(self, sample: Sample) -> list[str] | None:
         answers = reference_answers(sample.reference)
-        if answers is None or self.reference_extract == "none":
+        how = self.options.reference_extract
+        if answers is None or how == "none":
             return answers
-        out = [found.answer for found in (extract_answer(a, self.reference_extract) for a in answers) if found.answer]
+        out = [found.answer for found in (extract_answer(a, how) for a in answers) if found.answer]
         return out or None
 
     def _norm(self, text: str) -> str:
-        return normalize_answer(text, self.case_sensitive) if self.normalize else light_normalize(text, self.case_sensitive)
+        case_sensitive = self.options.case_sensitive
+        return normalize_answer(text, case_sensitive) if self.options.normalize else light_normalize(text, case_sensitive)
 
 
 class ExactMatch(_AnswerReward):
@@ -135,12 +126,12 @@ class ExactMatch(_AnswerReward):
         references = self._references(sample)
         if references is None:
             return _missing_reference(sample, "exact_match")
-        found = _extract(sample.response_text, self.extract, self.pattern)
+        found = _extract(sample.response_text, self.options.extract, self._pattern)
         if found.answer is None:
             return _not_found(found)
         answer = self._norm(found.answer)
         normalised = [self._norm(r) for r in references]
-        how = "after normalisation" if self.normalize else "after whitespace cleanup" + ("" if self.case_sensitive else ", ignoring case")
+        how = "after normalisation" if self.options.normalize else "after whitespace cleanup" + ("" if self.options.case_sensitive else ", ignoring case")
         details = {"extracted": found.answer, "method": found.method, "normalized": answer, "references": normalised}
         if answer in normalised:
             matched = references[normalised.index(answer)]
@@ -173,13 +164,14 @@ class TokenF1(_AnswerReward):
     type_name = "f1"
 
     def _tokens(self, text: str) -> list[str]:
-        return answer_tokens(text, self.case_sensitive) if self.normalize else light_normalize(text, self.case_sensitive).split()
+        case_sensitive = self.options.case_sensitive
+        return answer_tokens(text, case_sensitive) if self.options.normalize else light_normalize(text, case_sensitive).split()
 
     def score_one(self, sample: Sample) -> Judgment:
         references = self._references(sample)
         if references is None:
             return _missing_reference(sample, "f1")
-        found = _extract(sample.response_text, self.extract, self.pattern)
+        found = _extract(sample.response_text, self.options.extract, self._pattern)
         if found.answer is None:
             return _not_found(found)
         prediction = self._tokens(found.answer)
@@ -243,13 +235,12 @@ class ChoiceMatch(Reward):
 
     type_name = "choice"
     Options = ChoiceOptions
+    options: ChoiceOptions
 
-    def __init__(self, name: str | None = None, choices: str = "ABCDEFGHIJ", extract: ExtractMode = "auto", pattern: str | None = None) -> None:
-        super().__init__(name)
-        ChoiceOptions(choices=choices)  # the same check as a config gets
-        self.choices = choices
-        self.extract = extract
-        self.pattern = compile_pattern(pattern) if pattern is not None else None
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        choices = self.options.choices
+        self._pattern = compile_pattern(self.options.pattern) if self.options.pattern is not None else None
         L = f"[{re.escape(choices)}]"
         one = rf"[\*_\(\[\{{]*(?:\\text(?:bf)?\{{)?\s*({L})(?![A-Za-z0-9])\}}?[\*_\)\]\}}]*"
         one_nc = one.replace(f"({L})", L)
@@ -266,14 +257,14 @@ class ChoiceMatch(Reward):
     def find_choice(self, text: str) -> tuple[str | None, str, list[str]]:
         """(letter, where it was found, all distinct letters claimed). Letter is None with
         several letters claimed when ambiguous, or with none when nothing was found."""
-        if self.extract == "auto" and self.pattern is None:
+        if self.options.extract == "auto" and self._pattern is None:
             # a claim needs its words ("the answer is"), so auto only narrows to a tag or a box
             found = next(
                 (Extracted(v, m) for m, v in (("answer_tag", answer_tag(text)), ("boxed", last_boxed(text))) if v is not None),
                 Extracted(text.strip(), "whole"),
             )
         else:
-            found = extract_answer(text, self.extract, self.pattern)
+            found = extract_answer(text, self.options.extract, self._pattern)
         region = found.answer
         if region is None:
             return None, found.describe(), []
@@ -303,20 +294,21 @@ class ChoiceMatch(Reward):
         return None, found.describe(), []
 
     def reference_letters(self, reference: Any) -> list[str] | None:
+        choices = self.options.choices
         items = reference if isinstance(reference, (list, tuple)) else [reference]
         out: list[str] = []
         for item in items:
             if isinstance(item, bool) or item is None:
                 return None
             if isinstance(item, int):
-                if not 0 <= item < len(self.choices):
+                if not 0 <= item < len(choices):
                     return None
-                out.append(self.choices[item])
+                out.append(choices[item])
                 continue
             if not isinstance(item, str):
                 return None
             match = self._bare.match(item) or self._leading.match(item)
-            if not match or match.group(1).upper() not in self.choices:
+            if not match or match.group(1).upper() not in choices:
                 return None
             out.append(match.group(1).upper())
         return out or None
@@ -326,7 +318,7 @@ class ChoiceMatch(Reward):
         if expected is None:
             return Judgment.fail(
                 "input",
-                f"reference {sample.reference!r:.80} is not a choice letter among {self.choices} (or a 0-based index, or a list of them)",
+                f"reference {sample.reference!r:.80} is not a choice letter among {self.options.choices} (or a 0-based index, or a list of them)",
             )
         text = sample.response_text
         letter, where, letters = self.find_choice(text)
@@ -338,7 +330,7 @@ class ChoiceMatch(Reward):
                 raw=text,
             )
         if letter is None:
-            return Judgment(0.0, f"no choice letter found (looked in {where} for one of {self.choices}); scored 0", details)
+            return Judgment(0.0, f"no choice letter found (looked in {where} for one of {self.options.choices}); scored 0", details)
         ref = "/".join(expected)
         verdict = "correct" if letter in expected else "wrong"
         return Judgment(float(letter in expected), f"chose {letter} (from {where}), reference {ref}: {verdict}", details)

@@ -549,22 +549,9 @@ class MathReward(Reward):
     type_name = "math"
     Options = MathOptions
 
-    def __init__(
-        self,
-        name: str | None = None,
-        timeout_seconds: int = 5,
-        max_chars: int = 20000,
-        workers: int | None = None,
-        reference_field: str = "reference",
-    ) -> None:
-        super().__init__(name)
-        options = MathOptions(
-            timeout_seconds=timeout_seconds, max_chars=max_chars, workers=workers, reference_field=reference_field
-        )
-        self.timeout_seconds = options.timeout_seconds
-        self.max_chars = options.max_chars
-        self.workers = options.workers or os.cpu_count() or 1
-        self.reference_field = options.reference_field
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.worker_count = self.options.workers or os.cpu_count() or 1  # workers=None: one per CPU
         self._pool: _MathPool | None = None
         self._pool_lock = threading.Lock()
         self._gold_cache: dict[str, tuple[str, str]] = {}
@@ -574,7 +561,7 @@ class MathReward(Reward):
     def _get_pool(self) -> _MathPool:
         with self._pool_lock:
             if self._pool is None or self._pool.owner_pid != os.getpid() or self._pool.closed:
-                self._pool = _MathPool(self.workers, self.timeout_seconds)
+                self._pool = _MathPool(self.worker_count, self.options.timeout_seconds)
             return self._pool
 
     def warm_up(self) -> None:
@@ -599,15 +586,15 @@ class MathReward(Reward):
 
     # scoring
     def _reference(self, sample: Sample) -> tuple[str | None, str, Judgment | None]:
-        raw = sample.get(self.reference_field)
+        raw = sample.get(self.options.reference_field)
         if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
             what = "missing" if raw is None else f"a {type(raw).__name__}"
-            return None, "", Judgment.fail("input", f"the reference ({self.reference_field!r}) is {what}; expected the gold answer as text or a number")
+            return None, "", Judgment.fail("input", f"the reference ({self.options.reference_field!r}) is {what}; expected the gold answer as text or a number")
         text = str(raw).strip()
         if not text:
-            return None, "", Judgment.fail("input", f"the reference ({self.reference_field!r}) is empty")
-        if len(text) > self.max_chars:
-            text = text[-self.max_chars :]
+            return None, "", Judgment.fail("input", f"the reference ({self.options.reference_field!r}) is empty")
+        if len(text) > self.options.max_chars:
+            text = text[-self.options.max_chars :]
         cached = self._gold_cache.get(text)
         if cached is None:
             found = extract_reference(text)
@@ -625,9 +612,9 @@ class MathReward(Reward):
             return prepared
         prepared.gold, prepared.gold_method = gold, gold_method
         text = sample.response_text
-        if len(text) > self.max_chars:
+        if len(text) > self.options.max_chars:
             prepared.truncated_from = len(text)
-            text = text[-self.max_chars :]
+            text = text[-self.options.max_chars :]
         prepared.text = text
         extraction = extract_math_answer(text)
         prepared.extraction = extraction
@@ -650,7 +637,7 @@ class MathReward(Reward):
     def _verdict(self, prepared: _Prepared, score: float, rationale: str, details: dict[str, Any]) -> Judgment:
         extraction = prepared.extraction
         if prepared.truncated_from is not None:
-            rationale += f" [the response had {prepared.truncated_from} characters; only its last {self.max_chars} were read]"
+            rationale += f" [the response had {prepared.truncated_from} characters; only its last {self.options.max_chars} were read]"
         details = {
             "extracted": extraction.answer if extraction else None,
             "method": extraction.method if extraction else None,
@@ -693,7 +680,7 @@ class MathReward(Reward):
         if kind == "timeout":
             return Judgment.fail(
                 "timeout",
-                f"{found}math-verify did not finish within {self.timeout_seconds} s; its worker was stopped and the item left unscored",
+                f"{found}math-verify did not finish within {self.options.timeout_seconds} s; its worker was stopped and the item left unscored",
                 raw=raw,
             )
         if kind == "crash":

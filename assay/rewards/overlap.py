@@ -51,21 +51,23 @@ class Bleu(Reward):
 
     type_name = "bleu"
     Options = BleuOptions
+    options: BleuOptions
 
-    def __init__(self, name: str | None = None, tokenize: str = "13a", lowercase: bool = False, smooth_method: str = "exp") -> None:
-        super().__init__(name)
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
         from sacrebleu.metrics import BLEU
 
+        o = self.options
         try:
-            self.metric = BLEU(tokenize=tokenize, lowercase=lowercase, smooth_method=smooth_method, effective_order=True)
+            self._metric = BLEU(tokenize=o.tokenize, lowercase=o.lowercase, smooth_method=o.smooth_method, effective_order=True)
         except Exception as error:  # sacrebleu raises several kinds for a bad tokenizer name
-            raise ValueError(f"bleu: cannot build sacrebleu BLEU with tokenize={tokenize!r}: {error}") from error
+            raise ValueError(f"bleu: cannot build sacrebleu BLEU with tokenize={o.tokenize!r}: {error}") from error
 
     def score_one(self, sample: Sample) -> Judgment:
         references = reference_texts(sample.reference)
         if references is None:
             return _missing(sample, "bleu")
-        result = self.metric.sentence_score(sample.response_text, references)
+        result = self._metric.sentence_score(sample.response_text, references)
         score = result.score / 100
         precisions = "/".join(f"{p:.1f}" for p in result.precisions)
         details = {"bleu": result.score, "precisions": list(result.precisions), "brevity_penalty": result.bp, "hyp_len": result.sys_len, "ref_len": result.ref_len}
@@ -89,19 +91,21 @@ class ChrF(Reward):
 
     type_name = "chrf"
     Options = ChrFOptions
+    options: ChrFOptions
 
-    def __init__(self, name: str | None = None, char_order: int = 6, word_order: int = 0, beta: int = 2, lowercase: bool = False) -> None:
-        super().__init__(name)
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
         from sacrebleu.metrics import CHRF
 
-        self.metric = CHRF(char_order=char_order, word_order=word_order, beta=beta, lowercase=lowercase)
+        o = self.options
+        self._metric = CHRF(char_order=o.char_order, word_order=o.word_order, beta=o.beta, lowercase=o.lowercase)
 
     def score_one(self, sample: Sample) -> Judgment:
         references = reference_texts(sample.reference)
         if references is None:
             return _missing(sample, "chrf")
-        result = self.metric.sentence_score(sample.response_text, references)
-        label = "chrF++" if self.metric.word_order else "chrF"
+        result = self._metric.sentence_score(sample.response_text, references)
+        label = "chrF++" if self.options.word_order else "chrF"
         return Judgment(
             result.score / 100,
             f"{label} {result.score:.1f} against {_refs_phrase(len(references))} ({len(sample.response_text)}-character response)",
@@ -126,18 +130,16 @@ class Rouge(Reward):
 
     type_name = "rouge"
     Options = RougeOptions
+    options: RougeOptions
 
-    def __init__(self, name: str | None = None, variant: str = "rougeL", use_stemmer: bool = True) -> None:
-        super().__init__(name)
-        if variant not in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
-            raise ValueError(f"rouge variant must be rouge1, rouge2, rougeL or rougeLsum, got {variant!r}")
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
         from rouge_score import rouge_scorer
 
-        self.variant = variant
-        self.scorer = rouge_scorer.RougeScorer([variant], use_stemmer=use_stemmer)
+        self._scorer = rouge_scorer.RougeScorer([self.options.variant], use_stemmer=self.options.use_stemmer)
 
     def _tokens(self, text: str) -> list[str]:
-        return self.scorer._tokenizer.tokenize(text)  # the scorer's own tokenizer
+        return self._scorer._tokenizer.tokenize(text)  # the scorer's own tokenizer
 
     def score_one(self, sample: Sample) -> Judgment:
         references = reference_texts(sample.reference)
@@ -148,13 +150,13 @@ class Rouge(Reward):
             return Judgment.fail("input", "rouge: the reference has no tokens rouge-score can read (it keeps only a-z and 0-9)")
         best = None
         for reference in usable:
-            result = self.scorer.score(reference, sample.response_text)[self.variant]
+            result = self._scorer.score(reference, sample.response_text)[self.options.variant]
             if best is None or result.fmeasure > best.fmeasure:
                 best = result
         assert best is not None
         among = f" (best of {len(usable)} references)" if len(usable) > 1 else ""
         return Judgment(
             best.fmeasure,
-            f"{self.variant} F {best.fmeasure:.3f}{among}: precision {best.precision:.3f}, recall {best.recall:.3f}",
+            f"{self.options.variant} F {best.fmeasure:.3f}{among}: precision {best.precision:.3f}, recall {best.recall:.3f}",
             {"fmeasure": best.fmeasure, "precision": best.precision, "recall": best.recall},
         )

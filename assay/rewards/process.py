@@ -25,6 +25,8 @@ import math
 import re
 from typing import Any, Literal
 
+from pydantic import field_validator
+
 from assay.reward import Options, Reward
 from assay.types import Judgment, Sample
 
@@ -65,6 +67,13 @@ class ProcessOptions(Options):
     aggregate: Literal["min", "mean", "last", "product"] = "min"
     threshold: float = 0.5  # a step scoring below this is an error
 
+    @field_validator("step_reward")
+    @classmethod
+    def _has_type(cls, entry: dict[str, Any]) -> dict[str, Any]:
+        if not entry.get("type"):
+            raise ValueError("needs a 'type': step_reward is a reward entry such as {type: function, path: 'my_prm.py:score_step'}")
+        return entry
+
 
 class ProcessReward(Reward):
     """Step scores from any reward, aggregated; first error located."""
@@ -72,17 +81,13 @@ class ProcessReward(Reward):
     type_name = "process"
     Options = ProcessOptions
 
-    def __init__(self, name: str | None = None, step_reward: dict[str, Any] | None = None, aggregate: str = "min", threshold: float = 0.5, base_dir: Any = None) -> None:
+    def __init__(self, name: str | None = None, *, base_dir: Any = None, **options: Any) -> None:
         from assay.config import build_reward
 
-        super().__init__(name)
-        entry = dict(step_reward or {})
-        type_name = entry.pop("type", None)
-        if not type_name:
-            raise ValueError(f"rewards.{self.name}.step_reward needs a 'type'")
+        super().__init__(name, **options)
+        entry = dict(self.options.step_reward)
+        type_name = entry.pop("type")
         self.step_scorer = build_reward(type_name, f"{self.name}.step", entry, base_dir)
-        self.aggregation = aggregate
-        self.threshold = threshold
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         step_lists = [s.steps if s.steps else split_steps(s.response_text) for s in samples]
@@ -114,10 +119,10 @@ class ProcessReward(Reward):
             judgment.details = details
             return judgment
         values = [float(s) for s in scores]  # type: ignore[arg-type]
-        first_error = next((k for k, v in enumerate(values) if v < self.threshold), -1)
+        first_error = next((k for k, v in enumerate(values) if v < self.options.threshold), -1)
         details["first_error"] = first_error
-        total = aggregate(values, self.aggregation)
+        total = aggregate(values, self.options.aggregate)
         where = f"first error at step {first_error + 1}" if first_error >= 0 else "no step below threshold"
         shown = ", ".join(f"{v:.3g}" for v in values[:12]) + (" ..." if len(values) > 12 else "")
-        rationale = f"{len(steps)} steps scored [{shown}]; {self.aggregation} = {total:.4g}; {where} (threshold {self.threshold:g})"
+        rationale = f"{len(steps)} steps scored [{shown}]; {self.options.aggregate} = {total:.4g}; {where} (threshold {self.options.threshold:g})"
         return Judgment(score=total, rationale=rationale, details=details)

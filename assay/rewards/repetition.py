@@ -63,32 +63,27 @@ class RepetitionPenalty(Reward):
 
     type_name = "repetition"
     Options = RepetitionOptions
-
-    def __init__(self, name: str | None = None, ngram_size: int = 3, max_penalty: float = -1.0, unit: str = "words") -> None:
-        super().__init__(name)
-        RepetitionOptions(ngram_size=ngram_size, max_penalty=max_penalty, unit=unit)  # type: ignore[arg-type]
-        self.ngram_size = ngram_size
-        self.max_penalty = max_penalty
-        self.unit = unit
+    options: RepetitionOptions
 
     def score_one(self, sample: Sample) -> Judgment:
-        units = units_of(sample.response_text, self.unit)
-        n = self.ngram_size
+        unit = self.options.unit
+        units = units_of(sample.response_text, unit)
+        n = self.options.ngram_size
         if len(units) < n:
-            what = "empty" if not units else f"only {len(units)} {self.unit}"
+            what = "empty" if not units else f"only {len(units)} {unit}"
             return Judgment(0.0, f"response is {what}, shorter than one {n}-gram: no repetition to penalise", {"total_ngrams": 0, "unique_ngrams": 0})
         counts = Counter(tuple(units[i : i + n]) for i in range(len(units) - n + 1))
         total = len(units) - n + 1
         unique = len(counts)
-        score = self.max_penalty * (1 - unique / total)
+        score = self.options.max_penalty * (1 - unique / total)
         top, top_count = counts.most_common(1)[0]
         details = {"total_ngrams": total, "unique_ngrams": unique, "repeated_fraction": 1 - unique / total, "most_repeated": " ".join(top), "most_repeated_count": top_count}
         if unique == total:
-            return Judgment(0.0, f"all {total} {n}-grams of {self.unit} are distinct: no penalty", details)
-        sep = "" if self.unit == "chars" else " "
+            return Judgment(0.0, f"all {total} {n}-grams of {unit} are distinct: no penalty", details)
+        sep = "" if unit == "chars" else " "
         return Judgment(
             score + 0.0,  # no -0.0
-            f"{unique} of {total} {n}-grams of {self.unit} are distinct ({1 - unique / total:.0%} repeated); "
-            f"most repeated: {sep.join(top)!r} x{top_count}; penalty {score:.3g} (max {self.max_penalty:g})",
+            f"{unique} of {total} {n}-grams of {unit} are distinct ({1 - unique / total:.0%} repeated); "
+            f"most repeated: {sep.join(top)!r} x{top_count}; penalty {score:.3g} (max {self.options.max_penalty:g})",
             details,
         )

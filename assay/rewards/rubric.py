@@ -135,8 +135,8 @@ class RubricReward(JudgeCore, Reward):
     prompt_name = "rubric_criterion"
 
     def __init__(self, name: str | None = None, client: Backend | None = None, base_dir: Path | None = None, **options: Any) -> None:
-        Reward.__init__(self, name)
-        self._setup(self.Options.model_validate(options), client)  # type: ignore[arg-type]
+        """``base_dir``: where a relative ``rubric_file`` is looked for first (a config file's folder)."""
+        super().__init__(name, client, **options)
         self.default_rubric: Rubric | None = None
         if self.options.rubric_file:
             path = Path(self.options.rubric_file)

@@ -33,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
 from assay.backends.local_models import ModelLoadError, bisect_call, is_oom, length_batches, sentence_encoder
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
@@ -120,61 +122,42 @@ class SemanticSimilarity(Reward):
         part: Part = "whole"
         against: str = "reference"  # the field compared with: reference, prompt (relevance), or any other field
         rescale: Literal["raw", "unit"] = "raw"  # raw cosine in [-1, 1], or max(0, (cos - floor) / (1 - floor))
-        floor: float = 0.0
+        floor: float = Field(0.0, ge=-1.0, lt=1.0)  # for rescale: unit, in [-1, 1): cosines at or below it score 0
         batch_size: int = 64
         max_length: int | None = None  # tokens per text; None: the encoder's own limit (256 for MiniLM)
         device: str = "cpu"
 
-    def __init__(
-        self,
-        name: str | None = None,
-        model: str | None = None,
-        part: Part = "whole",
-        against: str = "reference",
-        rescale: Literal["raw", "unit"] = "raw",
-        floor: float = 0.0,
-        batch_size: int = 64,
-        max_length: int | None = None,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(name)
-        if rescale not in ("raw", "unit"):
-            raise ValueError(f"rescale must be 'raw' or 'unit', got {rescale!r}")
-        if not -1.0 <= floor < 1.0:
-            raise ValueError(f"floor must be in [-1, 1), got {floor}")
-        if part not in ("whole", "after_think", "answer_tag"):
-            raise ValueError(f"unknown part {part!r}; expected whole, after_think or answer_tag")
-        self.model, self.part, self.against, self.rescale, self.floor = model, part, against, rescale, float(floor)
-        self.batch_size, self.max_length, self.device = int(batch_size), max_length, device
-        self.progress = False
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.progress = False  # a tqdm bar over encoding batches (set by callers, not a config key)
 
     def encoder(self) -> Any:
-        return sentence_encoder(self.model, self.device)
+        return sentence_encoder(self.options.model, self.options.device)
 
     def _scale(self, cosine: float) -> float:
-        if self.rescale == "raw":
+        if self.options.rescale == "raw":
             return cosine
-        return max(0.0, (cosine - self.floor) / (1.0 - self.floor))
+        return max(0.0, (cosine - self.options.floor) / (1.0 - self.options.floor))
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
         judgments: list[Judgment | None] = [None] * len(samples)
         pairs: dict[int, tuple[str, str]] = {}
         for i, sample in enumerate(samples):
-            text = response_part_or_failure(sample, self.part)
+            text = response_part_or_failure(sample, self.options.part)
             if isinstance(text, Judgment):
                 judgments[i] = text
                 continue
-            reference = sample.prompt_text if self.against == "prompt" else sample.get(self.against)
+            reference = sample.prompt_text if self.options.against == "prompt" else sample.get(self.options.against)
             if isinstance(reference, (list, dict)):
-                judgments[i] = Judgment.fail("input", f"{self.against} must be text, got {type(reference).__name__}")
+                judgments[i] = Judgment.fail("input", f"{self.options.against} must be text, got {type(reference).__name__}")
                 continue
             reference = "" if reference is None else str(reference)
             if not text.strip():
-                what = "response" if self.part == "whole" else f"{self.part} part of the response"
-                judgments[i] = Judgment.fail("input", f"the {what} is empty: nothing to compare with the {self.against}")
+                what = "response" if self.options.part == "whole" else f"{self.options.part} part of the response"
+                judgments[i] = Judgment.fail("input", f"the {what} is empty: nothing to compare with the {self.options.against}")
                 continue
             if not reference.strip():
-                judgments[i] = Judgment.fail("input", f"the {self.against} is missing or empty: nothing to compare with")
+                judgments[i] = Judgment.fail("input", f"the {self.options.against} is missing or empty: nothing to compare with")
                 continue
             pairs[i] = (text, reference)
         if pairs:
@@ -183,25 +166,25 @@ class SemanticSimilarity(Reward):
             except ModelLoadError as error:
                 return [j or Judgment.fail("backend", str(error)) for j in judgments]
             encoded = encode_distinct(
-                encoder, [t for pair in pairs.values() for t in pair], self.batch_size, self.max_length, progress=self.progress
+                encoder, [t for pair in pairs.values() for t in pair], self.options.batch_size, self.options.max_length, progress=self.progress
             )
             for i, (text, reference) in pairs.items():
                 judgments[i] = self._judge(text, reference, encoded)
         return [j for j in judgments if j is not None]
 
     def _judge(self, text: str, reference: str, encoded: EncodedTexts) -> Judgment:
-        for value, what in ((text, "response"), (reference, self.against)):
+        for value, what in ((text, "response"), (reference, self.options.against)):
             if value in encoded.failed:
                 return _encode_failure(encoded.failed[value], what)
         cosine = float((encoded.vectors[text] @ encoded.vectors[reference]).item())
         score = self._scale(cosine)
-        part = "response" if self.part == "whole" else f"response's {self.part} part"
+        part = "response" if self.options.part == "whole" else f"response's {self.options.part} part"
         notes = []
-        for value, what in ((text, "response"), (reference, self.against)):
+        for value, what in ((text, "response"), (reference, self.options.against)):
             if encoded.truncated(value):
                 notes.append(f"{what} truncated to its first {encoded.max_tokens} of {encoded.token_counts[value]} tokens")
-        scaled = "" if self.rescale == "raw" else f"; rescaled to [0, 1] with floor {self.floor:g}: {score:.3f}"
-        rationale = f"cosine similarity {cosine:.3f} between the {part} {_short(text)} and the {self.against} {_short(reference)}{scaled}"
+        scaled = "" if self.options.rescale == "raw" else f"; rescaled to [0, 1] with floor {self.options.floor:g}: {score:.3f}"
+        rationale = f"cosine similarity {cosine:.3f} between the {part} {_short(text)} and the {self.options.against} {_short(reference)}{scaled}"
         if notes:
             rationale += " (" + "; ".join(notes) + ")"
         return Judgment(score=score, rationale=rationale, details={"cosine": cosine}, meta={"truncated": bool(notes)})
@@ -219,26 +202,12 @@ class GroupDiversity(Reward):
         max_length: int | None = None
         device: str = "cpu"
 
-    def __init__(
-        self,
-        name: str | None = None,
-        model: str | None = None,
-        part: Part = "whole",
-        batch_size: int = 64,
-        max_length: int | None = None,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(name)
-        if part not in ("whole", "after_think", "answer_tag"):
-            raise ValueError(f"unknown part {part!r}; expected whole, after_think or answer_tag")
-        self.model, self.part, self.batch_size, self.max_length, self.device = model, part, int(batch_size), max_length, device
-
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
         judgments: list[Judgment | None] = [None] * len(samples)
         texts: dict[int, str] = {}
         groups: dict[str, list[int]] = {}
         for i, sample in enumerate(samples):
-            text = response_part_or_failure(sample, self.part, empty="the response is empty: it has no content to be diverse with")
+            text = response_part_or_failure(sample, self.options.part, empty="the response is empty: it has no content to be diverse with")
             if isinstance(text, Judgment):
                 judgments[i] = text
                 continue
@@ -253,10 +222,10 @@ class GroupDiversity(Reward):
         scored = [i for members in groups.values() if len(members) >= 2 for i in members]
         if scored:
             try:
-                encoder = sentence_encoder(self.model, self.device)
+                encoder = sentence_encoder(self.options.model, self.options.device)
             except ModelLoadError as error:
                 return [j or Judgment.fail("backend", str(error)) for j in judgments]
-            encoded = encode_distinct(encoder, [texts[i] for i in scored], self.batch_size, self.max_length)
+            encoded = encode_distinct(encoder, [texts[i] for i in scored], self.options.batch_size, self.options.max_length)
             for members in groups.values():
                 if len(members) >= 2:
                     self._judge_group(members, texts, encoded, judgments)

@@ -254,12 +254,7 @@ class ToolCallMatch(Reward):
 
     type_name = "tool_call"
     Options = ToolCallOptions
-
-    def __init__(self, name: str | None = None, name_weight: float = 0.5, ordered: bool = False) -> None:
-        super().__init__(name)
-        ToolCallOptions(name_weight=name_weight, ordered=ordered)
-        self.name_weight = name_weight
-        self.ordered = ordered
+    options: ToolCallOptions
 
     def predicted_calls(self, sample: Sample) -> list[ToolCall]:
         if isinstance(sample.response, list):
@@ -280,14 +275,15 @@ class ToolCallMatch(Reward):
         if not predicted and not expected:
             return Judgment(1.0, "no tool call expected and none made", {"predicted": 0, "expected": 0, "pairs": []})
 
+        name_weight = self.options.name_weight
         credit = [[0.0] * len(expected) for _ in predicted]
         f1s: dict[tuple[int, int], tuple[float, int]] = {}
         for i, p in enumerate(predicted):
             for j, r in enumerate(expected):
                 if p.name == r.name:
                     f1s[i, j] = arg_f1(p, r)
-                    credit[i][j] = self.name_weight + (1 - self.name_weight) * f1s[i, j][0]
-        pairs = best_pairing(credit, self.ordered)
+                    credit[i][j] = name_weight + (1 - name_weight) * f1s[i, j][0]
+        pairs = best_pairing(credit, self.options.ordered)
         denominator = max(len(predicted), len(expected))
         total = sum(credit[i][j] for i, j in pairs)
         score = total / denominator

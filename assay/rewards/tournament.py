@@ -89,8 +89,7 @@ class PairwiseTournament(Reward):
     Options = TournamentOptions
 
     def __init__(self, name: str | None = None, client: Backend | None = None, comparator: Comparator | None = None, **options: Any) -> None:
-        super().__init__(name)
-        self.options = self.Options.model_validate(options)
+        super().__init__(name, **options)
         if comparator is None:
             judge_options = {k: v for k, v in self.options.model_dump().items() if k in PairwiseOptions.model_fields}
             comparator = PairwiseJudge(name=f"{self.name}.judge", client=client, **judge_options)
