@@ -24,6 +24,11 @@ if [ "${1:-core}" = "all" ]; then
   echo "setting up .venv with every extra (log: $LOG)" >&2
   install torch==2.13.0
   install -e ".[models,serve,train,llama,plots,dev]"
+  # veRL, only so that tests can run assay's adapter through veRL's own reward managers. Its
+  # pins (transformers<5.11, tensordict<=0.10) do not fit this stack, so it is installed
+  # without them, plus the few packages its reward-manager modules import.
+  install --no-deps verl==0.9.1
+  install tensordict codetiming hydra-core pylatexenc torchdata dill peft
 else
   echo "setting up .venv (log: $LOG)" >&2
   install -e .

@@ -175,6 +175,68 @@ def test_verl_async_batch_and_env_config(tmp_path, monkeypatch):
         verl.compute_score("d", "4", "4")
 
 
+def _verl_batch(tokenizer, prompts: list[str], responses: list[str], truths: list[str]):
+    """A veRL DataProto as the rollout produces it: left-padded prompts, right-padded
+    responses, one attention mask over both, and the non-tensor columns veRL's datasets carry."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    def padded(texts: list[str], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        width = max(len(i) for i in ids)
+        pad = tokenizer.pad_token_id or 0
+        rows = [([pad] * (width - len(i)) + i) if left else (i + [pad] * (width - len(i))) for i in ids]
+        mask = [([0] * (width - len(i)) + [1] * len(i)) if left else ([1] * len(i) + [0] * (width - len(i))) for i in ids]
+        return torch.tensor(rows), torch.tensor(mask)
+
+    prompt_ids, prompt_mask = padded(prompts, left=True)
+    response_ids, response_mask = padded(responses, left=False)
+    return DataProto.from_dict(
+        tensors={"prompts": prompt_ids, "responses": response_ids, "attention_mask": torch.cat([prompt_mask, response_mask], dim=1)},
+        non_tensors={
+            "data_source": np.array(["gsm8k"] * len(prompts), dtype=object),
+            "reward_model": np.array([{"ground_truth": t, "style": "rule"} for t in truths], dtype=object),
+            "extra_info": np.array([{"index": i, "question": p} for i, p in enumerate(prompts)], dtype=object),
+        },
+    )
+
+
+def test_verl_reward_managers_run_assay_compute_score(tmp_path):
+    """veRL's own naive and batch reward managers, fed by ``get_custom_reward_fn`` from a
+    veRL config, score a real DataProto: the score lands on each response's last token, every
+    sample reports the same extra keys, and a failure stays visible (NaN, ``failed`` = 1)."""
+    pytest.importorskip("verl.workers.reward_manager.batch", reason="veRL is not importable here (scripts/setup.sh all installs it)")
+    from transformers import AutoTokenizer
+    from verl.workers.reward_manager.batch import BatchRewardManager
+    from verl.workers.reward_manager.naive import NaiveRewardManager
+
+    from assay.backends.local_models import default_encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(default_encoder_path()))
+    path = tmp_path / "rewards.yaml"
+    path.write_text(json.dumps(config()))
+    prompts, responses, truths = ["what is 2 + 2 ?", "what is 3 + 4 ?", "what is 10 - 3 ?"], ["4", "8 apples", "raise"], ["4", "7", "7"]
+    expected = [1.5, 0.5, None]  # risky (weight 1) + fmt (weight 0.5, a digit); "raise" makes risky fail
+    managers = {
+        "naive": NaiveRewardManager(tokenizer, num_examine=0, compute_score=_verl_loaded(tmp_path, "compute_score", config=str(path))),
+        "batch": BatchRewardManager(tokenizer, num_examine=0, compute_score=_verl_loaded(tmp_path, "compute_score_batch", config=str(path))),
+    }
+    for kind, manager in managers.items():
+        data = _verl_batch(tokenizer, prompts, responses, truths)
+        out = manager(data, return_dict=True)
+        rewards, info = out["reward_tensor"], out["reward_extra_info"]
+        last = data.batch["attention_mask"][:, data.batch["prompts"].shape[-1]:].sum(-1) - 1
+        for i, want in enumerate(expected):
+            got = float(rewards[i, last[i]])
+            assert (math.isnan(got) if want is None else got == pytest.approx(want)), (kind, i, got)
+            assert float(rewards[i].abs().nan_to_num().sum() - abs(rewards[i, last[i]].nan_to_num())) == 0.0  # nothing elsewhere
+        assert all(len(values) == len(prompts) for values in info.values()), kind
+        assert {"score", "failed", "failure_kind", "rationale", "risky", "fmt"} <= set(info), kind
+        assert info["failed"] == [0, 0, 1] and info["failure_kind"][2] == "internal", kind
+        assert "injected failure" in info["rationale"][2] and "weighted sum" in info["rationale"][0], kind
+
+
 # --- OpenRLHF ---------------------------------------------------------------------------------
 def test_openrlhf_file_hook_as_openrlhf_loads_and_calls_it(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
