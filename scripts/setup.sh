@@ -24,11 +24,12 @@ if [ "${1:-core}" = "all" ]; then
   echo "setting up .venv with every extra (log: $LOG)" >&2
   install torch==2.13.0
   install -e ".[models,serve,train,llama,plots,dev]"
-  # veRL, only so that tests can run assay's adapter through veRL's own reward managers. Its
-  # pins (transformers<5.11, tensordict<=0.10) do not fit this stack, so it is installed
-  # without them, plus the few packages its reward-manager modules import.
-  install --no-deps verl==0.9.1
-  install tensordict codetiming hydra-core pylatexenc torchdata dill peft
+  # veRL and OpenRLHF, only so that tests can run assay's adapters through the trainers' own
+  # reward code (veRL's reward managers, OpenRLHF's rollout executor). Their pins
+  # (transformers<5.11 and ==5.15, ray==2.55, ...) do not fit this stack, so they are
+  # installed without them, plus the few packages those modules import.
+  install --no-deps verl==0.9.1 openrlhf==0.11.2
+  install tensordict codetiming hydra-core pylatexenc torchdata dill peft aiohttp
 else
   echo "setting up .venv (log: $LOG)" >&2
   install -e .

@@ -261,6 +261,38 @@ def test_openrlhf_file_hook_as_openrlhf_loads_and_calls_it(tmp_path, monkeypatch
     assert len(rows) == 3 and "injected failure" in rows[2]["rationale"]
 
 
+def test_openrlhf_own_executor_loads_the_hook_and_calls_the_server(tmp_path, monkeypatch):
+    """OpenRLHF 0.11's SingleTurnAgentExecutor, the code that calls a reward after each
+    rollout: given the hook file as ``--remote_rm_url`` it imports ``reward_func`` and calls it;
+    given ``http://.../get_reward`` it POSTs to assay's server (aiohttp, its retry loop)."""
+    pytest.importorskip("openrlhf.utils.agent", reason="OpenRLHF is not importable here (scripts/setup.sh all installs it)")
+    pytest.importorskip("fastapi")
+    torch = pytest.importorskip("torch")
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    from assay.serve.runner import ServerThread
+
+    path = tmp_path / "rewards.yaml"
+    path.write_text(json.dumps(config()))
+    monkeypatch.setenv("ASSAY_CONFIG", str(path))
+    queries = ["<bos>Q: 2+2?\nA: 4<eos>", "<bos>Q: 1+1?\nA: 3<eos>", "<bos>Q: 5?\nA: raise<eos>"]
+    prompts = ["<bos>Q: 2+2?\nA:", "<bos>Q: 1+1?\nA:", "<bos>Q: 5?\nA:"]
+    labels = ["4", "2", "5"]
+
+    hook = SingleTurnAgentExecutor(openrlhf.__file__)
+    assert hook.reward_func is not None
+    by_func = asyncio.run(hook._fetch_rewards_via_func(queries, prompts, labels))  # one query per call, as in a rollout
+    assert [float(r["rewards"][0]) for r in by_func[:2]] == [1.5, 0.5] and torch.isnan(by_func[2]["rewards"][0])
+    assert [float(r["extra_logs"]["failed"][0]) for r in by_func] == [0.0, 0.0, 1.0]
+
+    with ServerThread(config()) as server:
+        remote = SingleTurnAgentExecutor(server.url + "/get_reward")
+        (by_http,) = asyncio.run(remote._fetch_rewards_via_http(queries, prompts, labels))
+    assert by_http["rewards"][:2] == [1.5, 0.5] and math.isnan(by_http["rewards"][2])
+    assert by_http["extra_logs"]["failed"] == [0, 0, 1] or by_http["extra_logs"]["failed"] == [0.0, 0.0, 1.0]
+    assert "injected failure" in by_http["rationales"][2]
+
+
 def test_openrlhf_split_query():
     assert openrlhf.split_query("PROMPT answer<|im_end|>\n<|endoftext|>", "PROMPT") == "answer"
     assert openrlhf.split_query("no prompt here", "PROMPT") is None
