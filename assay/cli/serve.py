@@ -1,6 +1,6 @@
 """``assay serve --config CONFIG --port PORT``: the reward server (see docs/serving.md).
 
-Scores over HTTP with micro-batching across clients; OpenRLHF can point ``--remote_rm_url``
+Scores over HTTP with micro-batching across clients; OpenRLHF can point ``--reward.remote_url`` (``--remote_rm_url`` before 0.11)
 at ``http://HOST:PORT/get_reward``. Stop it with Ctrl-C or SIGTERM: requests already
 accepted are answered before it exits.
 """

@@ -1,8 +1,9 @@
 """Assay rewards for OpenRLHF: the ``reward_func`` file hook, and the helpers behind the
 server's OpenRLHF-compatible ``POST /get_reward``.
 
-OpenRLHF's file hook (``--remote_rm_url /path/to/assay/integrations/openrlhf.py``, with
-``--label_key answer`` for the gold answers) is called positionally in a thread as
+OpenRLHF's file hook (``--reward.remote_url /path/to/assay/integrations/openrlhf.py``, with
+``--data.label_key answer`` for the gold answers; before OpenRLHF 0.11 the flags were
+``--remote_rm_url`` and ``--label_key``) is called positionally in a thread as
 ``reward_func(queries, prompts, labels)``, where each query is the prompt plus the response
 as one text (chat template and special tokens included). It returns::
 
