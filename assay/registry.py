@@ -59,6 +59,8 @@ REWARD_TYPES: dict[str, Entry] = {
     "listwise_judge": Entry("assay.rewards.judge:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
     "pairwise_tournament": Entry("assay.rewards.tournament:PairwiseTournament", "pairwise judge verdicts within a group turned into per-response rewards", "judge"),
     "rubric": Entry("assay.rewards.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
+    # served elsewhere
+    "remote": Entry("assay.rewards.remote:RemoteReward", "the rewards of an assay server (assay serve), scored over HTTP with bounded retries", "remote"),
 }
 
 COMPARATOR_TYPES: dict[str, Entry] = {

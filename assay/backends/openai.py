@@ -4,7 +4,8 @@ One class, :class:`OpenAIBackend`, speaks both ``/v1/chat/completions`` (``mode=
 the default) and ``/v1/completions`` (``mode="completions"``, for base models: the messages
 are joined into one prompt). What it guarantees:
 
-- **a concurrency bound**: at most ``concurrency`` requests in flight (an asyncio
+- **a concurrency bound** (these first three come from :class:`~assay.backends.http.JsonClient`):
+  at most ``concurrency`` requests in flight (an asyncio
   semaphore per event loop, no thread pool in the way);
 - **bounded retries** on 429, 408, 5xx, timeouts and connection errors, with exponential
   backoff and jitter (a ``Retry-After`` header is honoured, capped at ``max_backoff``);
@@ -29,21 +30,18 @@ in a config file).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import random
 import time
-import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 from assay.backends.base import Backend, BackendError, BackendTimeout, Completion, TokenLogprob
+from assay.backends.http import JsonClient
 from assay.types import Message, prompt_text
 
 __all__ = ["Backend", "BackendError", "BackendTimeout", "Completion", "OpenAIBackend", "TokenLogprob", "normalize_base_url"]
 
-RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524}
 # Parameters of ours that are not sent under the same name.
 _LOCAL_PARAMS = {"logprobs", "top_logprobs"}
 
@@ -76,55 +74,36 @@ class OpenAIBackend:
     ) -> None:
         if mode not in ("chat", "completions"):
             raise ValueError(f"mode must be 'chat' or 'completions', not {mode!r}")
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
         self.base_url = normalize_base_url(base_url)
         self.model = model
         if api_key is None and api_key_env:
             api_key = os.environ.get(api_key_env)
             if api_key is None:
                 raise ValueError(f"api_key_env names {api_key_env!r}, which is not set in the environment")
-        self._api_key = api_key
         self.mode = mode
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
         self.defaults = {"temperature": 0.0, **(defaults or {})}
-        self.headers = dict(headers or {})
-        self._jitter = random.Random()  # jitter only spreads retries; it never touches a result
-        # One httpx client and one semaphore per event loop: both are bound to the loop they
-        # were first used on, and run_sync may run each batch on a fresh loop.
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
-        self.calls = 0  # requests sent (every attempt), for tests and reports
+        auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = JsonClient(
+            self.base_url, {**(headers or {}), **auth}, concurrency=concurrency, timeout=timeout, retries=retries, backoff=backoff, max_backoff=max_backoff
+        )
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r}, mode={self.mode!r})"
 
-    # --- plumbing -------------------------------------------------------------------------
-    def _state(self) -> tuple[Any, asyncio.Semaphore]:
-        import httpx
+    @property
+    def calls(self) -> int:
+        """Requests sent (every attempt), for tests and reports."""
+        return self.http.calls
 
-        loop = asyncio.get_running_loop()
-        state = self._per_loop.get(loop)
-        if state is None:
-            headers = {"Content-Type": "application/json", **self.headers}
-            if self._api_key:
-                headers["Authorization"] = f"Bearer {self._api_key}"
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout), limits=limits)
-            state = (client, asyncio.Semaphore(self.concurrency))
-            self._per_loop[loop] = state
-        return state
+    @property
+    def timeout(self) -> float:
+        return self.http.timeout
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running loop (others close with their loops)."""
-        loop = asyncio.get_running_loop()
-        state = self._per_loop.pop(loop, None)
-        if state is not None:
-            await state[0].aclose()
+        await self.http.aclose()
 
+    # --- the call -------------------------------------------------------------------------
     def _payload(self, messages: list[Message], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         params = {**self.defaults, **{k: v for k, v in params.items() if v is not None}}
         want_logprobs = bool(params.pop("logprobs", False))
@@ -142,51 +121,12 @@ class OpenAIBackend:
             payload["logprobs"] = max(top_logprobs, 1)
         return "/completions", payload
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(self.max_backoff, max(0.0, float(retry_after)))
-            except ValueError:
-                pass
-        base = min(self.max_backoff, self.backoff * (2**attempt))
-        return base * (0.5 + self._jitter.random())  # jitter in [0.5, 1.5) x
-
-    # --- the call -------------------------------------------------------------------------
     async def complete(self, messages: list[Message], **params: Any) -> Completion:
         """One completion, with retries; raises BackendError / BackendTimeout."""
-        import httpx
-
-        client, semaphore = self._state()
         path, payload = self._payload(messages, params)
-        url = self.base_url + path
         started = time.perf_counter()
-        last: BackendError | None = None
-        attempts = 0
-        for attempt in range(self.retries + 1):
-            attempts = attempt + 1
-            retry_after = None
-            async with semaphore:
-                self.calls += 1
-                try:
-                    # wait_for bounds the whole request; httpx's timeout bounds each phase
-                    response = await asyncio.wait_for(client.post(url, json=payload), self.timeout)
-                except (httpx.TimeoutException, asyncio.TimeoutError) as error:
-                    last = BackendTimeout(f"no answer from {url} within {self.timeout:g}s ({type(error).__name__})", attempts=attempts)
-                except httpx.TransportError as error:
-                    last = BackendError(f"could not reach {url}: {type(error).__name__}: {error}", attempts=attempts)
-                else:
-                    if response.status_code == 200:
-                        return self._parse(response.text, url, started, attempts)
-                    body = response.text[:2000]
-                    last = BackendError(f"{url} answered HTTP {response.status_code}: {body[:300]}", status=response.status_code, attempts=attempts, body=body)
-                    if response.status_code not in RETRY_STATUSES:
-                        raise last
-                    retry_after = response.headers.get("retry-after")
-            if attempt < self.retries:
-                await asyncio.sleep(self._delay(attempt, retry_after))
-        assert last is not None
-        last.args = (f"{last.args[0]} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})",)
-        raise last
+        text, attempts = await self.http.post(path, payload)
+        return self._parse(text, self.base_url + path, started, attempts)
 
     def _parse(self, text: str, url: str, started: float, attempts: int) -> Completion:
         try:
