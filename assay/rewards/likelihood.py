@@ -280,6 +280,18 @@ def _check_template(template: str, scored_name: str) -> str:
     return template
 
 
+class CausalLMOptions(BaseOptions):
+    """The options every causal-LM likelihood reward has."""
+
+    model: str | None = None  # causal LM folder; None: Gemma-3-270M (packaged GGUF, dequantised once)
+    reduction: Reduction = "mean"
+    max_length: int = Field(1024, ge=8)  # tokens of context + the scored text
+    batch_size: int = 16
+    max_batch_tokens: int | None = 8192
+    share_prefix: bool = True  # run a prefix shared by several inputs (a group's prompt) once
+    device: str = "cpu"
+
+
 class _CausalLMReward(Reward):
     """Shared machinery: build (context, continuation) per sample, score in batches."""
 
@@ -364,16 +376,9 @@ class ReferenceLikelihood(_CausalLMReward):
     type_name: ClassVar[str] = "likelihood"
     scored_name: ClassVar[str] = "reference"
 
-    class Options(BaseOptions):
-        model: str | None = None  # causal LM folder; None: Gemma-3-270M (packaged GGUF, dequantised once)
+    class Options(CausalLMOptions):
         template: str = "\nThe answer is {reference}"
         context_template: str = "{prompt}\n{response}"  # how prompt and response are joined
-        reduction: Reduction = "mean"
-        max_length: int = Field(1024, ge=8)  # tokens of context + reference
-        batch_size: int = 16
-        max_batch_tokens: int | None = 8192
-        share_prefix: bool = True  # run a prefix shared by several inputs (a group's prompt) once
-        device: str = "cpu"
 
         @field_validator("template")
         @classmethod
@@ -409,17 +414,10 @@ class FollowUpLikelihood(_CausalLMReward):
     type_name: ClassVar[str] = "follow_up"
     scored_name: ClassVar[str] = "follow_up"
 
-    class Options(BaseOptions):
-        model: str | None = None
+    class Options(CausalLMOptions):
         follow_up_field: str = "follow_up"  # the sample field holding the follow-up text
         follow_up: str | None = None  # a fixed follow-up used when the field is absent
         template: str = "\nuser: {follow_up}"
-        reduction: Reduction = "mean"
-        max_length: int = Field(1024, ge=8)  # tokens of dialogue + follow-up
-        batch_size: int = 16
-        max_batch_tokens: int | None = 8192
-        share_prefix: bool = True  # run a prefix shared by several inputs (a group's prompt) once
-        device: str = "cpu"
 
         @field_validator("template")
         @classmethod
