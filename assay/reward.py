@@ -170,9 +170,15 @@ class Reward:
             return [self._guarded_one(sample) for sample in samples]
 
     def _checked(self, samples: list[Sample], judgments: list[Judgment]) -> list[Judgment]:
+        """One judgment per sample, and no NaN or infinity passed off as a score (whichever
+        reward computed it: a model's NaN logits fail that sample, typed ``internal``)."""
         if len(judgments) != len(samples):
             raise RuntimeError(f"reward {self.name!r} returned {len(judgments)} judgments for {len(samples)} samples")
-        return judgments
+        return [
+            Judgment.fail("internal", f"{self.name} computed the score {j.score}, which is not a score ({j.rationale})", **j.meta)
+            if j.score is not None and not math.isfinite(j.score) else j
+            for j in judgments
+        ]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -23,7 +23,6 @@ Sampling parameters a backend understands (others are passed through to the serv
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -126,8 +125,3 @@ class Backend(Protocol):
     model: str
 
     async def complete(self, messages: list[Message], **params: Any) -> Completion: ...
-
-
-def prob(logprob: float) -> float:
-    """exp(logprob), safe for -inf."""
-    return 0.0 if logprob == -math.inf else math.exp(logprob)

@@ -6,7 +6,7 @@ parameters and a namespace that carries the parser/prompt version, so changing a
 parser or prompt never serves stale answers. Only successful completions are stored;
 failures are always retried.
 
-Safe across processes and crashes: each insert is one atomic ``INSERT OR IGNORE``
+Safe across processes and crashes: each insert is one atomic ``INSERT OR REPLACE``
 statement (a crash leaves either the whole row or nothing); a busy database is waited on
 for a few seconds. A database that cannot be opened or read (corrupt file, no permission,
 locked for too long) degrades to *no cache* with one warning; the run goes on.

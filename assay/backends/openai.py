@@ -42,9 +42,6 @@ from assay.types import Message, prompt_text
 
 __all__ = ["Backend", "BackendError", "BackendTimeout", "Completion", "OpenAIBackend", "TokenLogprob", "normalize_base_url"]
 
-# Parameters of ours that are not sent under the same name.
-_LOCAL_PARAMS = {"logprobs", "top_logprobs"}
-
 
 def normalize_base_url(base_url: str) -> str:
     """``http://host:8080`` -> ``http://host:8080/v1``; a URL with a path is kept as given."""
@@ -94,10 +91,6 @@ class OpenAIBackend:
     def calls(self) -> int:
         """Requests sent (every attempt), for tests and reports."""
         return self.http.calls
-
-    @property
-    def timeout(self) -> float:
-        return self.http.timeout
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running loop (others close with their loops)."""

@@ -56,9 +56,6 @@ class BackendOptions(Options):
     cache: str | None = None  # path of a SQLite request cache (opt-in)
 
 
-BACKEND_FIELDS = tuple(BackendOptions.model_fields)
-
-
 def sampling_params(options: BackendOptions | dict[str, Any]) -> dict[str, Any]:
     """The per-call sampling parameters (None values dropped)."""
     data = options.model_dump() if isinstance(options, BackendOptions) else options
@@ -92,5 +89,8 @@ def build_backend(options: BackendOptions, namespace: str = "") -> Backend:
     if options.cache:
         from assay.backends.cache import CachedBackend, RequestCache
 
-        backend = CachedBackend(backend, RequestCache(options.cache), namespace=namespace)
+        # which server (or local model) answers is part of the key: two configs sharing one
+        # cache file must not get each other's answers
+        where = f"local:{options.local_model}" if options.backend == "local" else f"{options.base_url}:{options.mode}"
+        backend = CachedBackend(backend, RequestCache(options.cache), namespace=f"{namespace}|{where}")
     return backend

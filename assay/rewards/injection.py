@@ -25,6 +25,8 @@ Compare the figures with ``harden: true`` (the default) and ``harden: false``.
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -63,8 +65,9 @@ def injection_probe(judge: Reward | Comparator, items: Sequence[Sample] | Sequen
 
 async def _probe_reward(judge: Reward, samples: list[Sample], injection: str) -> dict[str, Any]:
     attacked = [replace(s, response=with_injection(s.response, injection)) for s in samples]
-    results = await judge.ascore(samples + attacked)
-    before, after = results[: len(samples)], results[len(samples):]
+    # two calls, not one batch: a group-level judge (listwise, tournament) must never see a
+    # response and its attacked copy side by side
+    before, after = await asyncio.gather(judge.ascore(samples), judge.ascore(attacked))
     valid = [(b.score, a.score) for b, a in zip(before, after, strict=True) if b.ok and a.ok]
     n_valid = len(valid)
     shifts = [a - b for b, a in valid]  # type: ignore[operator]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 from typing import Any, ClassVar
 
@@ -104,10 +103,8 @@ class RemoteReward(Reward):
             return [Judgment.fail("backend", f"the reward server's answer is not a list of judgments ({type(error).__name__}): {text[:200]!r}") for _ in samples]
         if len(judgments) != len(samples):
             return [Judgment.fail("backend", f"the reward server answered {len(judgments)} judgments for {len(samples)} samples") for _ in samples]
-        for i, judgment in enumerate(judgments):
-            if judgment.score is not None and not math.isfinite(judgment.score):
-                judgments[i] = Judgment.fail("backend", f"the reward server sent the score {judgment.score}, which is not a score")
-            judgments[i].meta.setdefault("remote", {"url": self.options.url, "attempts": attempts})
+        for judgment in judgments:  # a non-finite score is failed by the Reward base, like any reward's
+            judgment.meta.setdefault("remote", {"url": self.options.url, "attempts": attempts})
         return judgments
 
     @staticmethod
