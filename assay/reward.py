@@ -127,7 +127,7 @@ class Reward:
         return [self._guarded_one(sample) for sample in samples]
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
-        return await asyncio.to_thread(self.score_batch, samples)
+        return await asyncio.to_thread(self._guarded_batch, samples)  # the same isolation as score()
 
     # --- the public contract --------------------------------------------------------------
     def score(self, samples: Sequence[Sample]) -> list[Judgment]:

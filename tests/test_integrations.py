@@ -67,12 +67,22 @@ def test_trl_reward_funcs_shape_names_weights_and_rationales(tmp_path):
     )
     out = [f(**kwargs) for f in funcs]
     assert out[0] == [1.0, 0.0, None]  # a failure is None (NaN in TRL), never 0
-    assert out[1] == [1.0, 1.0, 0.0]
+    # the third total failed (on_failure: fail): every term says None, or TRL's nansum would
+    # train on fmt alone
+    assert out[1] == [1.0, 1.0, None] and "not counted" in extra.columns["rationale/fmt"][2]
     assert all(isinstance(v, float) or v is None for col in out for v in col)
     assert "equals reference '4'" in extra.columns["rationale/risky"][0]
     assert extra.columns["rationale/risky"][2].startswith("[internal failure]")
     assert len(extra.columns["rationale/total"]) == 3
     assert extra.metrics["assay/risky/failed"] == pytest.approx(1 / 3)
+
+
+def test_trl_components_refuse_steps_only_the_total_can_apply():
+    with pytest.raises(ValueError, match="gates.*mode='total'"):
+        trl.reward_funcs(config({"combine": {"gates": [{"reward": "fmt", "below": 1.0, "cap": 0.0}]}}))
+    with pytest.raises(ValueError, match="on_failure 'skip'"):
+        trl.reward_funcs(config({"combine": {"on_failure": "skip"}}))
+    assert len(trl.reward_funcs(config({"combine": {"normalize": "group_zscore"}}), mode="total")[0]) == 1
 
 
 def test_trl_callables_pickle_and_reference_column_option():

@@ -225,6 +225,12 @@ class AssayReward:
             component = component if isinstance(component, Judgment) else None
             score = component.score if component else None
             rationale = _labelled(component)
+            if judgment.failure is not None:
+                # the config's total failed (on_failure: fail): every term of this sample says
+                # None, or TRL would sum the others and train on a partial total
+                scores.append(None)
+                rationales.append(f"{rationale} (not counted: {_labelled(judgment)})")
+                continue
             if entry is not None and entry.only_if:
                 condition = judgment.details.get(entry.only_if)
                 condition_score = condition.score if isinstance(condition, Judgment) else None
@@ -314,10 +320,33 @@ def reward_funcs(
         return [(AsyncAssayTotal if asynchronous else AssayTotal)(config, reference_column)], [1.0]
     if mode != "components":
         raise ValueError(f"mode must be 'components' or 'total', got {mode!r}")
+    unsupported = _total_only_steps(spec)
+    if unsupported:
+        raise ValueError(
+            f"this config's {unsupported} act on the total, which TRL's weighted sum of separate reward "
+            "functions cannot reproduce; use reward_funcs(config, mode='total')"
+        )
     cls = AsyncAssayReward if asynchronous else AssayReward
     funcs = [cls(config, name, reference_column, log_total=(i == 0)) for i, name in enumerate(spec.rewards)]
     weights = [1.0 if entry.schedule else entry.weight for entry in spec.rewards.values()]
     return funcs, weights
+
+
+def _total_only_steps(spec: Any) -> str:
+    """What in a config only the total can apply (empty when TRL's per-term sum is exact)."""
+    combine = spec.combine
+    found = []
+    if combine.method != "weighted_sum":
+        found.append(f"combine.method {combine.method!r}")
+    if combine.on_failure != "fail":
+        found.append(f"combine.on_failure {combine.on_failure!r}")
+    if combine.gates:
+        found.append("gates")
+    if combine.normalize != "none":
+        found.append(f"normalize {combine.normalize!r}")
+    if any(entry.trust_against for entry in spec.rewards.values()):
+        found.append("trust_against weights")
+    return ", ".join(found)
 
 
 def async_reward_funcs(config: Config, reference_column: str | None = None, mode: Literal["components", "total"] = "components") -> tuple[list[AssayReward], list[float]]:
