@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from assay import compose
-from assay.config import RewardConfig
+from assay.config import RewardConfig, needs_whole_groups
 from assay.reward import Reward
 from assay.types import Judgment, Sample
 
@@ -28,6 +28,7 @@ class CompositeReward(Reward):
         self.components = components
         self.spec = spec
         self.step = 0
+        self.needs_whole_groups = needs_whole_groups(spec)  # type: ignore[misc]
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         names = list(self.components)

@@ -170,6 +170,15 @@ def _construct(cls: Any, name: str, options: dict[str, Any], base_dir: Path | No
     return cls(name=name, **kwargs)
 
 
+def needs_whole_groups(spec: RewardConfig) -> bool:
+    """Whether scoring needs every sample of a group in one batch: a group-level combine step
+    (normalisation, outcome+process, trust weights) or a component that judges within groups."""
+    combine = spec.combine
+    if combine.normalize != "none" or combine.method == "outcome_process" or any(e.trust_against for e in spec.rewards.values()):
+        return True
+    return any(getattr(reward_class(e.type), "needs_whole_groups", False) for e in spec.rewards.values())
+
+
 def load_reward(config: str | Path | dict[str, Any]) -> Any:
     """Build the composed reward a config describes: ``score(samples)`` gives one Judgment per
     sample with the total as ``score`` and each component's Judgment in ``details``."""

@@ -114,6 +114,7 @@ class Reward:
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
+    needs_whole_groups: ClassVar[bool] = False  # scores a sample against its group: callers must pass whole groups
 
     def __init__(self, name: str | None = None, **options: Any) -> None:
         self.name = name or self.type_name or type(self).__name__

@@ -35,16 +35,6 @@ def output_row(row: dict[str, Any], judgment: Judgment) -> dict[str, Any]:
     }
 
 
-def needs_whole_file(reward: Reward) -> bool:
-    """Group-level steps need every sample of a group in one batch: then score the file at once."""
-    spec = getattr(reward, "spec", None)
-    if spec is None:
-        return False
-    return spec.combine.normalize != "none" or spec.combine.method == "outcome_process" or any(
-        e.trust_against for e in spec.rewards.values()
-    )
-
-
 def _batches(rows: Iterable[Row], size: int, errors: list[InputError]) -> Iterable[list[Row]]:
     """Rows in batches; a bad line (raised by the reader) ends the input after the rows before it."""
     batch: list[Row] = []
@@ -75,7 +65,7 @@ def score_file(
     input_path = Path(input_path)
     summary = Summary()
     errors: list[InputError] = []
-    if needs_whole_file(reward):
+    if getattr(reward, "needs_whole_groups", False):  # group-level steps: every group in one batch
         batch_size = sys.maxsize
     total = count_lines(input_path)
     rows = read_rows(input_path, skipped=None if on_bad_line == "stop" else errors)

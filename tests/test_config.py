@@ -152,3 +152,11 @@ def test_log_sigmoid_sum_method(fn_dir):
 def test_output_is_json_serialisable(fn_dir):
     reward = load_reward({"rewards": {"n": {"type": "function", "path": str(fn_dir / "funcs.py") + ":length"}}})
     json.dumps(reward.score([Sample(response="x")])[0].to_dict())
+
+
+def test_group_judging_rewards_make_the_whole_config_need_whole_groups():
+    from assay.config import load_reward
+
+    assert not load_reward({"rewards": {"em": {"type": "exact_match"}}}).needs_whole_groups
+    assert load_reward({"rewards": {"em": {"type": "exact_match"}}, "combine": {"normalize": "group_rank"}}).needs_whole_groups
+    assert load_reward({"rewards": {"div": {"type": "diversity"}}}).needs_whole_groups

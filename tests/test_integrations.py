@@ -328,3 +328,13 @@ def test_ray_engine_output_identical_to_local(tmp_path):
     assert (tmp_path / "ray.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
     assert summary_ray.as_dict() == summary_local.as_dict()
     assert [str(e) for e in errors_ray] == [str(e) for e in errors_local] and len(errors_ray) == 1
+
+
+def test_verl_group_steps_need_group_ids(tmp_path):
+    cfg = config({"combine": {"normalize": "group_zscore"}})
+    with pytest.raises(ValueError, match="compute_score_batch"):
+        verl.compute_score("d", "4", "4", config=cfg)
+    with pytest.raises(ValueError, match="group id"):
+        verl.compute_score_batch(["d", "d"], ["4", "5"], ["4", "4"], [{}, {}], config=cfg)
+    out = verl.compute_score_batch(["d", "d"], ["4", "5"], ["4", "4"], [{"uid": "p1"}, {"uid": "p1"}], config=cfg)
+    assert out[0]["score"] > 0 > out[1]["score"] and out[0]["failed"] == 0

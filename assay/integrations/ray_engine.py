@@ -23,11 +23,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 from assay.jsonl import InputError, Row, read_rows, write_row
-from assay.score_file import needs_whole_file, output_row
+from assay.score_file import output_row
 from assay.summary import Summary
 from assay.types import Failure, Judgment, Sample
 
@@ -91,7 +90,7 @@ def score_file_ray(
     like ``assay.score_file.score_file``."""
     import ray
 
-    from assay.config import read_config
+    from assay.config import needs_whole_groups, read_config
 
     spec, _ = read_config(config)  # fail fast, on the driver, with the config's own message
     if not isinstance(config, dict):
@@ -106,7 +105,7 @@ def score_file_ray(
         return summary, errors
 
     init_ray()
-    whole = needs_whole_file(SimpleNamespace(spec=spec))  # group-level steps need every row in one batch
+    whole = needs_whole_groups(spec)  # group-level steps need every row in one batch
     if whole:
         batch_size, num_actors = len(rows), 1
     cpus = int(ray.cluster_resources().get("CPU", 1))

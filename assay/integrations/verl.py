@@ -42,6 +42,7 @@ from assay.types import Judgment, Sample
 
 Config = str | os.PathLike[str] | dict[str, Any] | None
 PROMPT_KEYS = ("prompt", "question")
+GROUP_KEYS = ("group", "uid")  # which extra_info key ties the responses of one prompt together
 
 
 def make_sample(data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None) -> Sample:
@@ -50,7 +51,17 @@ def make_sample(data_source: Any, solution_str: str, ground_truth: Any, extra_in
     prompt = next((extra.pop(k) for k in PROMPT_KEYS if isinstance(extra.get(k), (str, list))), None)
     extra["data_source"] = data_source if isinstance(data_source, (str, int, float, type(None))) else str(data_source)
     sample_id = extra.pop("index", None)
-    return Sample(prompt=prompt, response=solution_str or "", reference=ground_truth, id=sample_id, extra=extra)
+    group = next((extra.pop(k) for k in GROUP_KEYS if extra.get(k) is not None), None)
+    return Sample(prompt=prompt, response=solution_str or "", reference=ground_truth, id=sample_id, group=group, extra=extra)
+
+
+def _refuse_group_steps(reward: Any, where: str) -> None:
+    if getattr(reward, "needs_whole_groups", False):
+        raise ValueError(
+            f"{where}: this config scores samples within their group (normalisation, trust weights or a group judge); "
+            "veRL's per-response call sees one response at a time. Use compute_score_batch with the group id in "
+            f"extra_info ({' or '.join(GROUP_KEYS)})"
+        )
 
 
 def _results(judgments: list[Judgment], reward: Any, failure_score: float | str | None) -> list[dict[str, Any]]:
@@ -70,6 +81,7 @@ def compute_score(
 ) -> dict[str, Any]:
     """veRL's per-response reward function (sync)."""
     reward = cached_reward(resolve_config(config))
+    _refuse_group_steps(reward, "compute_score")
     judgments = reward.score([make_sample(data_source, solution_str, ground_truth, extra_info)])
     return _results(judgments, reward, failure_score)[0]
 
@@ -87,6 +99,7 @@ async def compute_score_async(
     import asyncio
 
     reward = await asyncio.to_thread(cached_reward, resolve_config(config))
+    _refuse_group_steps(reward, "compute_score_async")
     judgments = await reward.ascore([make_sample(data_source, solution_str, ground_truth, extra_info)])
     return _results(judgments, reward, failure_score)[0]
 
@@ -108,4 +121,6 @@ def compute_score_batch(
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     reward = cached_reward(resolve_config(config))
     samples = [make_sample(d, s, g, e) for d, s, g, e in zip(data_sources, solution_strs, ground_truths, infos, strict=True)]
+    if getattr(reward, "needs_whole_groups", False) and any(s.group is None for s in samples):
+        raise ValueError(f"compute_score_batch: this config scores samples within their group; put the group id in every extra_info ({' or '.join(GROUP_KEYS)})")
     return _results(reward.score(samples), reward, failure_score)

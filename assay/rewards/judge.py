@@ -460,6 +460,7 @@ class ListwiseJudge(JudgeCore, Reward):
     """
 
     type_name = "listwise_judge"
+    needs_whole_groups = True
     Options = ListwiseOptions
     prompt_name = "judge_listwise"
 

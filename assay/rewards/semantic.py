@@ -194,6 +194,7 @@ class GroupDiversity(Reward):
     """Mean dissimilarity (1 - cosine) of a response to the other responses of its group."""
 
     type_name: ClassVar[str] = "diversity"
+    needs_whole_groups = True
 
     class Options(BaseOptions):
         model: str | None = None

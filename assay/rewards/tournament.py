@@ -86,6 +86,7 @@ class PairwiseTournament(Reward):
     """Per-response rewards from pairwise verdicts within each group. See the module docstring."""
 
     type_name = "pairwise_tournament"
+    needs_whole_groups = True
     Options = TournamentOptions
 
     def __init__(self, name: str | None = None, client: Backend | None = None, comparator: Comparator | None = None, **options: Any) -> None:

@@ -229,7 +229,11 @@ class RewardService:
         self._requests = itertools.count()
         wait = settings.max_wait_ms / 1000.0
         common = dict(max_batch=settings.max_batch, max_wait=wait, queue_size=settings.queue_size, concurrency=settings.concurrency)
-        self.score_batcher: MicroBatcher[Sample, Judgment] = MicroBatcher("score", reward.ascore, on_batch=self._on_batch("score"), **common)  # type: ignore[arg-type]
+        # A reward that works within groups (normalisation, trust weights, listwise judges) is
+        # called once per request: pooling requests would let one client's samples move
+        # another's scores.
+        score_settings = {**common, "max_batch": 1} if getattr(reward, "needs_whole_groups", False) else common
+        self.score_batcher: MicroBatcher[Sample, Judgment] = MicroBatcher("score", reward.ascore, on_batch=self._on_batch("score"), **score_settings)  # type: ignore[arg-type]
         self.compare_batcher: MicroBatcher[Pair, Preference] = MicroBatcher("compare", comparator.acompare, on_batch=self._on_batch("compare"), **common)  # type: ignore[arg-type]
         for batcher in (self.score_batcher, self.compare_batcher):
             self.metrics.set("assay_queue_capacity", settings.queue_size, batcher=batcher.name)
