@@ -89,6 +89,31 @@ def prompt_text(value: Text | None) -> str:
     return "\n".join(f"{m.get('role', 'user')}: {_content_text(m.get('content'))}" for m in value)
 
 
+
+def reference_texts(reference: Any) -> list[str] | None:
+    """The reference as a list of non-empty strings, or None when unusable."""
+    if isinstance(reference, str):
+        items = [reference]
+    elif isinstance(reference, (list, tuple)) and all(isinstance(r, str) for r in reference):
+        items = list(reference)
+    else:
+        return None
+    items = [r for r in items if r.strip()]
+    return items or None
+
+
+def reference_shown(reference: Any) -> str:
+    """The reference as text for a judge's prompt: a string as is, several acceptable answers
+    one per line, chat messages as their answer, anything else as ``str``; "" for none."""
+    if reference is None:
+        return ""
+    texts = reference_texts(reference)
+    if texts is not None:
+        return texts[0] if len(texts) == 1 else "any of these answers is correct:\n" + "\n".join(f"- {t}" for t in texts)
+    if isinstance(reference, list):
+        return text_of(reference)
+    return str(reference)
+
 @dataclass
 class Sample:
     """One response to score, with what a reward may need to score it.

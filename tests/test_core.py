@@ -129,3 +129,12 @@ def test_import_assay_is_light():
     code = "import sys, assay; heavy = [m for m in ('torch', 'transformers', 'fastapi', 'ray', 'sympy') if m in sys.modules]; print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_reference_shown_to_judges_keeps_every_acceptable_answer():
+    from assay.types import reference_shown
+
+    assert reference_shown("Paris") == "Paris" and reference_shown(None) == ""
+    both = reference_shown(["Paris", "paris, France"])
+    assert "Paris" in both and "paris, France" in both
+    assert reference_shown([{"role": "assistant", "content": "42"}]) == "42" and reference_shown(7) == "7"

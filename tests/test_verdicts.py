@@ -166,9 +166,11 @@ def test_listwise() -> None:
     raw = 'Response 2 is best.\n{"scores": {"1": 4, "2": 9, "3": 6}, "ranking": [2, 3, 1]}'
     verdict = parse_listwise(raw, 3, 1, 10)
     assert isinstance(verdict, Verdict)
-    assert verdict.value == {"scores": [4.0, 9.0, 6.0], "ranking": [2, 3, 1]}
+    assert verdict.value == {"scores": [4.0, 9.0, 6.0], "ranking": [2, 3, 1], "from_ranking": False}
     ranking_only = parse_listwise('{"ranking": [3, 1, 2]}', 3, 1, 10)
-    assert isinstance(ranking_only, Verdict) and ranking_only.value["scores"] == [5.5, 1.0, 10.0]
+    assert isinstance(ranking_only, Verdict) and ranking_only.value["scores"] == [5.5, 1.0, 10.0] and ranking_only.value["from_ranking"]
+    assert isinstance(parse_listwise('{"ranking": [1]}', 1, 1, 10), Failure)  # one response, no score: nothing to spread
+    assert isinstance(parse_listwise('{"ranking": {"1": 2, "2": 1}}', 2, 1, 10), Failure)
     assert isinstance(parse_listwise('{"ranking": [1, 1, 2]}', 3, 1, 10), Failure)
     assert isinstance(parse_listwise('{"scores": [1, 2]}', 3, 1, 10), Failure)
     assert isinstance(parse_listwise('{"scores": [1, 2, 11]}', 3, 1, 10), Failure)

@@ -68,7 +68,7 @@ from assay.rewards.verdicts import (
     parse_pairwise,
     parse_score,
 )
-from assay.types import Failure, Judgment, Pair, Preference, Sample, prompt_text, text_of
+from assay.types import Failure, Judgment, Pair, Preference, Sample, prompt_text, reference_shown, text_of
 
 RATIONALE_CHARS = 800
 
@@ -200,9 +200,7 @@ class JudgeCore:
         o = self.options
         harden = o.harden
         values = {"guard": prompting.GUARD if harden else "", "question": prompting.fence("question", prompt_text(item.prompt) or "(no question given)", harden)}
-        reference = item.reference if o.use_reference else None
-        if reference is not None and not isinstance(reference, str):
-            reference = text_of(reference) if isinstance(reference, list) else str(reference)
+        reference = reference_shown(item.reference) if o.use_reference else ""
         if reference:
             values["reference"] = prompting.fence("reference_answer", reference, harden)
             values["reference_clause"] = ", comparing against the reference answer (which is known to be correct)"
@@ -392,6 +390,8 @@ class PairwiseJudge(JudgeCore, Comparator):
         assert isinstance(reading, TokenReading)
         best = max(reading.mass.values())
         leaders = [letter for letter, p in reading.mass.items() if p == best]
+        if len(leaders) > 1 and not o.allow_tie:
+            return Preference.fail("parse", f"the token probabilities do not decide between A and B ({_shown_mass(reading.mass)}) and ties are not allowed", raw=completion.text, **meta)
         winner = {"A": "a", "B": "b", "C": "tie"}[leaders[0]] if len(leaders) == 1 else "tie"
         meta["verdict_distribution"] = reading.mass
         shown = {"a": "A", "b": "B", "tie": "tie"}[winner]
@@ -510,8 +510,12 @@ class ListwiseJudge(JudgeCore, Reward):
             score = (raw - o.scale_min) / (o.scale_max - o.scale_min) if o.normalize else raw
             out[original] = Judgment(
                 score=score,
-                rationale=f"listwise judge: score {raw:g} on {o.scale_min:g}-{o.scale_max:g}, ranked {rank} of {len(group)} (shown as response {shown}). Critique: {short(verdict.critique) or '(no critique written)'}",
-                details={"raw_score": raw, "rank": rank, "shown_as": shown, "critique": verdict.critique},
+                rationale=(
+                    f"listwise judge: score {raw:g} on {o.scale_min:g}-{o.scale_max:g}"
+                    + (" (spread evenly by rank: the judge gave a ranking, no scores)" if verdict.value["from_ranking"] else "")
+                    + f", ranked {rank} of {len(group)} (shown as response {shown}). Critique: {short(verdict.critique) or '(no critique written)'}"
+                ),
+                details={"raw_score": raw, "rank": rank, "shown_as": shown, "critique": verdict.critique, "from_ranking": verdict.value["from_ranking"]},
                 meta=meta,
             )
         return [j for j in out if j is not None]

@@ -16,19 +16,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from assay.reward import Options, Reward
-from assay.types import Judgment, Sample
-
-
-def reference_texts(reference: Any) -> list[str] | None:
-    """The reference as a list of non-empty strings, or None when unusable."""
-    if isinstance(reference, str):
-        items = [reference]
-    elif isinstance(reference, (list, tuple)) and all(isinstance(r, str) for r in reference):
-        items = list(reference)
-    else:
-        return None
-    items = [r for r in items if r.strip()]
-    return items or None
+from assay.types import Judgment, Sample, reference_texts
 
 
 def _missing(sample: Sample, what: str) -> Judgment:

@@ -45,7 +45,7 @@ from assay.reward import Reward
 from assay.rewards import prompting
 from assay.rewards.judge import JudgeCore, short
 from assay.rewards.verdicts import json_objects, parse_criterion, prepare
-from assay.types import Failure, Judgment, Sample, text_of
+from assay.types import Failure, Judgment, Sample, prompt_text, reference_shown
 
 RUBRIC_FORMAT = "assay.rubric"
 RUBRIC_FORMAT_VERSION = 1
@@ -277,12 +277,12 @@ async def generate_rubric(backend: Backend, prompt: Any, reference: Any = None, 
     options = options or BackendOptions()
     values = {
         "guard": prompting.GUARD,
-        "question": prompting.fence("question", text_of(prompt) if isinstance(prompt, list) else str(prompt)),
-        "reference": prompting.fence("reference_answer", str(reference)) if reference else "",
+        "question": prompting.fence("question", prompt_text(prompt)),
+        "reference": prompting.fence("reference_answer", reference_shown(reference)) if reference_shown(reference) else "",
         "min_criteria": str(min_criteria),
         "max_criteria": str(max_criteria),
     }
-    return await _generate(backend, options, "rubric_generate", values, {"method": "from_prompt", "prompt_text": short(str(prompt), 500)})
+    return await _generate(backend, options, "rubric_generate", values, {"method": "from_prompt", "prompt_text": short(prompt_text(prompt), 500)})
 
 
 async def contrastive_rubric(
@@ -305,13 +305,13 @@ async def contrastive_rubric(
     options = options or BackendOptions()
     values = {
         "guard": prompting.GUARD,
-        "question": prompting.fence("question", str(prompt)),
+        "question": prompting.fence("question", prompt_text(prompt)),
         "chosen": prompting.fence("chosen", chosen),
         "rejected": prompting.fence("rejected", rejected),
         "min_criteria": str(min_criteria),
         "max_criteria": str(max_criteria),
     }
-    rubric = await _generate(backend, options, "rubric_contrastive", values, {"method": "contrastive", "prompt_text": short(str(prompt), 500)})
+    rubric = await _generate(backend, options, "rubric_contrastive", values, {"method": "contrastive", "prompt_text": short(prompt_text(prompt), 500)})
     if not consistency_filter:
         return rubric
     judge = judge or RubricReward(client=backend, **{k: v for k, v in options.model_dump().items() if k in RubricOptions.model_fields and k != "max_tokens"})
@@ -320,6 +320,9 @@ async def contrastive_rubric(
         Sample(prompt=prompt, response=chosen, extra={judge.options.rubric_field: rubric_value}),  # type: ignore[attr-defined]
         Sample(prompt=prompt, response=rejected, extra={judge.options.rubric_field: rubric_value}),  # type: ignore[attr-defined]
     ])
+    for judgment in (chosen_judgment, rejected_judgment):
+        if judgment.failure is not None:  # a check that could not run is not a verdict of "inconsistent"
+            raise GenerationError(Failure(judgment.failure.kind, f"the consistency check could not score the rubric: {judgment.failure.message}", judgment.failure.raw))
     rubric.provenance["consistency"] = {"chosen_score": chosen_judgment.score, "rejected_score": rejected_judgment.score}
     if chosen_judgment.ok and rejected_judgment.ok and chosen_judgment.score > rejected_judgment.score:  # type: ignore[operator]
         rubric.provenance["consistency"]["kept"] = True

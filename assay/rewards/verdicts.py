@@ -380,6 +380,8 @@ def parse_listwise(raw: str, n: int, minimum: float, maximum: float) -> Verdict 
     scores_raw = _json_field(obj, ("scores",))
     ranking_raw = _json_field(obj, ("ranking", "rank"))
     ranking: list[int] | None = None
+    if isinstance(ranking_raw, dict):
+        return _fail(f"the ranking {ranking_raw!r} is a mapping; expected a list of response numbers, best first", raw)
     if ranking_raw is not None:
         try:
             ranking = [int(str(x).strip().strip("[]#").replace("Response", "").strip()) for x in ranking_raw]
@@ -415,15 +417,18 @@ def parse_listwise(raw: str, n: int, minimum: float, maximum: float) -> Verdict 
             scores.append(number)
     if scores is None and ranking is None:
         return _fail("the JSON verdict has neither scores nor a ranking", raw)
+    from_ranking = scores is None
     if scores is None:
         assert ranking is not None
-        step = (maximum - minimum) / (n - 1) if n > 1 else 0.0
+        if n == 1:
+            return _fail("a ranking of one response says nothing about its score; the verdict gave no scores", raw)
+        step = (maximum - minimum) / (n - 1)
         scores = [0.0] * n
         for place, number in enumerate(ranking):
             scores[number - 1] = maximum - place * step
     if ranking is None:
         ranking = sorted(range(1, n + 1), key=lambda i: -scores[i - 1])
-    return Verdict({"scores": scores, "ranking": ranking}, critique, "json")
+    return Verdict({"scores": scores, "ranking": ranking, "from_ranking": from_ranking}, critique, "json")
 
 
 # --- logprobs ------------------------------------------------------------------------------------------------
