@@ -176,3 +176,10 @@ def test_user_model_folder_with_softcapping_and_sliding_window(tiny_folder):
 def test_missing_user_folder_is_a_backend_failure(tmp_path):
     judgment = ReferenceLikelihood(model=str(tmp_path / "nope")).score([Sample(prompt="q", response="r", reference="1")])[0]
     assert judgment.failure.kind == "backend" and "does not exist" in judgment.rationale
+
+
+def test_context_template_fills_in_one_pass():
+    from assay.rewards.likelihood import ReferenceLikelihood
+
+    context = ReferenceLikelihood().context_of(Sample(prompt='print(f"{response}")', response="RESP"))
+    assert context == 'print(f"{response}")\nRESP'  # a placeholder inside the prompt stays as written

@@ -624,3 +624,11 @@ def test_unloadable_tokenizer_is_a_backend_failure_once(tmp_path):
     judgments = r.score([Sample(response="a"), Sample(response="b")])
     for j in judgments:
         assert j.failure is not None and j.failure.kind == "backend" and "cannot load tokenizer" in j.rationale
+
+
+def test_regex_pattern_checked_with_its_flags():
+    from assay.rewards.format import RegexMatch
+
+    assert RegexMatch(pattern="^a  # a comment (", flags=["verbose"]).score([Sample(response="a")])[0].score == 1.0
+    with pytest.raises(ValueError):
+        RegexMatch(pattern="^a  # a comment (", flags=[])

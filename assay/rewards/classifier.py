@@ -47,6 +47,7 @@ from assay.backends.local_models import (
 )
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.rewards import prompting
 from assay.rewards.response_parts import response_part_or_failure
 from assay.types import Judgment, Sample
 
@@ -114,7 +115,7 @@ class SequenceClassifierReward(Reward):
             return text
         if not sample.prompt_text.strip():
             return sample.response_text
-        return self.options.plain_template.replace("{prompt}", sample.prompt_text).replace("{response}", sample.response_text)
+        return prompting.fill(self.options.plain_template, {"prompt": sample.prompt_text, "response": sample.response_text}, prompting.TEXT_PLACEHOLDER)
 
     def encode(self, text: str, tokenizer: Any) -> tuple[list[int], int]:
         """Token ids capped at max_length (left cut, first special token kept) and the cut count."""

@@ -48,15 +48,9 @@ class RegexOptions(Options):
     flags: list[RegexFlag] = ["dotall"]
     mode: Literal["search", "fullmatch", "match"] = "search"  # anywhere (anchor with ^...$) / the whole response / at the start
 
-    @field_validator("pattern")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        compile_regex(value, [])
-        return value
-
     @model_validator(mode="after")
-    def _check_with_flags(self) -> RegexOptions:
-        compile_regex(self.pattern, self.flags)  # a flag such as verbose can change what compiles
+    def _check_pattern(self) -> RegexOptions:
+        compile_regex(self.pattern, self.flags)  # with its flags: verbose changes what compiles
         return self
 
 

@@ -48,6 +48,7 @@ from pydantic import Field, field_validator
 from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, is_oom, length_batches
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.rewards import prompting
 from assay.rewards.response_parts import response_part_or_failure
 from assay.rewards.response_parts import short_repr as _short
 from assay.types import Judgment, Sample
@@ -396,7 +397,7 @@ class ReferenceLikelihood(_CausalLMReward):
         prompt = sample.prompt_text
         if not prompt.strip():
             return sample.response_text
-        return self.options.context_template.replace("{prompt}", prompt).replace("{response}", sample.response_text)
+        return prompting.fill(self.options.context_template, {"prompt": prompt, "response": sample.response_text}, prompting.TEXT_PLACEHOLDER)
 
     def scored_of(self, sample: Sample) -> str | Judgment:
         reference = sample.reference

@@ -45,6 +45,8 @@ GUARD = (
 TAGS = ("question", "reference_answer", "principle", "response", "response_a", "response_b", "criterion", "chosen", "rejected")
 _TAG_RE = re.compile(r"<(/?)(" + "|".join(sorted(TAGS, key=len, reverse=True)) + r")(\s*(?:id=\"?\d+\"?)?\s*)>", re.I)
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# the single-brace {prompt}/{response} of a reward's own text templates (context_template, plain_template)
+TEXT_PLACEHOLDER = re.compile(r"\{(prompt|response)\}")
 _SECTION = re.compile(r"^=== (system|user) ===\s*$", re.M)
 
 
@@ -83,8 +85,9 @@ def prompt_version(name_or_path: str) -> str:
     return hashlib.sha256((system + "\0" + user).encode()).hexdigest()[:12]
 
 
-def fill(template: str, values: dict[str, str]) -> str:
-    """Replace ``{{name}}`` placeholders in one pass; an unknown name is an error."""
+def fill(template: str, values: dict[str, str], placeholder: re.Pattern[str] = _PLACEHOLDER) -> str:
+    """Replace ``{{name}}`` placeholders (or those ``placeholder`` matches) in one pass, so a
+    value that itself contains a placeholder is never filled again; an unknown name is an error."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -92,7 +95,7 @@ def fill(template: str, values: dict[str, str]) -> str:
             raise KeyError(f"prompt placeholder {{{{{name}}}}} has no value")
         return str(values[name])
 
-    return _PLACEHOLDER.sub(replace, template)
+    return placeholder.sub(replace, template)
 
 
 def render(name_or_path: str, **values: str) -> tuple[str, str]:
