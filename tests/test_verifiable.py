@@ -632,3 +632,12 @@ def test_regex_pattern_checked_with_its_flags():
     assert RegexMatch(pattern="^a  # a comment (", flags=["verbose"]).score([Sample(response="a")])[0].score == 1.0
     with pytest.raises(ValueError):
         RegexMatch(pattern="^a  # a comment (", flags=[])
+
+
+def test_length_tokenizer_read_from_a_local_folder(tmp_path):
+    pytest.importorskip("transformers")
+    from assay.backends.local_models import default_encoder_path
+
+    folder = str(default_encoder_path())  # the packaged MiniLM folder holds a tokenizer
+    [judgment] = LengthPenalty(max_tokens=2, tokenizer=folder).score([Sample(response="one two three four")])
+    assert judgment.ok and judgment.score < 0 and "tokenizer" in judgment.rationale

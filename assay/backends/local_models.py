@@ -184,6 +184,20 @@ def sentence_encoder(path: str | os.PathLike[str] | None = None, device: str | N
     return shared("sentence_encoder", folder, device, load)
 
 
+def tokenizer(path: str | os.PathLike[str]) -> Any:
+    """A Hugging Face tokenizer from a local folder, offline, shared per process."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ModelLoadError(f"tokenizer folder {folder} does not exist (tokenizers are read from local folders only; nothing is downloaded)")
+
+    def load() -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+    return shared("tokenizer", folder, "cpu", load)
+
+
 def causal_lm(path: str | os.PathLike[str] | None = None, device: str | None = "cpu") -> tuple[Any, Any]:
     """``(model, tokenizer)`` for a causal LM folder (default: Gemma-3-270M), shared per process.
 

@@ -69,9 +69,9 @@ class _Counter:
         if self.tokenizer_name:
             if self._tokenizer is None and self._load_error is None:
                 try:
-                    from transformers import AutoTokenizer  # heavy: only when a tokenizer is asked for
+                    from assay.backends.local_models import tokenizer  # heavy: only when a tokenizer is asked for
 
-                    self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name)
+                    self._tokenizer = tokenizer(self.tokenizer_name)  # a local folder, offline, shared
                 except Exception as error:  # noqa: BLE001 - remembered, so each sample does not retry
                     self._load_error = f"{type(error).__name__}: {error}"
             if self._load_error is not None:
@@ -84,7 +84,7 @@ class LengthPenaltyOptions(Options):
     max_tokens: int = 1024  # the budget, in `unit`s
     unit: Unit = "tokens"
     ramp: int | None = None  # units beyond the budget at which the penalty reaches -1 (default: max_tokens)
-    tokenizer: str | None = None  # a Hugging Face tokenizer name (imports transformers); unit must be tokens
+    tokenizer: str | None = None  # a local Hugging Face tokenizer folder (read offline; imports transformers); unit must be tokens
     length_field: str | None = None  # read the length from this sample field instead of counting
 
     @model_validator(mode="after")
@@ -135,7 +135,7 @@ class OverlongOptions(Options):
     max_length: int = 20480  # L_max (DAPO used 20480 tokens)
     buffer: int = 4096  # L_cache, the soft zone before L_max (DAPO used 4096)
     unit: Unit = "tokens"
-    tokenizer: str | None = None  # a Hugging Face tokenizer name (imports transformers); unit must be tokens
+    tokenizer: str | None = None  # a local Hugging Face tokenizer folder (read offline; imports transformers); unit must be tokens
     length_field: str | None = None  # read the length from this sample field instead of counting
 
     @model_validator(mode="after")
