@@ -82,3 +82,13 @@ def test_trainer_adapters_over_http(tmp_path):
         assert values[:2] == [pytest.approx(1.5), pytest.approx(0.5)] and values[2] is None
         result = verl.compute_score("gsm8k", "4", "4", extra_info={"question": "2+2?"}, config=str(config))
         assert result["score"] == 1.5 and result["failed"] == 0 and "weighted sum" in result["rationale"]
+
+
+def test_remote_keeps_groups_whole_and_fails_only_unsendable_samples():
+    with ServerThread(CONFIG) as server:
+        remote = RemoteReward(url=server.url, batch_size=2)
+        grouped = [Sample(response=r, reference="4", group="g") for r in ("4", "5", "4")] + [Sample(response="4", reference="4", extra={"blob": object()})]
+        judged = remote.score(grouped)
+        assert remote.http.calls == 1  # the group of 3 went as one request; the unsendable sample was not sent
+    assert [j.score for j in judged[:3]] == [1.5, 0.5, 1.5]
+    assert judged[3].failure.kind == "input" and "JSON" in judged[3].rationale

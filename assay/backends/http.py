@@ -87,8 +87,8 @@ class JsonClient:
         return base * (0.5 + self._jitter.random())  # jitter in [0.5, 1.5) x
 
     async def post(self, path: str, payload: Any) -> tuple[str, int]:
-        """POST ``payload`` as JSON to ``base_url + path``; the 200 answer's text and the
-        number of attempts it took. Raises BackendError / BackendTimeout."""
+        """POST ``payload`` (JSON-able, or JSON already encoded as bytes) to ``base_url + path``;
+        the 200 answer's text and the number of attempts it took. Raises BackendError / BackendTimeout."""
         import httpx
 
         client, semaphore = self._state()
@@ -102,7 +102,8 @@ class JsonClient:
                 self.calls += 1
                 try:
                     # wait_for bounds the whole request; httpx's timeout bounds each phase
-                    response = await asyncio.wait_for(client.post(url, json=payload), self.timeout)
+                    body = {"content": payload} if isinstance(payload, bytes) else {"json": payload}  # bytes: already encoded
+                    response = await asyncio.wait_for(client.post(url, **body), self.timeout)
                 except (httpx.TimeoutException, asyncio.TimeoutError) as error:
                     last = BackendTimeout(f"no answer from {url} within {self.timeout:g}s ({type(error).__name__})", attempts=attempts)
                 except httpx.TransportError as error:

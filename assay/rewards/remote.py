@@ -6,7 +6,8 @@ adapter then works over HTTP unchanged: TRL's ``reward_funcs``, veRL's ``compute
 the OpenRLHF hook, ``assay score`` and ``assay bench``.
 
 Each batch is sent as ``POST /v1/score`` requests of at most ``batch_size`` samples (up to
-``concurrency`` at once); the server's judgments come back whole: score, rationale, typed
+``concurrency`` at once), never splitting a group (the server normalises within a request);
+a sample that cannot be sent as JSON fails alone (``input``). The server's judgments come back whole: score, rationale, typed
 failure, and each of its components' judgments in ``details``. Transport errors, timeouts,
 429 and 5xx answers are retried a bounded number of times (see
 :mod:`assay.backends.http`); what still fails becomes a typed failure of those samples,
@@ -78,31 +79,49 @@ class RemoteReward(Reward):
         self.http = JsonClient(self.options.url, headers, concurrency=self.options.concurrency, timeout=self.options.timeout, retries=self.options.retries)
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
-        size = self.options.batch_size
-        chunks = [samples[start:start + size] for start in range(0, len(samples), size)]
-        results = await asyncio.gather(*(self._score_chunk(chunk) for chunk in chunks))
-        return [judgment for chunk in results for judgment in chunk]
+        out: list[Judgment | None] = [None] * len(samples)
+        bodies: dict[int, str] = {}
+        for i, sample in enumerate(samples):
+            try:  # each row on its own: one unsendable sample fails alone
+                bodies[i] = json.dumps(sample.fields(), allow_nan=False)
+            except (TypeError, ValueError) as error:
+                out[i] = Judgment.fail("input", f"the sample cannot be sent as JSON: {error}")
+        chunks = self._chunks(samples, list(bodies))
+        results = await asyncio.gather(*(self._score_chunk([bodies[i] for i in chunk]) for chunk in chunks))
+        for chunk, judgments in zip(chunks, results, strict=True):
+            for i, judgment in zip(chunk, judgments, strict=True):
+                out[i] = judgment
+        return [j for j in out if j is not None]
 
-    async def _score_chunk(self, samples: list[Sample]) -> list[Judgment]:
-        rows = [sample.fields() for sample in samples]
-        try:
-            json.dumps(rows, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            return [Judgment.fail("input", f"a sample cannot be sent as JSON: {error}") for _ in samples]
+    def _chunks(self, samples: list[Sample], indices: list[int]) -> list[list[int]]:
+        """Requests of at most ``batch_size`` samples that never split a group (the server
+        normalises within a request); a group larger than that is one request of its own."""
+        groups: dict[Any, list[int]] = {}
+        for i in indices:
+            key = ("group", repr(samples[i].group)) if samples[i].group is not None else ("alone", i)
+            groups.setdefault(key, []).append(i)
+        chunks: list[list[int]] = [[]]
+        for members in groups.values():
+            if chunks[-1] and len(chunks[-1]) + len(members) > self.options.batch_size:
+                chunks.append([])
+            chunks[-1].extend(members)
+        return [chunk for chunk in chunks if chunk]
+
+    async def _score_chunk(self, rows: list[str]) -> list[Judgment]:
         # the server's own timeout is a little shorter, so that it answers with typed timeouts
-        payload = {"samples": rows, "timeout": max(1.0, self.options.timeout - 1.0)}
+        payload = '{"samples": [%s], "timeout": %r}' % (", ".join(rows), max(1.0, self.options.timeout - 1.0))  # rows encoded once
         try:
-            text, attempts = await self.http.post("/v1/score", payload)
+            text, attempts = await self.http.post("/v1/score", payload.encode())
         except BackendTimeout as error:
-            return [Judgment.fail("timeout", str(error)) for _ in samples]
+            return [Judgment.fail("timeout", str(error)) for _ in rows]
         except BackendError as error:
-            return [Judgment.fail(self._failure_kind(error.status), f"the reward server failed: {error}") for _ in samples]
+            return [Judgment.fail(self._failure_kind(error.status), f"the reward server failed: {error}") for _ in rows]
         try:
             judgments = [_judgment(j) for j in json.loads(text)["judgments"]]
         except (ValueError, KeyError, TypeError) as error:
-            return [Judgment.fail("backend", f"the reward server's answer is not a list of judgments ({type(error).__name__}): {text[:200]!r}") for _ in samples]
-        if len(judgments) != len(samples):
-            return [Judgment.fail("backend", f"the reward server answered {len(judgments)} judgments for {len(samples)} samples") for _ in samples]
+            return [Judgment.fail("backend", f"the reward server's answer is not a list of judgments ({type(error).__name__}): {text[:200]!r}") for _ in rows]
+        if len(judgments) != len(rows):
+            return [Judgment.fail("backend", f"the reward server answered {len(judgments)} judgments for {len(rows)} samples") for _ in rows]
         for judgment in judgments:  # a non-finite score is failed by the Reward base, like any reward's
             judgment.meta.setdefault("remote", {"url": self.options.url, "attempts": attempts})
         return judgments
