@@ -165,3 +165,29 @@ def test_bootstrap_ci_is_seeded():
     assert a == scorers.bootstrap_ci(values, seed=1)
     assert a[0] < 0.3 < a[1]
     assert scorers.bootstrap_ci([], seed=1) is None
+
+
+def test_judgebench_pairwise_unparsed_game_counts_zero_not_the_whole_pair():
+    from assay.bench.items import LabeledPair
+    from assay.bench.protocols import JudgeBench
+
+    item = LabeledPair("p1", "q", "x", "y", "a", subset="knowledge")
+    right = {"winner": "a", "failure": None}
+    unparsed = {"winner": None, "failure": {"kind": "parse", "message": "no verdict"}}
+    gone = {"winner": None, "failure": {"kind": "backend", "message": "down"}}
+    swapped_right = {"winner": "b", "failure": None}  # game 2 shows B first: 'b' is the original A
+    outcome = JudgeBench().outcome(item, {"p1/ab": right, "p1/ba": unparsed}, "pairwise")
+    assert outcome.value == 1.0 and outcome.parts["unparsed_games"] == 1  # +1 + 0 > 0
+    assert JudgeBench().outcome(item, {"p1/ab": unparsed, "p1/ba": unparsed}, "pairwise").value == 0.0
+    assert JudgeBench().outcome(item, {"p1/ab": gone, "p1/ba": swapped_right}, "pairwise").value is None
+
+
+def test_process_prediction_needs_one_score_per_step():
+    from assay.bench.items import ProcessItem
+    from assay.bench.protocols import ProcessBench
+
+    item = ProcessItem("s1", "q", ["a", "b", "c"], label=2)
+    short = {"score": 1.0, "failure": None, "details": {"step_scores": [0.9, 0.8]}}
+    whole = {"score": 1.0, "failure": None, "details": {"step_scores": [0.9, 0.8, 0.1]}}
+    assert ProcessBench().outcome(item, {"s1/steps": short}, "process").failures == ["input"]
+    assert ProcessBench().outcome(item, {"s1/steps": whole}, "process").value == 1.0

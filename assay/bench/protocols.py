@@ -89,6 +89,7 @@ class Protocol:
     name = ""
     modes: tuple[str, ...] = ("pointwise",)
     needs_data = ""  # what --list says
+    records_ties = False  # pointwise outcomes mark a score tie (parts["tie"]); else no tie rate is reported
 
     def units(self, item: Item, mode: str) -> list[Unit]:
         raise NotImplementedError
@@ -143,6 +144,7 @@ def _two_response_units(
 
 # --- pairs with one chosen and one rejected (RewardBench 1, RMB pairwise) --------------------
 class PreferencePairs(Protocol):
+    records_ties = True
     modes = ("pointwise", "pairwise")
 
     def units(self, item: Item, mode: str) -> list[Unit]:
@@ -290,6 +292,7 @@ class RMB(Protocol):
 
 # --- labelled pairs in a fixed order (JudgeBench, LLMBar) -----------------------------------
 class LabeledPairs(Protocol):
+    records_ties = True
     modes = ("pointwise", "pairwise")
 
     def units(self, item: Item, mode: str) -> list[Unit]:
@@ -333,14 +336,17 @@ class JudgeBench(LabeledPairs):
         assert isinstance(item, LabeledPair)
         if mode == "pairwise":
             first, second = results[f"{item.id}/ab"], results[f"{item.id}/ba"]
-            kinds = [k for k in (failure_kind(first), failure_kind(second)) if k]
-            if kinds:
-                return Outcome(item.id, item.subset, None, failures=kinds)
-            to_verdict = {"a": "A>B", "b": "B>A", "tie": None}
-            game1 = to_verdict[first["winner"]]
-            game2 = {"a": "B>A", "b": "A>B", "tie": None}[second["winner"]]  # first position is B in game 2
+            kinds = [failure_kind(first), failure_kind(second)]
+            # JudgeBench's own rule: an unparseable verdict is a game worth 0, and the pair is
+            # still decided by the sum; a judge that could not answer at all fails the item
+            hard = [k for k in kinds if k and k not in ("parse", "abstained")]
+            if hard:
+                return Outcome(item.id, item.subset, None, failures=hard)
+            game1 = None if kinds[0] else {"a": "A>B", "b": "B>A", "tie": None}[first["winner"]]
+            game2 = None if kinds[1] else {"a": "B>A", "b": "A>B", "tie": None}[second["winner"]]  # first position is B in game 2
             correct = scorers.judgebench_correct(game1, game2, item.label_text)
-            return Outcome(item.id, item.subset, float(correct), {"verdicts": [game1, game2]}, consistent=game1 == game2 and game1 is not None)
+            parts = {"verdicts": [game1, game2], "unparsed_games": sum(1 for k in kinds if k)}
+            return Outcome(item.id, item.subset, float(correct), parts, consistent=game1 == game2 and game1 is not None)
         scores, kinds = _scores(results, [f"{item.id}/a", f"{item.id}/b"])
         if scores is None:
             return Outcome(item.id, item.subset, None, failures=kinds)
@@ -417,13 +423,15 @@ class ProcessBench(Protocol):
     def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
         assert isinstance(item, ProcessItem)
         result = results[f"{item.id}/steps"]
-        kind = result.get("failure", {}).get("kind") if result.get("failure") else None
+        kind = failure_kind(result) if result.get("failure") else None
         parts: dict[str, Any] = {"label": item.label, "error_steps": item.error_steps, "n_steps": len(item.steps)}
         if kind:
             return Outcome(item.id, item.subset, None, parts, [kind])
         first, step_scores = step_prediction(result, self.threshold)
         if first is None:
             return Outcome(item.id, item.subset, None, parts, ["input"])  # the reward gave no step-level prediction
+        if step_scores is not None and len(step_scores) != len(item.steps):
+            return Outcome(item.id, item.subset, None, parts, ["input"])  # unscored steps could hold the error
         parts.update(pred=first, step_scores=step_scores)
         return Outcome(item.id, item.subset, float(first == item.label), parts)
 
@@ -487,8 +495,8 @@ class PRMBench(ProcessBench):
                     gold_steps += [i not in errors for i in range(o.parts["n_steps"])]
                 continue
             scores = o.parts["step_scores"]
-            pred_steps += [s >= self.threshold for s in scores[: o.parts["n_steps"]]]
-            gold_steps += [i not in errors for i in range(min(len(scores), o.parts["n_steps"]))]
+            pred_steps += [s >= self.threshold for s in scores]  # one score per step (outcome() checks it)
+            gold_steps += [i not in errors for i in range(len(scores))]
         if pred_steps:
             metrics.update(scorers.prm_score(pred_steps, gold_steps))
         return metrics

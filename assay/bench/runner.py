@@ -193,7 +193,7 @@ def run_benchmark(
         "failure_policy": "excluded" if exclude_failures else "counted_as_wrong",
         "ci": {"overall": bootstrap_overall(protocol, outcomes, exclude_failures, seed, resamples), "level": 0.95, "resamples": resamples, "seed": seed},
         "position_consistency": float(np.mean(consistency)) if consistency else None,
-        "tie_rate": len(ties) / len(outcomes) if outcomes and mode == "pointwise" else None,
+        "tie_rate": len(ties) / len(outcomes) if outcomes and mode == "pointwise" and protocol.records_ties else None,
         "subsets": subset_table(outcomes, exclude_failures),
         "mode": mode,
         "reward": reward_name,
