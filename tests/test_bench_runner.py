@@ -206,3 +206,15 @@ def test_rewardbench_sections_end_to_end(tmp_path):
     assert report["chat"] == pytest.approx(100 / 128)
     assert report["reasoning"] == pytest.approx(164 / (984 + 164))
     assert report["overall"] == pytest.approx((100 / 128 + 164 / 1148) / 2)
+
+
+def test_object_scorers_that_differ_never_share_saved_results(tmp_path):
+    from assay.bench.runner import scorer_identity
+    from assay.reward import reward
+    from assay.rewards.format import RegexMatch
+
+    longer = reward(lambda response: len(response))
+    shorter = reward(lambda response: -len(response))
+    assert scorer_identity(longer) != scorer_identity(shorter)
+    assert scorer_identity(RegexMatch(pattern="a")) != scorer_identity(RegexMatch(pattern="b"))
+    assert scorer_identity(RegexMatch(pattern="a")) == scorer_identity(RegexMatch(pattern="a"))

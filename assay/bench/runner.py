@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections import Counter, defaultdict
@@ -122,6 +123,30 @@ def subset_table(outcomes: list[Outcome], exclude_failures: bool) -> dict[str, d
     return table
 
 
+def scorer_identity(scorer: Any) -> str:
+    """What decides an object scorer's scores, for the resume hash: its config, its options,
+    its function's source, and what it wraps. Two scorers that differ in any of these never
+    share a run's saved results."""
+    spec = getattr(scorer, "spec", None)
+    if spec is not None and hasattr(spec, "model_dump_json"):  # a config's composed reward
+        return spec.model_dump_json()
+    parts = [type(scorer).__qualname__, str(getattr(scorer, "name", ""))]
+    options = getattr(scorer, "options", None)
+    if hasattr(options, "model_dump_json"):
+        parts.append(options.model_dump_json())
+    fn = getattr(scorer, "fn", None)
+    if fn is not None:
+        try:
+            parts.append(inspect.getsource(fn))
+        except (OSError, TypeError):  # no source to compare: never resume from another run
+            parts.append(f"{id(fn)}:{time.time_ns()}")
+    for attribute in ("inner", "comparator", "reward"):
+        wrapped = getattr(scorer, attribute, None)
+        if wrapped is not None and wrapped is not scorer:
+            parts.append(scorer_identity(wrapped))
+    return "|".join(parts)
+
+
 def run_benchmark(
     benchmark: str,
     config: str | Path | dict[str, Any] | None = None,
@@ -145,7 +170,7 @@ def run_benchmark(
     loaded = load(benchmark, data_dir, limit)
     if scorer is not None:
         mode = scorer_mode(protocol, scorer)
-        digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": f"{type(scorer).__qualname__}:{getattr(scorer, 'name', '')}"})
+        digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": scorer_identity(scorer)})
     else:
         mode = choose_mode(protocol, config)
         scorer = build_scorer(config, mode)

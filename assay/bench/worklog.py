@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 import sys
 import time
 from pathlib import Path
@@ -38,9 +39,9 @@ def config_hash(config: str | Path | dict[str, Any] | None, benchmark: str, extr
         digest.update(text.encode())
         base = path.parent
         try:
-            data = yaml.safe_load(text) if path.suffix != ".toml" else {}
-        except yaml.YAMLError:
-            data = {}
+            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        except (yaml.YAMLError, tomllib.TOMLDecodeError):
+            data = {}  # the config loader reports the error itself
     entries = list(((data or {}).get("rewards") or {}).values()) + [(data or {}).get("comparator") or {}]
     for entry in entries:
         target = str((entry or {}).get("path", "")) if isinstance(entry, dict) else ""
