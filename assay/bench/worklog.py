@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 import sys
+import tomllib
 import time
 from pathlib import Path
 from typing import Any
