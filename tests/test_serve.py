@@ -277,3 +277,18 @@ def test_bench_load_client_reads_every_answer_as_httpx_does():
     assert [result["statuses"][i] for i in range(len(bodies))] == [r.status_code for r in expected]
     assert {i: a for i, a in result["answers"].items()} == {i: r.json() for i, r in enumerate(expected) if r.status_code == 200}
     assert result["statuses"][7] == 400 and result["statuses"][9] == 422
+
+
+def test_a_hung_reward_call_gives_up_its_slot_and_a_request_that_never_fits_is_413():
+    """With one slot, a reward call that hangs past the server's timeout must not block the
+    next request: the call's requests get typed timeouts and the slot frees."""
+    settings = Settings(timeout=2.0, concurrency=1, max_batch=1)
+    with ServerThread(config(), settings) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        hung = client.post("/v1/score", json={"samples": [{"response": "hang:30", "reference": "x"}]}).json()["judgments"][0]
+        assert hung["score"] is None and hung["failure"]["kind"] == "timeout"
+        started = time.monotonic()
+        ok = client.post("/v1/score", json={"samples": [{"response": "4", "reference": "4"}]}).json()["judgments"][0]
+        assert ok["score"] is not None and time.monotonic() - started < 5
+    with ServerThread(config(), Settings(queue_size=2)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        never_fits = client.post("/v1/score", json={"samples": [{"response": "4"}] * 3})
+        assert never_fits.status_code == 413 and "queue holds 2" in never_fits.json()["error"]["message"]

@@ -228,7 +228,7 @@ class RewardService:
         self.closing = False
         self._requests = itertools.count()
         wait = settings.max_wait_ms / 1000.0
-        common = dict(max_batch=settings.max_batch, max_wait=wait, queue_size=settings.queue_size, concurrency=settings.concurrency)
+        common = dict(max_batch=settings.max_batch, max_wait=wait, queue_size=settings.queue_size, concurrency=settings.concurrency, call_timeout=settings.timeout)
         # A reward that works within groups (normalisation, trust weights, listwise judges) is
         # called once per request: pooling requests would let one client's samples move
         # another's scores.
@@ -257,6 +257,8 @@ class RewardService:
         await asyncio.gather(self.score_batcher.stop(drain=True), self.compare_batcher.stop(drain=True))
 
     async def _submit(self, batcher: MicroBatcher[Any, Any], items: list[Any], timeout: float, endpoint: str, fail: Any) -> list[Any]:
+        if len(items) > batcher.queue_size:  # could never fit: not a "retry later" (429)
+            raise ApiError(413, f"{len(items)} items in one request; this server's queue holds {batcher.queue_size}")
         try:
             future = batcher.submit(items)
         except QueueFull as error:

@@ -15,8 +15,11 @@ Bounds, so that overload is answered instead of absorbed:
   :class:`QueueFull` beyond it (the server answers 429 with ``Retry-After``).
 - A request whose caller stopped waiting (its future was cancelled: a timeout or a client
   gone) before its batch started is dropped from the queue, not scored.
+- ``call_timeout``: the most seconds one ``run_batch`` call holds its slot; past it, its
+  requests get ``TimeoutError`` and the slot is free again (a call already running in a
+  thread finishes in the background, discarded), so a hung reward cannot take every slot.
 - ``stop(drain=True)`` scores everything already accepted before returning (graceful
-  shutdown); ``submit`` after ``stop`` raises :class:`ShuttingDown`.
+  shutdown, bounded by ``call_timeout``); ``submit`` after ``stop`` raises :class:`ShuttingDown`.
 
     >>> async def double(items): return [2 * x for x in items]
     >>> async def main():
@@ -73,6 +76,7 @@ class MicroBatcher(Generic[T, R]):
         queue_size: int = 1024,
         concurrency: int = 2,
         on_batch: Callable[[int, float], None] | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         if max_batch < 1 or queue_size < 1 or concurrency < 1 or max_wait < 0:
             raise ValueError("max_batch, queue_size and concurrency must be >= 1 and max_wait >= 0")
@@ -83,6 +87,7 @@ class MicroBatcher(Generic[T, R]):
         self.queue_size = queue_size
         self.concurrency = concurrency
         self.on_batch = on_batch
+        self.call_timeout = call_timeout  # seconds a run_batch call may hold its slot (None: unbounded)
         self.outstanding = 0  # samples accepted and not yet scored (queued or running)
         self.batches = 0
         self._pending: collections.deque[_Request[T, R]] = collections.deque()
@@ -191,7 +196,9 @@ class MicroBatcher(Generic[T, R]):
         items = [item for request in batch for item in request.items]
         started = time.perf_counter()
         try:
-            results = await self.run_batch(items)
+            # a call past call_timeout gives up its slot (its requests get the TimeoutError), so a
+            # hung reward cannot hold every slot or stall a graceful shutdown
+            results = await asyncio.wait_for(self.run_batch(items), self.call_timeout)
             if len(results) != len(items):
                 raise RuntimeError(f"batcher {self.name!r}: run_batch returned {len(results)} results for {len(items)} items")
         except Exception as error:  # noqa: BLE001 - handed to every waiting request
