@@ -10,7 +10,6 @@ pass a prompt's whole RL group in one call.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from assay import compose
 from assay.config import RewardConfig, needs_whole_groups
@@ -34,10 +33,9 @@ class CompositeReward(Reward):
         names = list(self.components)
         results = await asyncio.gather(*(self.components[n].ascore(samples) for n in names))
         by_name: dict[str, list[Judgment]] = dict(zip(names, results, strict=True))
-        weights, weight_notes = self._weights(samples, by_name)
-        method = self.spec.combine.method
-        if method == "outcome_process":
+        if self.spec.combine.method == "outcome_process":
             return self._outcome_process(samples, by_name)
+        weights, weight_notes = self._weights(samples, by_name)
         judgments = [self._combine_one(i, by_name, weights, weight_notes) for i in range(len(samples))]
         return self._normalize(samples, judgments)
 
@@ -127,5 +125,3 @@ class CompositeReward(Reward):
             out.append(Judgment(score=total, rationale=why, details=details) if total is not None else self._failed_total(details, why))
         return out
 
-    def describe(self) -> dict[str, Any]:
-        return {"components": {n: type(r).__name__ for n, r in self.components.items()}, "combine": self.spec.combine.model_dump()}

@@ -45,10 +45,6 @@ class ScheduleSpec(BaseModel):
     kind: Literal["constant", "linear", "cosine"] = "linear"
 
 
-# Keys of a reward entry that belong to composition, not to the reward type.
-COMPOSITION_KEYS = {"type", "weight", "only_if", "only_if_threshold", "center", "schedule", "trust_against", "vote"}
-
-
 class RewardEntry(BaseModel):
     """One named reward: its type, how it counts in the total, and its own options."""
 
@@ -95,6 +91,10 @@ class CombineSpec(BaseModel):
             raise ValueError("on_failure 'value' needs failure_value")
         if self.method == "outcome_process" and not (self.outcome and self.process):
             raise ValueError("method outcome_process needs 'outcome' and 'process' reward names")
+        if self.method == "outcome_process" and (self.gates or self.normalize != "none"):
+            raise ValueError("method outcome_process sets the total itself (normalised within groups); gates and normalize do not apply to it")
+        if self.method == "log_sigmoid_sum" and self.on_failure != "fail":
+            raise ValueError("method log_sigmoid_sum fails the total when a counted component fails; on_failure must be 'fail'")
         return self
 
 

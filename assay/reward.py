@@ -89,8 +89,8 @@ def run_sync(coro: Awaitable[T]) -> T:
 
 
 def internal_failure(error: BaseException) -> Judgment:
-    """An unexpected exception as a typed failure, with the traceback's last line kept."""
-    return Judgment.fail("internal", f"{type(error).__name__}: {error}", raw=traceback.format_exc(limit=3))
+    """An unexpected exception as a typed failure, with the innermost frames of its traceback kept."""
+    return Judgment.fail("internal", f"{type(error).__name__}: {error}", raw="".join(traceback.format_exception(error, limit=-3)))
 
 
 def check_score(value: float | None, where: str) -> float | None:
@@ -255,6 +255,8 @@ class Comparator:
         return run_sync(self.acompare_batch(pairs))
 
     async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
+        if type(self).compare_batch is Comparator.compare_batch:  # neither implemented: say so, do not loop
+            raise NotImplementedError(f"{type(self).__name__} implements neither compare_batch nor acompare_batch")
         return await asyncio.to_thread(self.compare_batch, pairs)
 
     def compare(self, pairs: Sequence[Pair]) -> list[Preference]:

@@ -160,3 +160,13 @@ def test_group_judging_rewards_make_the_whole_config_need_whole_groups():
     assert not load_reward({"rewards": {"em": {"type": "exact_match"}}}).needs_whole_groups
     assert load_reward({"rewards": {"em": {"type": "exact_match"}}, "combine": {"normalize": "group_rank"}}).needs_whole_groups
     assert load_reward({"rewards": {"div": {"type": "diversity"}}}).needs_whole_groups
+
+
+def test_combine_settings_that_would_be_ignored_are_refused():
+    from assay.config import ConfigError, load_reward
+
+    base = {"rewards": {"o": {"type": "exact_match"}, "p": {"type": "exact_match"}}}
+    with pytest.raises(ConfigError, match="gates and normalize do not apply"):
+        load_reward({**base, "combine": {"method": "outcome_process", "outcome": "o", "process": "p", "gates": [{"reward": "o"}]}})
+    with pytest.raises(ConfigError, match="on_failure must be 'fail'"):
+        load_reward({**base, "combine": {"method": "log_sigmoid_sum", "on_failure": "skip"}})
