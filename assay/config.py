@@ -160,14 +160,15 @@ def build_reward(type_name: str, name: str, options: dict[str, Any], base_dir: P
 
 
 def _construct(cls: Any, name: str, options: dict[str, Any], base_dir: Path | None, where: str) -> Any:
-    try:
-        validated = cls.Options.model_validate(options)
-    except ValidationError as error:
-        raise ConfigError(_explain(error, None, where).replace("config: ", "")) from None
-    kwargs = validated.model_dump()
+    """``cls(name=..., **options)``: the type's constructor checks the options against its
+    Options model (once); a bad key or value becomes a ConfigError that names the entry."""
+    kwargs = dict(options)
     if base_dir is not None and "base_dir" in inspect.signature(cls.__init__).parameters:
         kwargs["base_dir"] = base_dir
-    return cls(name=name, **kwargs)
+    try:
+        return cls(name=name, **kwargs)
+    except ValidationError as error:
+        raise ConfigError(_explain(error, None, where).replace("config: ", "")) from None
 
 
 def needs_whole_groups(spec: RewardConfig) -> bool:
