@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from assay.bench import scorers
@@ -158,13 +157,6 @@ def test_best_of_n_rules():
     assert scorers.any_correct(correct) and not scorers.any_correct([False])
     assert scorers.mean_correct(correct) == 0.5
 
-
-def test_bootstrap_ci_is_seeded():
-    values = np.r_[np.ones(30), np.zeros(70)]
-    a = scorers.bootstrap_ci(values, seed=1)
-    assert a == scorers.bootstrap_ci(values, seed=1)
-    assert a[0] < 0.3 < a[1]
-    assert scorers.bootstrap_ci([], seed=1) is None
 
 
 def test_judgebench_pairwise_unparsed_game_counts_zero_not_the_whole_pair():

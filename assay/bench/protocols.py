@@ -161,7 +161,7 @@ class PreferencePairs(Protocol):
         scores, kinds = _scores(results, [f"{item.id}/chosen", f"{item.id}/rejected"])
         if scores is None:
             return Outcome(item.id, item.subset, None, failures=kinds)
-        return Outcome(item.id, item.subset, float(scores[0] > scores[1]), {"tie": scores[0] == scores[1]})
+        return Outcome(item.id, item.subset, float(scorers.pair_correct(scores[0], scores[1])), {"tie": scores[0] == scores[1]})
 
 
 def pairwise_outcome(item_id: str, subset: str, first: Result, second: Result, better_in_first: str) -> Outcome:
@@ -317,7 +317,7 @@ class LLMBar(LabeledPairs):
         if scores is None:
             return Outcome(item.id, item.subset, None, failures=kinds)
         good, bad = (scores[0], scores[1]) if item.better == "a" else (scores[1], scores[0])
-        return Outcome(item.id, item.subset, float(good > bad), {"tie": good == bad})
+        return Outcome(item.id, item.subset, float(scorers.pair_correct(good, bad)), {"tie": good == bad})
 
     def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
         metrics = micro_by_subset(outcomes, exclude_failures)

@@ -40,7 +40,8 @@ REWARDBENCH_SECTIONS: dict[str, list[str]] = {
 
 
 def pair_correct(chosen: float, rejected: float) -> bool:
-    """RewardBench 1: a pair is right when chosen scores strictly higher; a tie is wrong."""
+    """RewardBench 1, LLMBar and the preference pairs: a pair is right when the better
+    response scores strictly higher; a tie is wrong."""
     return chosen > rejected
 
 
@@ -226,15 +227,3 @@ def any_correct(correct: Sequence[bool]) -> bool:
 
 def mean_correct(correct: Sequence[bool]) -> float:
     return sum(correct) / len(correct)
-
-
-# --- confidence intervals -------------------------------------------------------------------
-def bootstrap_ci(values: Sequence[float], seed: int = 0, resamples: int = 1000, level: float = 0.95) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean of per-item values, from a fixed seed."""
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))

@@ -138,7 +138,6 @@ def score_inputs(
     inputs: list[ScoringInput],
     batch_size: int = 16,
     max_batch_tokens: int | None = 8192,
-    progress: bool = False,
     share_prefix: bool = True,
     min_prefix: int = 16,
     unpadded_rests: bool | None = None,
@@ -225,13 +224,8 @@ def score_inputs(
 
     results: list[ScoringResult | BaseException | None] = [None] * len(inputs)
     batches = _batches(inputs, batch_size, max_batch_tokens, min_prefix if share_prefix else 0)
-    iterator: Any = batches
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(batches, desc="likelihood", unit="batch")
     with torch.inference_mode():
-        for batch in iterator:
+        for batch in batches:
             for index, result in zip(batch, bisect_call([inputs[i] for i in batch], run)):
                 results[index] = result
     return results  # type: ignore[return-value]
@@ -298,10 +292,6 @@ class _CausalLMReward(Reward):
 
     scored_name: ClassVar[str] = "reference"
 
-    def __init__(self, name: str | None = None, **options: Any) -> None:
-        super().__init__(name, **options)
-        self.progress = False  # a tqdm bar over scoring batches (set by callers, not a config key)
-
     def lm(self) -> tuple[Any, Any]:
         return causal_lm(self.options.model, self.options.device)
 
@@ -342,7 +332,7 @@ class _CausalLMReward(Reward):
             except Exception as error:  # noqa: BLE001 - bad input fails this sample only
                 judgments[i] = Judgment.fail("input", f"cannot score this {self.scored_name}: {error}")
         order = list(inputs)
-        results = score_inputs(model, tokenizer, [inputs[i] for i in order], self.options.batch_size, self.options.max_batch_tokens, self.progress, self.options.share_prefix)
+        results = score_inputs(model, tokenizer, [inputs[i] for i in order], self.options.batch_size, self.options.max_batch_tokens, self.options.share_prefix)
         for i, result in zip(order, results):
             judgments[i] = self._judge(inputs[i], result, pending[i][1], tokenizer)
         return [j for j in judgments if j is not None]

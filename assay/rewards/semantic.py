@@ -63,7 +63,6 @@ def encode_distinct(
     batch_size: int = 64,
     max_length: int | None = None,
     max_batch_tokens: int | None = 16384,
-    progress: bool = False,
 ) -> EncodedTexts:
     """Encode each distinct text once, in batches of similar token length (longest first).
 
@@ -90,13 +89,8 @@ def encode_distinct(
 
     vectors: dict[str, Any] = {}
     failed: dict[str, BaseException] = {}
-    iterator: Any = batches
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(batches, desc="encode", unit="batch")
     with torch.inference_mode():
-        for batch in iterator:
+        for batch in batches:
             batch_texts = [distinct[i] for i in batch]
             for text, result in zip(batch_texts, bisect_call(batch_texts, run)):
                 if isinstance(result, BaseException):
@@ -126,10 +120,6 @@ class SemanticSimilarity(Reward):
         batch_size: int = 64
         max_length: int | None = None  # tokens per text; None: the encoder's own limit (256 for MiniLM)
         device: str = "cpu"
-
-    def __init__(self, name: str | None = None, **options: Any) -> None:
-        super().__init__(name, **options)
-        self.progress = False  # a tqdm bar over encoding batches (set by callers, not a config key)
 
     def encoder(self) -> Any:
         return sentence_encoder(self.options.model, self.options.device)
@@ -166,7 +156,7 @@ class SemanticSimilarity(Reward):
             except ModelLoadError as error:
                 return [j or Judgment.fail("backend", str(error)) for j in judgments]
             encoded = encode_distinct(
-                encoder, [t for pair in pairs.values() for t in pair], self.options.batch_size, self.options.max_length, progress=self.progress
+                encoder, [t for pair in pairs.values() for t in pair], self.options.batch_size, self.options.max_length
             )
             for i, (text, reference) in pairs.items():
                 judgments[i] = self._judge(text, reference, encoded)
