@@ -442,3 +442,8 @@ def test_config_wraps_judges_in_vote_and_swap() -> None:
         load_reward({"rewards": {"j": {"type": "judge", "vote": {"k": 0}}}})
     with pytest.raises(ConfigError, match="comparator.swap"):
         load_comparator({"rewards": {"x": {"type": "exact_match"}}, "comparator": {"type": "pairwise_judge", "swap": "sometimes"}})
+
+
+def test_tournament_refuses_bradley_terry_against_an_anchor() -> None:
+    with pytest.raises(ValueError, match="bradley_terry needs format all_pairs"):
+        PairwiseTournament(client=ScriptedBackend([]), format="anchor", aggregate="bradley_terry")

@@ -33,16 +33,18 @@ users can pass any comparator as ``comparator=``.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pydantic import model_validator
+
 from assay.backends.base import Backend
 from assay.reward import Comparator, Reward
-from assay.rewards.judge import PairwiseJudge, PairwiseOptions, combine_orders
+from assay.rewards.judge import PairwiseJudge, PairwiseOptions
 from assay.types import Judgment, Pair, Preference, Sample
+from assay.wrappers import Swap
 
 
 class TournamentOptions(PairwiseOptions):
@@ -51,6 +53,12 @@ class TournamentOptions(PairwiseOptions):
     aggregate: Literal["win_rate", "bradley_terry"] = "win_rate"
     swap: bool = False  # judge every pair in both orders (a disagreement is a tie, as with wrappers.Swap)
     prior: float = 0.1  # bradley_terry: pseudo-ties added to every pair
+
+    @model_validator(mode="after")
+    def _aggregate_fits_format(self) -> TournamentOptions:
+        if self.aggregate == "bradley_terry" and self.format == "anchor":
+            raise ValueError("aggregate bradley_terry needs format all_pairs (against one anchor, the win rate is the estimate)")
+        return self
 
 
 def bradley_terry(n: int, outcomes: Sequence[tuple[int, int, float]], prior: float = 0.1, iterations: int = 500, tolerance: float = 1e-10) -> list[float]:
@@ -94,7 +102,7 @@ class PairwiseTournament(Reward):
         if comparator is None:
             judge_options = {k: v for k, v in self.options.model_dump().items() if k in PairwiseOptions.model_fields}
             comparator = PairwiseJudge(name=f"{self.name}.judge", client=client, **judge_options)
-        self.comparator = comparator
+        self.comparator = Swap(comparator, rule="tie") if self.options.swap else comparator
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         groups: dict[Any, list[int]] = {}
@@ -107,7 +115,7 @@ class PairwiseTournament(Reward):
             for pair_plan, pair in self._pairs(key, [samples[i] for i in members]):
                 plan.append(pair_plan)
                 pairs.append(pair)
-        preferences = await self._compare(pairs) if pairs else []
+        preferences = await self.comparator.acompare(pairs) if pairs else []
         by_group: dict[Any, list[tuple[int, int, Preference]]] = {key: [] for key in groups}
         for (key, i, j), preference in zip(plan, preferences, strict=True):
             by_group[key].append((i, j, preference))
@@ -115,12 +123,6 @@ class PairwiseTournament(Reward):
             for local, judgment in enumerate(self._rewards([samples[i] for i in members], by_group[key])):
                 results[members[local]] = judgment
         return [j for j in results if j is not None]
-
-    async def _compare(self, pairs: list[Pair]) -> list[Preference]:
-        if not self.options.swap:
-            return await self.comparator.acompare(pairs)
-        forward, backward = await asyncio.gather(self.comparator.acompare(pairs), self.comparator.acompare([p.swapped() for p in pairs]))
-        return [combine_orders(f, b, "tie") for f, b in zip(forward, backward, strict=True)]
 
     def _pairs(self, key: Any, group: list[Sample]) -> list[tuple[tuple[Any, int, int], Pair]]:
         out = []
@@ -133,16 +135,15 @@ class PairwiseTournament(Reward):
                 anchor = sample.get(self.options.anchor_field)
                 if anchor is None:
                     continue
-                out.append(((key, i, -1), Pair(sample.prompt, sample.response, anchor, sample.reference, sample.id, sample.extra)))
+                # the anchor is response B: when it is the reference, it is not shown a second time as "the reference"
+                reference = None if self.options.anchor_field == "reference" else sample.reference
+                out.append(((key, i, -1), Pair(sample.prompt, sample.response, anchor, reference, sample.id, sample.extra)))
         return out
-
-    def _calls_per_pair(self) -> int:
-        return 2 if self.options.swap else 1
 
     def _rewards(self, group: list[Sample], results: list[tuple[int, int, Preference]]) -> list[Judgment]:
         n = len(group)
         o = self.options
-        calls = len(results) * self._calls_per_pair()
+        calls = len(results) * (2 if self.options.swap else 1)
         meta_common = {"format": o.format, "aggregate": o.aggregate, "group_size": n, "judge_calls": calls}
         if o.format == "all_pairs" and n < 2:
             return [Judgment.fail("input", "an all-pairs tournament needs at least two responses in the group (set 'group' on the samples, and pass whole groups in one batch)", **meta_common)]
