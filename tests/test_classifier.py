@@ -133,3 +133,8 @@ def test_embedding_head_fit_save_load_score(tmp_path, monkeypatch):
     assert truncated.ok and truncated.meta["truncated"] and "truncated to its first 8" in truncated.rationale
     bad = EmbeddingHeadReward(head=str(tmp_path / "absent.safetensors")).score([samples[0]])[0]
     assert bad.failure.kind == "backend"
+
+
+def test_a_label_index_the_model_lacks_fails_as_setup(rm_folder):
+    [judgment] = SequenceClassifierReward(model=str(rm_folder), label_index=5).score([Sample(prompt="q", response="a")])
+    assert judgment.score is None and judgment.failure.kind == "backend" and "label_index 5" in judgment.rationale

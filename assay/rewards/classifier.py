@@ -133,6 +133,9 @@ class SequenceClassifierReward(Reward):
             model, tokenizer = sequence_classifier(self.model_path, self.options.device)
         except ModelLoadError as error:
             return [Judgment.fail("backend", str(error)) for _ in samples]
+        labels = int(getattr(model.config, "num_labels", 1))
+        if not -labels <= self.options.label_index < labels:  # a setup error: checked once, not per sample
+            return [Judgment.fail("backend", f"label_index {self.options.label_index}, but {self.model_path} has {labels} logits") for _ in samples]
         encoded: dict[int, tuple[list[int], int, int]] = {}
         for i, sample in enumerate(samples):
             try:
@@ -150,9 +153,6 @@ class SequenceClassifierReward(Reward):
             if isinstance(result, BaseException):
                 kind_msg = "out of memory" if is_oom(result) else f"{type(result).__name__}"
                 judgments[i] = Judgment.fail("backend", f"the reward model failed ({kind_msg}) on {len(ids)} tokens: {result}")
-                continue
-            if not 0 <= self.options.label_index < len(result) and not -len(result) <= self.options.label_index < 0:
-                judgments[i] = Judgment.fail("input", f"label_index {self.options.label_index} but the model has {len(result)} logits")
                 continue
             score = float(result[self.options.label_index])
             rationale = f"reward model {Path(self.model_path).name} gave logit {score:.4g} for the response ({len(ids)} tokens"
