@@ -170,6 +170,7 @@ class JsonSchema(Reward):
         else:
             where = f"{self.name}: schema"
         self._schema_validator = self._validator(schema, where) if schema is not None else None
+        self._sample_validators: dict[str, Any] = {}  # per-sample schemas, built once each (an RL group shares one)
 
     def _validator(self, schema: Any, where: str) -> Any:
         cls = check_schema(schema, where)
@@ -187,10 +188,16 @@ class JsonSchema(Reward):
                     schema = parse_json(schema)
                 except ValueError as error:
                     return Judgment.fail("input", f"the sample's {field!r} is not valid JSON: {error}", raw=schema)
-            try:
-                validator = self._validator(schema, f"the sample's {field!r}")
-            except ValueError as error:
-                return Judgment.fail("input", str(error))
+            key = json.dumps(schema, sort_keys=True, default=str)
+            validator = self._sample_validators.get(key)
+            if validator is None:
+                try:
+                    validator = self._validator(schema, f"the sample's {field!r}")
+                except ValueError as error:
+                    return Judgment.fail("input", str(error))
+                if len(self._sample_validators) >= 1024:  # bounded: forget the oldest
+                    self._sample_validators.pop(next(iter(self._sample_validators)))
+                self._sample_validators[key] = validator
         value, where, invalid = _read(sample, self.options.extract)
         if invalid is not None:
             return invalid
