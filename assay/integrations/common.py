@@ -128,3 +128,9 @@ def flat_result(judgment: Judgment, names: list[str], failure_score: float) -> d
         component = component_judgment(judgment, name)
         out[key] = numeric(component.score if component else None)
     return out
+
+
+def flat_results(judgments: list[Judgment], reward: Any, failure_score: float) -> list[dict[str, Any]]:
+    """``flat_result`` for a batch, with the reward's component names."""
+    names = component_names(reward)
+    return [flat_result(j, names, failure_score) for j in judgments]

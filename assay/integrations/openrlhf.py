@@ -28,10 +28,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from assay.integrations.common import cached_reward, component_key, component_names, flat_result, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, component_key, component_names, flat_results, resolve_config, resolve_failure_score
+from assay.reward import run_sync
 from assay.types import Judgment, Sample
 
 END_TOKENS = ("<eos>", "<end_of_turn>", "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end|>", "<|end_of_text|>")
@@ -83,12 +84,12 @@ def make_samples(queries: Sequence[str], prompts: Sequence[str] | None, labels: 
     return samples, bad
 
 
-def result_lists(judgments: list[Judgment], reward: Any, failure_score: float | str | None = None) -> dict[str, Any]:
+def result_lists(judgments: list[Judgment], reward: Any, failure_score: float) -> dict[str, Any]:
     """``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` as plain lists, plus the
-    rationales under ``"rationales"`` (the server returns them; the file hook logs them)."""
-    value = resolve_failure_score(failure_score)
+    rationales under ``"rationales"`` (the server returns them; the file hook logs them).
+    ``failure_score`` is what a failed total becomes (NaN unless chosen)."""
     names = component_names(reward)
-    rows = [flat_result(j, names, value) for j in judgments]
+    rows = flat_results(judgments, reward, failure_score)
     rewards = [row["score"] for row in rows]
     extra_logs: dict[str, list[float]] = {"failed": [float(row["failed"]) for row in rows]}
     for name in names:
@@ -102,15 +103,18 @@ def result_lists(judgments: list[Judgment], reward: Any, failure_score: float | 
     }
 
 
-def score_queries(reward: Any, queries: Sequence[str], prompts: Sequence[str] | None, labels: Sequence[Any] | None) -> list[Judgment]:
-    """Judgments for OpenRLHF queries (sync)."""
+async def ascore_queries(
+    ascore: Callable[[list[Sample]], Awaitable[list[Judgment]]], queries: Sequence[str], prompts: Sequence[str] | None, labels: Sequence[Any] | None
+) -> tuple[list[Judgment], list[Judgment]]:
+    """Judgments for OpenRLHF queries, scoring the ones that split by ``ascore``; and the
+    ``input`` failures of those that could not be split (already among the judgments)."""
     samples, bad = make_samples(queries, prompts, labels)
     good = [i for i in range(len(samples)) if i not in bad]
-    scored = reward.score([samples[i] for i in good]) if good else []
+    scored = await ascore([samples[i] for i in good]) if good else []
     out: list[Judgment] = [bad.get(i) for i in range(len(samples))]  # type: ignore[misc]
     for i, judgment in zip(good, scored, strict=True):
         out[i] = judgment
-    return out
+    return out, list(bad.values())
 
 
 def _log_rationales(queries: Sequence[str], result: dict[str, Any]) -> None:
@@ -127,7 +131,8 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     import torch
 
     reward = cached_reward(resolve_config(config))
-    result = result_lists(score_queries(reward, queries, prompts, labels), reward, failure_score)
+    judgments, _ = run_sync(ascore_queries(reward.ascore, queries, prompts, labels))
+    result = result_lists(judgments, reward, resolve_failure_score(failure_score))
     _log_rationales(queries, result)
     return {
         "rewards": torch.tensor(result["rewards"], dtype=torch.float32),

@@ -37,7 +37,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from assay.integrations.common import cached_reward, component_names, flat_result, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, flat_results, resolve_config, resolve_failure_score
 from assay.types import Judgment, Sample
 
 Config = str | os.PathLike[str] | dict[str, Any] | None
@@ -65,9 +65,7 @@ def _refuse_group_steps(reward: Any, where: str) -> None:
 
 
 def _results(judgments: list[Judgment], reward: Any, failure_score: float | str | None) -> list[dict[str, Any]]:
-    names = component_names(reward)
-    value = resolve_failure_score(failure_score)
-    return [flat_result(j, names, value) for j in judgments]
+    return flat_results(judgments, reward, resolve_failure_score(failure_score))
 
 
 def compute_score(

@@ -48,7 +48,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from assay.integrations.common import component_names
 from assay.jsonl import text_problem
-from assay.integrations.openrlhf import make_samples, result_lists
+from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator, ScoreComparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from assay.serve.metrics import Metrics
@@ -394,15 +394,11 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
         authorize(request)
         body = await read_json(request, settings.max_body_bytes)
         queries, prompts, labels = parse_openrlhf(body, settings.max_samples)
-        samples, bad = make_samples(queries, prompts, labels)
-        good = [i for i in range(len(samples)) if i not in bad]
-        scored = await service.score([samples[i] for i in good], _timeout_of(body, settings.timeout), "/get_reward") if good else []
-        judgments: list[Judgment] = [bad.get(i) for i in range(len(samples))]  # type: ignore[misc]
-        for i, judgment in zip(good, scored, strict=True):
-            judgments[i] = judgment
-        if bad:
-            service._count("/get_reward", list(bad.values()))
-        result = result_lists(judgments, service.reward, settings.failure_score if settings.failure_score is not None else "nan")
+        timeout = _timeout_of(body, settings.timeout)
+        judgments, unsplit = await ascore_queries(lambda samples: service.score(samples, timeout, "/get_reward"), queries, prompts, labels)
+        if unsplit:
+            service._count("/get_reward", unsplit)
+        result = result_lists(judgments, service.reward, math.nan if settings.failure_score is None else settings.failure_score)
         return _json(result, allow_nan=True)
 
     @app.get("/health")
