@@ -208,7 +208,7 @@ class FunctionReward(Reward):
         return self.fn(*args, **kwargs)
 
     def score_one(self, sample: Sample) -> Judgment:
-        fields = {"prompt": sample.prompt_text, **sample.fields(), "response": sample.response_text}
+        fields = {**sample.fields(), "prompt": sample.prompt_text, "response": sample.response_text}  # texts, chat or not
         fields["reference"] = sample.reference
         if not self._takes_all:
             fields = {k: v for k, v in fields.items() if k in self._names}
