@@ -47,6 +47,12 @@ def _first_failure(results: Sequence[Judgment | Preference]) -> Failure:
     return Failure("internal", "no result")
 
 
+def is_pairwise(judge: Reward | Comparator) -> bool:
+    """Whether a judge compares pairs: a comparator, or a wrapper (Vote, Ensemble, both Reward
+    and Comparator) around one."""
+    return getattr(judge, "pairwise", isinstance(judge, Comparator) and not isinstance(judge, Reward))
+
+
 # --- Swap ------------------------------------------------------------------------------------------
 
 
@@ -111,7 +117,7 @@ class Vote(Reward, Comparator):
             self.name = f"vote{o.k}({inner.name})"
         self.inner = inner
         self._min_valid = o.min_valid if o.min_valid is not None else o.k // 2 + 1
-        self.pairwise = isinstance(inner, Comparator) and not isinstance(inner, Reward)
+        self.pairwise = is_pairwise(inner)
 
     def _overrides(self, items: Sequence[Sample | Pair], index: int) -> list[dict[str, Any]]:
         o = self.options
@@ -222,7 +228,7 @@ class Ensemble(Reward, Comparator):
         self._weights = list(weights) if weights is not None else [1.0] * len(items)
         if len(self._weights) != len(self.members):
             raise ValueError(f"{len(self._weights)} weights for {len(self.members)} members")
-        kinds = {isinstance(m, Comparator) and not isinstance(m, Reward) for m in self.members}
+        kinds = {is_pairwise(m) for m in self.members}
         if len(kinds) > 1:
             raise ValueError("an ensemble's members must be all rewards or all comparators")
         self.pairwise = kinds.pop()

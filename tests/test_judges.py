@@ -447,3 +447,15 @@ def test_config_wraps_judges_in_vote_and_swap() -> None:
 def test_tournament_refuses_bradley_terry_against_an_anchor() -> None:
     with pytest.raises(ValueError, match="bradley_terry needs format all_pairs"):
         PairwiseTournament(client=ScriptedBackend([]), format="anchor", aggregate="bradley_terry")
+
+
+def test_wrappers_nest_and_keep_knowing_they_compare_pairs() -> None:
+    from assay.reward import Comparator
+    from assay.wrappers import Ensemble, Vote
+
+    class AlwaysA(Comparator):
+        def compare_batch(self, pairs):
+            return [Preference(winner="a", rationale="a") for _ in pairs]
+
+    nested = Ensemble([Vote(AlwaysA(), k=1)])
+    assert nested.pairwise and nested.compare([Pair("q", "x", "y")])[0].winner == "a"
