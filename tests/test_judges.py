@@ -17,7 +17,7 @@ from assay.rewards.judge import ListwiseJudge, PairwiseJudge, PointwiseJudge
 from assay.rewards.rubric import Rubric, RubricReward, contrastive_rubric, generate_rubric
 from assay.rewards.tournament import PairwiseTournament, bradley_terry
 from assay.reward import run_sync
-from assay.types import Pair, Sample
+from assay.types import Pair, Preference, Sample
 from assay.wrappers import Ensemble, Swap, Vote, derive_seed
 
 
