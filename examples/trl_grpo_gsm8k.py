@@ -56,6 +56,7 @@ class RationaleRecorder:
         self.trainer: Any = None
         self.out_path = Path(out_path) if out_path else None
         self.records: list[dict[str, Any]] = []
+        self._seen: tuple[Any, ...] | None = None  # the log content last captured
 
     def _as_callback(self) -> Any:
         from transformers import TrainerCallback
@@ -75,6 +76,10 @@ class RationaleRecorder:
         completions = list(logs["completion"])
         rewards = {name: list(values) for name, values in logs["rewards"].items()}
         extra = {column: list(values) for column, values in logs["extra"].items()}
+        content = (tuple(map(str, completions)), tuple(str(v) for values in rewards.values() for v in values))
+        if content == self._seen:  # the same generation logged again (the final summary, steps_per_generation > 1)
+            return
+        self._seen = content
         new = []
         for i, completion in enumerate(completions):
             record = {"step": step, "completion": completion}
