@@ -307,6 +307,7 @@ def _worker_main(inbox: Connection, conn: Connection, timeout_seconds: int) -> N
 # --- the pool -------------------------------------------------------------------------------
 
 _GRACE_SECONDS = 0.5  # beyond the worker's own alarm, before the parent kills it
+_START_SECONDS = 60.0  # how long a run waits with no worker ready before failing its items
 _MAX_START_FAILURES = 3
 _live_pools: weakref.WeakSet[_MathPool] = weakref.WeakSet()
 
@@ -414,6 +415,7 @@ class _MathPool:
                 raise RuntimeError("the math worker pool is closed")
             pending = deque(items)
             chunk = max(1, min(32, len(items) // (4 * self.size) or 1))
+            stalled_since: float | None = None
             while pending or any(w.busy for w in self.workers):
                 self._top_up()
                 if not self.workers:
@@ -436,6 +438,15 @@ class _MathPool:
                 requeue = self._pump(wait_for, results)
                 for item in reversed(requeue):
                     pending.appendleft(item)
+                if any(w.ready for w in self.workers):
+                    stalled_since = None
+                elif stalled_since is None:
+                    stalled_since = time.monotonic()
+                elif time.monotonic() - stalled_since > _START_SECONDS:  # workers alive but never ready: bounded
+                    for item in pending:
+                        results[item[0]] = ("error", f"no math-verify worker became ready within {_START_SECONDS:g} s")
+                    pending.clear()
+                    break
                 # kill workers whose current item is past its hard deadline
                 now = time.monotonic()
                 for worker in list(self.workers):
