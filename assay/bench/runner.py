@@ -35,6 +35,8 @@ class BenchError(ValueError):
 
 
 def choose_mode(protocol: Protocol, config: str | Path | dict[str, Any] | None) -> str:
+    """The mode a config runs in: ``stored`` scores without a config, ``pairwise`` with a
+    ``comparator:`` section, else the protocol's pointwise or process mode."""
     if config is None:
         if "stored" in protocol.modes:
             return "stored"
@@ -42,19 +44,18 @@ def choose_mode(protocol: Protocol, config: str | Path | dict[str, Any] | None) 
     from assay.config import read_config
 
     spec, _ = read_config(config)
-    if spec.comparator:
-        if "pairwise" not in protocol.modes:
-            raise BenchError(f"{protocol.name} scores responses one by one; a pairwise comparator cannot run it (use a pointwise reward)")
-        return "pairwise"
-    if "process" in protocol.modes:
-        return "process"
-    return "pointwise"
+    return _mode(protocol, pairwise=bool(spec.comparator))
 
 
 def scorer_mode(protocol: Protocol, scorer: Any) -> str:
-    from assay.reward import Comparator
+    """The mode an object scorer runs in (a Comparator: pairwise)."""
+    from assay.wrappers import is_pairwise
 
-    if isinstance(scorer, Comparator):
+    return _mode(protocol, pairwise=is_pairwise(scorer))
+
+
+def _mode(protocol: Protocol, pairwise: bool) -> str:
+    if pairwise:
         if "pairwise" not in protocol.modes:
             raise BenchError(f"{protocol.name} scores responses one by one; a pairwise comparator cannot run it (use a pointwise reward)")
         return "pairwise"
