@@ -8,7 +8,7 @@
 Importing assay is light: no torch, transformers or fastapi until a reward needs them.
 """
 
-from assay.config import ConfigError, load_comparator, load_reward
+from assay.compose.load import ConfigError, load_comparator, load_reward
 from assay.reward import Comparator, FunctionReward, Reward, reward, run_sync
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 

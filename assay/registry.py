@@ -30,41 +30,41 @@ class Entry:
 
 REWARD_TYPES: dict[str, Entry] = {
     # verifiable rules
-    "math": Entry("assay.rewards.math:MathReward", "math answer equivalence with math-verify, in a killable process pool", "verifiable"),
-    "exact_match": Entry("assay.rewards.match:ExactMatch", "response (or its extracted answer) equals the reference, optionally normalised", "verifiable"),
-    "f1": Entry("assay.rewards.match:TokenF1", "token-level F1 against the reference (SQuAD-style normalisation)", "verifiable"),
-    "choice": Entry("assay.rewards.match:ChoiceMatch", "multiple-choice letter in the response equals the reference letter", "verifiable"),
-    "regex": Entry("assay.rewards.format:RegexMatch", "1 when the response matches a regular expression, else 0", "verifiable"),
-    "tag_format": Entry("assay.rewards.format:TagFormat", "response follows a tag layout such as <think>...</think><answer>...</answer>", "verifiable"),
-    "length_penalty": Entry("assay.rewards.length:LengthPenalty", "penalty for responses longer than a token budget (linear beyond it)", "verifiable"),
-    "overlong": Entry("assay.rewards.length:OverlongPenalty", "DAPO soft overlong punishment: 0 up to max-buffer, linear to -1 at max", "verifiable"),
-    "repetition": Entry("assay.rewards.repetition:RepetitionPenalty", "penalty for repeated n-grams in the response", "verifiable"),
-    "bleu": Entry("assay.rewards.overlap:Bleu", "sentence BLEU against the reference (sacrebleu), in [0, 1]", "verifiable"),
-    "chrf": Entry("assay.rewards.overlap:ChrF", "chrF against the reference (sacrebleu), in [0, 1]", "verifiable"),
-    "rouge": Entry("assay.rewards.overlap:Rouge", "ROUGE F-measure against the reference (rouge-score)", "verifiable"),
-    "json_valid": Entry("assay.rewards.json_format:JsonValid", "1 when the response (or its fenced block) is valid JSON", "verifiable"),
-    "json_schema": Entry("assay.rewards.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
-    "tool_call": Entry("assay.rewards.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
+    "math": Entry("assay.rewards.math.reward:MathReward", "math answer equivalence with math-verify, in a killable process pool", "verifiable"),
+    "exact_match": Entry("assay.rewards.rules.match:ExactMatch", "response (or its extracted answer) equals the reference, optionally normalised", "verifiable"),
+    "f1": Entry("assay.rewards.rules.match:TokenF1", "token-level F1 against the reference (SQuAD-style normalisation)", "verifiable"),
+    "choice": Entry("assay.rewards.rules.match:ChoiceMatch", "multiple-choice letter in the response equals the reference letter", "verifiable"),
+    "regex": Entry("assay.rewards.rules.format:RegexMatch", "1 when the response matches a regular expression, else 0", "verifiable"),
+    "tag_format": Entry("assay.rewards.rules.format:TagFormat", "response follows a tag layout such as <think>...</think><answer>...</answer>", "verifiable"),
+    "length_penalty": Entry("assay.rewards.rules.length:LengthPenalty", "penalty for responses longer than a token budget (linear beyond it)", "verifiable"),
+    "overlong": Entry("assay.rewards.rules.length:OverlongPenalty", "DAPO soft overlong punishment: 0 up to max-buffer, linear to -1 at max", "verifiable"),
+    "repetition": Entry("assay.rewards.rules.repetition:RepetitionPenalty", "penalty for repeated n-grams in the response", "verifiable"),
+    "bleu": Entry("assay.rewards.rules.overlap:Bleu", "sentence BLEU against the reference (sacrebleu), in [0, 1]", "verifiable"),
+    "chrf": Entry("assay.rewards.rules.overlap:ChrF", "chrF against the reference (sacrebleu), in [0, 1]", "verifiable"),
+    "rouge": Entry("assay.rewards.rules.overlap:Rouge", "ROUGE F-measure against the reference (rouge-score)", "verifiable"),
+    "json_valid": Entry("assay.rewards.rules.json_format:JsonValid", "1 when the response (or its fenced block) is valid JSON", "verifiable"),
+    "json_schema": Entry("assay.rewards.rules.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
+    "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
     "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
-    "process": Entry("assay.rewards.process:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
+    "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
     # model-based, local
-    "semantic": Entry("assay.rewards.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
-    "diversity": Entry("assay.rewards.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),
-    "likelihood": Entry("assay.rewards.likelihood:ReferenceLikelihood", "log p(reference | prompt, response) under a causal LM (Gemma-3-270M by default)", "model", "models"),
-    "follow_up": Entry("assay.rewards.likelihood:FollowUpLikelihood", "log p(user follow-up | dialogue, response) under a causal LM", "model", "models"),
-    "classifier": Entry("assay.rewards.classifier:SequenceClassifierReward", "a Hugging Face sequence-classification reward model (one logit)", "model", "models"),
-    "embedding_head": Entry("assay.rewards.classifier:EmbeddingHeadReward", "a frozen sentence encoder plus a small trained head", "model", "models"),
+    "semantic": Entry("assay.rewards.models.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
+    "diversity": Entry("assay.rewards.models.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),
+    "likelihood": Entry("assay.rewards.models.likelihood:ReferenceLikelihood", "log p(reference | prompt, response) under a causal LM (Gemma-3-270M by default)", "model", "models"),
+    "follow_up": Entry("assay.rewards.models.likelihood:FollowUpLikelihood", "log p(user follow-up | dialogue, response) under a causal LM", "model", "models"),
+    "classifier": Entry("assay.rewards.models.classifier:SequenceClassifierReward", "a Hugging Face sequence-classification reward model (one logit)", "model", "models"),
+    "embedding_head": Entry("assay.rewards.models.classifier:EmbeddingHeadReward", "a frozen sentence encoder plus a small trained head", "model", "models"),
     # LLM judges
-    "judge": Entry("assay.rewards.judge:PointwiseJudge", "an LLM judge that writes a critique, then a score on a scale", "judge"),
-    "listwise_judge": Entry("assay.rewards.judge:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
-    "pairwise_tournament": Entry("assay.rewards.tournament:PairwiseTournament", "pairwise judge verdicts within a group turned into per-response rewards", "judge"),
-    "rubric": Entry("assay.rewards.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
+    "judge": Entry("assay.rewards.judges.judge:PointwiseJudge", "an LLM judge that writes a critique, then a score on a scale", "judge"),
+    "listwise_judge": Entry("assay.rewards.judges.judge:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
+    "pairwise_tournament": Entry("assay.rewards.judges.tournament:PairwiseTournament", "pairwise judge verdicts within a group turned into per-response rewards", "judge"),
+    "rubric": Entry("assay.rewards.judges.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
     # served elsewhere
     "remote": Entry("assay.rewards.remote:RemoteReward", "the rewards of an assay server (assay serve), scored over HTTP with bounded retries", "remote"),
 }
 
 COMPARATOR_TYPES: dict[str, Entry] = {
-    "pairwise_judge": Entry("assay.rewards.judge:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
+    "pairwise_judge": Entry("assay.rewards.judges.judge:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
 }
 
 _loaded_plugins = False

@@ -22,7 +22,7 @@ from assay.backends.cache import CachedBackend, RequestCache, cache_key
 from assay.backends.local import merge_system, render_chat
 from assay.backends.openai import OpenAIBackend, normalize_base_url
 from assay.reward import run_sync
-from assay.rewards.judge import PointwiseJudge
+from assay.rewards.judges.judge import PointwiseJudge
 from assay.types import Sample
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -191,7 +191,7 @@ def test_sampling_params_and_logprobs_passed(server) -> None:
 def test_concurrency_bound_is_reached_not_exceeded_and_cache(server, tmp_path) -> None:
     """The backend keeps exactly `concurrency` requests in flight (the server counts them), so
     throughput is bounded by C/L rather than by a hidden pool; a second run with the cache on
-    makes zero backend calls. Throughput itself is measured in bench/judge_concurrency.py."""
+    makes zero backend calls. Throughput itself is measured in perf/judge_concurrency.py."""
     concurrency, n = 8, 32
     client = backend(server, "slow", concurrency=concurrency)
 

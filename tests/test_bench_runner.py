@@ -211,7 +211,7 @@ def test_rewardbench_sections_end_to_end(tmp_path):
 def test_object_scorers_that_differ_never_share_saved_results(tmp_path):
     from assay.bench.runner import scorer_identity
     from assay.reward import reward
-    from assay.rewards.format import RegexMatch
+    from assay.rewards.rules.format import RegexMatch
 
     longer = reward(lambda response: len(response))
     shorter = reward(lambda response: -len(response))

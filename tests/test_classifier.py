@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 
 from assay.backends import local_models  # noqa: E402
 from assay.registry import reward_class  # noqa: E402
-from assay.rewards.classifier import EmbeddingHeadReward, SequenceClassifierReward, fit_head, load_head  # noqa: E402
+from assay.rewards.models.classifier import EmbeddingHeadReward, SequenceClassifierReward, fit_head, load_head  # noqa: E402
 from assay.types import Sample  # noqa: E402
 
 CHAT_TEMPLATE = (

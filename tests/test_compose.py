@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from assay import compose
+from assay.compose import rules as compose
 
 
 def test_weighted_sum_all_present():

@@ -155,7 +155,7 @@ def test_output_is_json_serialisable(fn_dir):
 
 
 def test_group_judging_rewards_make_the_whole_config_need_whole_groups():
-    from assay.config import load_reward
+    from assay.compose.load import load_reward
 
     assert not load_reward({"rewards": {"em": {"type": "exact_match"}}}).needs_whole_groups
     assert load_reward({"rewards": {"em": {"type": "exact_match"}}, "combine": {"normalize": "group_rank"}}).needs_whole_groups
@@ -163,7 +163,7 @@ def test_group_judging_rewards_make_the_whole_config_need_whole_groups():
 
 
 def test_combine_settings_that_would_be_ignored_are_refused():
-    from assay.config import ConfigError, load_reward
+    from assay.compose.load import ConfigError, load_reward
 
     base = {"rewards": {"o": {"type": "exact_match"}, "p": {"type": "exact_match"}}}
     with pytest.raises(ConfigError, match="gates and normalize do not apply"):

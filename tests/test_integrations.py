@@ -314,9 +314,9 @@ def test_openrlhf_split_query():
 @pytest.mark.slow
 def test_ray_engine_output_identical_to_local(tmp_path):
     pytest.importorskip("ray")
-    from assay.config import load_reward
+    from assay.compose.load import load_reward
     from assay.integrations.ray_engine import score_file_ray
-    from assay.score_file import score_file
+    from assay.files.score_file import score_file
 
     path = tmp_path / "rewards.yaml"
     path.write_text(json.dumps(config()))

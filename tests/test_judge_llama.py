@@ -23,10 +23,10 @@ import pytest
 from assay.backends.base import BackendTimeout
 from assay.backends.openai import OpenAIBackend
 from assay.reward import run_sync
-from assay.rewards.judge import PairwiseJudge, PointwiseJudge
-from assay.rewards.rubric import RubricReward
+from assay.rewards.judges.judge import PairwiseJudge, PointwiseJudge
+from assay.rewards.judges.rubric import RubricReward
 from assay.types import Judgment, Pair, Preference, Sample
-from assay.wrappers import Swap
+from assay.rewards.judges.wrappers import Swap
 
 pytestmark = pytest.mark.slow
 

@@ -10,15 +10,15 @@ import pytest
 from scripted_backend import ScriptedBackend, user_text
 
 from assay.backends.base import BackendError, BackendTimeout, Completion, TokenLogprob
-from assay.config import ConfigError, load_comparator, load_reward
-from assay.rewards import prompting
-from assay.rewards.injection import injection_probe
-from assay.rewards.judge import ListwiseJudge, PairwiseJudge, PointwiseJudge
-from assay.rewards.rubric import Rubric, RubricReward, contrastive_rubric, generate_rubric
-from assay.rewards.tournament import PairwiseTournament, bradley_terry
+from assay.compose.load import ConfigError, load_comparator, load_reward
+from assay.rewards.judges import prompting
+from assay.bench.probes.injection import injection_probe
+from assay.rewards.judges.judge import ListwiseJudge, PairwiseJudge, PointwiseJudge
+from assay.rewards.judges.rubric import Rubric, RubricReward, contrastive_rubric, generate_rubric
+from assay.rewards.judges.tournament import PairwiseTournament, bradley_terry
 from assay.reward import run_sync
 from assay.types import Pair, Preference, Sample
-from assay.wrappers import Ensemble, Swap, Vote, derive_seed
+from assay.rewards.judges.wrappers import Ensemble, Swap, Vote, derive_seed
 
 
 def block(text: str, tag: str) -> str:
@@ -451,7 +451,7 @@ def test_tournament_refuses_bradley_terry_against_an_anchor() -> None:
 
 def test_wrappers_nest_and_keep_knowing_they_compare_pairs() -> None:
     from assay.reward import Comparator
-    from assay.wrappers import Ensemble, Vote
+    from assay.rewards.judges.wrappers import Ensemble, Vote
 
     class AlwaysA(Comparator):
         def compare_batch(self, pairs):

@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 
 from assay.backends import local_models  # noqa: E402
 from assay.registry import reward_class  # noqa: E402
-from assay.rewards.likelihood import FollowUpLikelihood, ReferenceLikelihood, build_input, score_inputs  # noqa: E402
+from assay.rewards.models.likelihood import FollowUpLikelihood, ReferenceLikelihood, build_input, score_inputs  # noqa: E402
 from assay.types import Sample  # noqa: E402
 
 
@@ -179,7 +179,7 @@ def test_missing_user_folder_is_a_backend_failure(tmp_path):
 
 
 def test_context_template_fills_in_one_pass():
-    from assay.rewards.likelihood import ReferenceLikelihood
+    from assay.rewards.models.likelihood import ReferenceLikelihood
 
     context = ReferenceLikelihood().context_of(Sample(prompt='print(f"{response}")', response="RESP"))
     assert context == 'print(f"{response}")\nRESP'  # a placeholder inside the prompt stays as written

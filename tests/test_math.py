@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assay.registry import reward_class
-from assay.rewards.math import MathReward, extract_math_answer, fast_compare, plain_number
+from assay.rewards.math.reward import MathReward, extract_math_answer, fast_compare, plain_number
 from assay.types import Sample
 
 POWER_TOWER = r"\boxed{\dfrac{5^{\left(5^{\left(5^{\left(5^5\right)}\right)} - 4\right)} - 5}{16}}"

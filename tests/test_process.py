@@ -3,7 +3,7 @@
 import pytest
 
 from assay import Sample, load_reward
-from assay.rewards.process import aggregate, split_steps
+from assay.rewards.process.steps import aggregate, split_steps
 
 STEP_SCORER = '''
 def step_ok(response, step_index, previous_steps):

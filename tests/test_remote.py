@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from assay.config import load_reward  # noqa: E402
+from assay.compose.load import load_reward  # noqa: E402
 from assay.integrations import trl, verl  # noqa: E402
 from assay.rewards.remote import RemoteReward  # noqa: E402
 from assay.serve.app import Settings  # noqa: E402

@@ -13,8 +13,8 @@ pytest.importorskip("sentence_transformers")
 from assay.backends import local_models  # noqa: E402
 from assay.backends.local_models import bisect_call, length_batches  # noqa: E402
 from assay.registry import reward_class  # noqa: E402
-from assay.rewards.response_parts import select_part  # noqa: E402
-from assay.rewards.semantic import GroupDiversity, SemanticSimilarity  # noqa: E402
+from assay.rewards.models.response_parts import select_part  # noqa: E402
+from assay.rewards.models.semantic import GroupDiversity, SemanticSimilarity  # noqa: E402
 from assay.types import Sample  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def test_registry_names_the_classes():
 
 
 def test_import_assay_does_not_import_torch():
-    code = "import sys, assay, assay.rewards.semantic, assay.rewards.likelihood, assay.rewards.classifier; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, assay, assay.rewards.models.semantic, assay.rewards.models.likelihood, assay.rewards.models.classifier; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
 

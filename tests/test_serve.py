@@ -261,7 +261,7 @@ def test_assay_serve_refuses_a_missing_token_variable(tmp_path):
 
 
 def test_bench_load_client_reads_every_answer_as_httpx_does():
-    """bench/serve_load.py measures with its own light HTTP client; it must see what httpx sees."""
+    """perf/serve_load.py measures with its own light HTTP client; it must see what httpx sees."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("load_client", REPO / "bench" / "load_client.py")

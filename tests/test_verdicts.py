@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assay.backends.base import TokenLogprob
-from assay.rewards.verdicts import (
+from assay.rewards.judges.verdicts import (
     Verdict,
     expected_score,
     pairwise_probability,

@@ -13,14 +13,14 @@ import json
 import pytest
 
 from assay.registry import REWARD_TYPES, reward_class
-from assay.rewards.answer_extraction import extract_answer, last_boxed, normalize_answer
-from assay.rewards.format import RegexMatch, TagFormat
-from assay.rewards.json_format import JsonSchema, JsonValid
-from assay.rewards.length import LengthPenalty, OverlongPenalty, count_units
-from assay.rewards.match import ChoiceMatch, ExactMatch, TokenF1
-from assay.rewards.overlap import Bleu, ChrF, Rouge
-from assay.rewards.repetition import RepetitionPenalty
-from assay.rewards.tool_call import ToolCallMatch, best_pairing
+from assay.rewards.rules.extraction import extract_answer, last_boxed, normalize_answer
+from assay.rewards.rules.format import RegexMatch, TagFormat
+from assay.rewards.rules.json_format import JsonSchema, JsonValid
+from assay.rewards.rules.length import LengthPenalty, OverlongPenalty, count_units
+from assay.rewards.rules.match import ChoiceMatch, ExactMatch, TokenF1
+from assay.rewards.rules.overlap import Bleu, ChrF, Rouge
+from assay.rewards.rules.repetition import RepetitionPenalty
+from assay.rewards.rules.tool_call import ToolCallMatch, best_pairing
 from assay.types import Judgment, Sample
 
 MINE = ["exact_match", "f1", "choice", "regex", "tag_format", "length_penalty", "overlong", "repetition", "bleu", "chrf", "rouge", "json_valid", "json_schema", "tool_call"]
@@ -627,7 +627,7 @@ def test_unloadable_tokenizer_is_a_backend_failure_once(tmp_path):
 
 
 def test_regex_pattern_checked_with_its_flags():
-    from assay.rewards.format import RegexMatch
+    from assay.rewards.rules.format import RegexMatch
 
     assert RegexMatch(pattern="^a  # a comment (", flags=["verbose"]).score([Sample(response="a")])[0].score == 1.0
     with pytest.raises(ValueError):

@@ -41,7 +41,7 @@ def choose_mode(protocol: Protocol, config: str | Path | dict[str, Any] | None) 
         if "stored" in protocol.modes:
             return "stored"
         raise BenchError(f"{protocol.name} needs --config: a reward (or comparator) to evaluate")
-    from assay.config import read_config
+    from assay.compose.load import read_config
 
     spec, _ = read_config(config)
     return _mode(protocol, pairwise=bool(spec.comparator))
@@ -49,7 +49,7 @@ def choose_mode(protocol: Protocol, config: str | Path | dict[str, Any] | None) 
 
 def scorer_mode(protocol: Protocol, scorer: Any) -> str:
     """The mode an object scorer runs in (a Comparator: pairwise)."""
-    from assay.wrappers import is_pairwise
+    from assay.rewards.judges.wrappers import is_pairwise
 
     return _mode(protocol, pairwise=is_pairwise(scorer))
 
@@ -65,7 +65,7 @@ def _mode(protocol: Protocol, pairwise: bool) -> str:
 def build_scorer(config: str | Path | dict[str, Any] | None, mode: str) -> Any:
     if mode == "stored":
         return None
-    from assay.config import load_comparator, load_reward
+    from assay.compose.load import load_comparator, load_reward
 
     return load_comparator(config) if mode == "pairwise" else load_reward(config)
 

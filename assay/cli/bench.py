@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from assay.bench.protocols import PROTOCOLS
     from assay.bench.runner import BenchError
     from assay.bench.worklog import ConfigChanged
-    from assay.config import ConfigError
+    from assay.compose.load import ConfigError
 
     if args.benchmark != PROBES and args.benchmark not in PROTOCOLS:
         print(f"error: unknown benchmark {args.benchmark!r}\n\n{list_benchmarks()}", file=sys.stderr)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _probes(args: argparse.Namespace) -> int:
-    from assay.bench.probes import probes_table, run_probes
+    from assay.bench.probes.bias import probes_table, run_probes
 
     if not args.config:
         print("error: probes need --config (the reward or judge to probe)", file=sys.stderr)

@@ -20,7 +20,7 @@ class SetupError(Exception):
 def load_for_input(input_path: Path, load: Callable[[str], T], config: str) -> T:
     """``load(config)`` once ``input_path`` is known to exist; on failure print ``error: ...``
     to stderr and raise :class:`SetupError`."""
-    from assay.config import ConfigError
+    from assay.compose.load import ConfigError
 
     if not input_path.is_file():
         print(f"error: {input_path}: input file not found", file=sys.stderr)

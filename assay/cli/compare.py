@@ -107,8 +107,8 @@ class Tally:
 
 def run(args: argparse.Namespace) -> int:
     from assay.cli.common import SetupError, load_for_input, report
-    from assay.config import load_comparator
-    from assay.jsonl import InputError, read_rows, write_row
+    from assay.compose.load import load_comparator
+    from assay.files.jsonl import InputError, read_rows, write_row
     from assay.types import Pair
 
     try:
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     except SetupError:
         return 2
     if args.swap:
-        from assay.wrappers import Swap
+        from assay.rewards.judges.wrappers import Swap
 
         comparator = Swap(comparator, rule=args.swap_rule)
 
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _label(value: Any, path: Path, line: int) -> Any:
-    from assay.jsonl import InputError
+    from assay.files.jsonl import InputError
 
     if value is None:
         return None

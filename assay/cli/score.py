@@ -42,8 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from assay.cli.common import SetupError, load_for_input, report
-    from assay.config import load_reward, read_config
-    from assay.score_file import score_file
+    from assay.compose.load import load_reward, read_config
+    from assay.files.score_file import score_file
 
     try:  # with Ray the actors build the reward: here the config is only checked
         reward = load_for_input(args.input, read_config if args.engine == "ray" else load_reward, args.config)

@@ -67,7 +67,7 @@ def resolve_config(config: str | os.PathLike[str] | dict[str, Any] | None) -> st
 
 def cached_reward(config: str | os.PathLike[str] | dict[str, Any]) -> Any:
     """The reward a config builds, loaded once per process and config."""
-    from assay.config import load_reward
+    from assay.compose.load import load_reward
 
     key = config_key(config)
     with _LOCK:

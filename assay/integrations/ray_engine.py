@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from assay.jsonl import InputError, Row, read_rows, write_row
-from assay.score_file import output_row
-from assay.summary import Summary
+from assay.files.jsonl import InputError, Row, read_rows, write_row
+from assay.files.score_file import output_row
+from assay.files.summary import Summary
 from assay.types import Failure, Judgment, Sample
 
 Config = str | os.PathLike[str] | dict[str, Any]
@@ -37,7 +37,7 @@ class ScoreActor:
     """A Ray Data actor holding one reward; scores batches of ``{"line", "row"}`` records."""
 
     def __init__(self, config: Config) -> None:
-        from assay.config import load_reward
+        from assay.compose.load import load_reward
 
         self.reward = load_reward(config)
 
@@ -90,7 +90,7 @@ def score_file_ray(
     like ``assay.score_file.score_file``."""
     import ray
 
-    from assay.config import needs_whole_groups, read_config
+    from assay.compose.load import needs_whole_groups, read_config
 
     spec, _ = read_config(config)  # fail fast, on the driver, with the config's own message
     if not isinstance(config, dict):

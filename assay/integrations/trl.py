@@ -52,7 +52,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from assay import compose
+from assay.compose import rules as compose
 from assay.integrations.common import cached_reward, config_key
 from assay.types import Judgment, Sample, prompt_text
 
@@ -313,7 +313,7 @@ def reward_funcs(
     scheduled reward, whose schedule is applied by its callable). ``mode="total"``: one
     callable giving the config's total, weight 1.0.
     """
-    from assay.config import read_config
+    from assay.compose.load import read_config
 
     spec, _ = read_config(config)  # validate now, with a clear error, before training starts
     if mode == "total":

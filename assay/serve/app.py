@@ -47,7 +47,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from assay.integrations.common import component_names
-from assay.jsonl import text_problem
+from assay.files.jsonl import text_problem
 from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator, ScoreComparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
@@ -329,7 +329,7 @@ class MetricsMiddleware:
 
 def load_service(config: str | os.PathLike[str] | dict[str, Any], settings: Settings) -> RewardService:
     """Build the reward (and comparator) a config describes, once, for the server."""
-    from assay.config import load_comparator, load_reward, read_config
+    from assay.compose.load import load_comparator, load_reward, read_config
 
     spec, _ = read_config(config)
     reward = load_reward(config)

@@ -1,0 +1,1 @@
+"""Rewards computed by local models (the ``models`` extra): semantic similarity and diversity with a sentence encoder, likelihoods under a causal LM, classifier and embedding-head reward models. torch is imported only when one of them is built."""

@@ -1,0 +1,383 @@
+"""Scalar reward models: a Hugging Face sequence classifier (``classifier``) and a frozen
+sentence encoder with a small trained head (``embedding_head``).
+
+``classifier`` runs any ``AutoModelForSequenceClassification`` folder with one output logit
+(Bradley-Terry reward models such as Skywork-Reward-V2): the conversation [user prompt,
+assistant response] goes through the tokenizer's chat template as text, a BOS the template
+already wrote is stripped so the tokenizer does not add a second one, and the score is the
+logit. Inputs longer than ``max_length`` are cut from the left (BOS kept; the response's end is
+what a reward model reads last) and the rationale says so. Batches of similar length.
+
+``embedding_head`` embeds the response (and, with ``features: prompt_response``, the prompt)
+with a frozen sentence encoder (the packaged MiniLM by default) and applies a small head, a
+linear layer or small MLP, stored in one ``.safetensors`` file of a few hundred KB with its
+configuration in the file's metadata. :func:`save_head` / :func:`load_head` write and read it;
+:func:`fit_head` trains one on preference pairs (Bradley-Terry loss) in seconds.
+
+Empty input is a typed failure: an empty response fails with kind ``input``.
+
+    rewards:
+      rm: {type: classifier, model: /models/Skywork-Reward-V2-Qwen3-0.6B, max_length: 4096}
+      tiny_rm: {type: embedding_head, head: heads/helpful.safetensors}
+
+    >>> from assay.rewards.models.classifier import fit_head, EmbeddingHeadReward   # doctest: +SKIP
+    >>> head = fit_head([("2+2?", "4", "5"), ("Capital of France?", "Paris", "Rome")])   # doctest: +SKIP
+    >>> head.save("head.safetensors"); EmbeddingHeadReward(head="head.safetensors")     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import field_validator
+
+from assay.backends.local_models import (
+    ModelLoadError,
+    bisect_call,
+    is_oom,
+    length_batches,
+    sentence_encoder,
+    sequence_classifier,
+    shared,
+)
+from assay.reward import Options as BaseOptions
+from assay.reward import Reward
+from assay.rewards.judges import prompting
+from assay.rewards.models.response_parts import response_part_or_failure
+from assay.types import Judgment, Sample
+
+HEAD_FORMAT = "assay-embedding-head/1"
+
+
+def _relative_to(path: str | None, base_dir: str | os.PathLike[str] | None) -> Any:
+    """A relative path in a config file is read relative to that file's folder."""
+    if path and base_dir is not None and not Path(path).expanduser().is_absolute():
+        return str(Path(base_dir) / path)
+    return path
+
+
+# --- classifier ----------------------------------------------------------------------------
+
+
+def chat_messages(sample: Sample) -> list[dict[str, Any]]:
+    """The conversation a reward model reads: the prompt's messages (or one user turn), then
+    the response's messages (or one assistant turn)."""
+    messages: list[dict[str, Any]] = []
+    if isinstance(sample.prompt, list):
+        messages += [dict(m) for m in sample.prompt]
+    elif sample.prompt_text.strip():
+        messages.append({"role": "user", "content": sample.prompt_text})
+    if isinstance(sample.response, list):
+        messages += [dict(m) for m in sample.response if isinstance(m, dict)]
+    else:
+        messages.append({"role": "assistant", "content": sample.response_text})
+    return messages
+
+
+class SequenceClassifierReward(Reward):
+    """A Hugging Face sequence-classification reward model: the score is its logit."""
+
+    type_name: ClassVar[str] = "classifier"
+
+    class Options(BaseOptions):
+        model: str  # AutoModelForSequenceClassification folder
+        chat_template: Literal["auto", "always", "never"] = "auto"  # auto: when the tokenizer has one
+        plain_template: str = "{prompt}\n\n{response}"  # used without a chat template
+        label_index: int = 0  # which logit is the reward when the model has several
+        max_length: int = 4096
+        batch_size: int = 8
+        max_batch_tokens: int | None = 16384
+        device: str = "cpu"
+
+        @field_validator("model")
+        @classmethod
+        def _model_given(cls, model: str) -> str:
+            if not model:
+                raise ValueError("classifier needs `model`: the folder of a sequence-classification reward model")
+            return model
+
+    def __init__(self, name: str | None = None, *, base_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.model_path = str(_relative_to(self.options.model, base_dir))  # a config's relative path: from its folder
+
+    def text_of(self, sample: Sample, tokenizer: Any) -> str:
+        use_template = self.options.chat_template == "always" or (self.options.chat_template == "auto" and getattr(tokenizer, "chat_template", None))
+        if use_template:
+            text = tokenizer.apply_chat_template(chat_messages(sample), tokenize=False)
+            bos = getattr(tokenizer, "bos_token", None)
+            if bos and text.startswith(bos):  # the tokenizer adds its own BOS: do not double it
+                text = text[len(bos):]
+            return text
+        if not sample.prompt_text.strip():
+            return sample.response_text
+        return prompting.fill(self.options.plain_template, {"prompt": sample.prompt_text, "response": sample.response_text}, prompting.TEXT_PLACEHOLDER)
+
+    def encode(self, text: str, tokenizer: Any) -> tuple[list[int], int]:
+        """Token ids capped at max_length (left cut, first special token kept) and the cut count."""
+        ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
+        if len(ids) <= self.options.max_length:
+            return ids, 0
+        specials = {tokenizer.bos_token_id, tokenizer.cls_token_id} - {None}
+        keep_first = ids[0] in specials
+        kept = ([ids[0]] if keep_first else []) + ids[len(ids) - (self.options.max_length - int(keep_first)):]
+        return kept, len(ids) - len(kept)
+
+    def score_batch(self, samples: list[Sample]) -> list[Judgment]:
+        judgments: list[Judgment | None] = [None] * len(samples)
+        try:
+            model, tokenizer = sequence_classifier(self.model_path, self.options.device)
+        except ModelLoadError as error:
+            return [Judgment.fail("backend", str(error)) for _ in samples]
+        labels = int(getattr(model.config, "num_labels", 1))
+        if not -labels <= self.options.label_index < labels:  # a setup error: checked once, not per sample
+            return [Judgment.fail("backend", f"label_index {self.options.label_index}, but {self.model_path} has {labels} logits") for _ in samples]
+        encoded: dict[int, tuple[list[int], int, int]] = {}
+        for i, sample in enumerate(samples):
+            try:
+                if not sample.response_text.strip():
+                    judgments[i] = Judgment.fail("input", "the response is empty: there is nothing for the reward model to score")
+                    continue
+                ids, cut = self.encode(self.text_of(sample, tokenizer), tokenizer)
+                encoded[i] = (ids, cut, len(ids) + cut)
+            except Exception as error:  # noqa: BLE001 - one bad sample fails alone
+                judgments[i] = Judgment.fail("input", f"cannot build the reward model's input: {type(error).__name__}: {error}")
+        order = list(encoded)
+        results = _classify(model, tokenizer, [encoded[i][0] for i in order], self.options.batch_size, self.options.max_batch_tokens)
+        for i, result in zip(order, results):
+            ids, cut, total = encoded[i]
+            if isinstance(result, BaseException):
+                kind_msg = "out of memory" if is_oom(result) else f"{type(result).__name__}"
+                judgments[i] = Judgment.fail("backend", f"the reward model failed ({kind_msg}) on {len(ids)} tokens: {result}")
+                continue
+            score = float(result[self.options.label_index])
+            rationale = f"reward model {Path(self.model_path).name} gave logit {score:.4g} for the response ({len(ids)} tokens"
+            rationale += ")" if not cut else f"; input truncated: its first {cut} of {total} tokens were cut to fit max_length={self.options.max_length})"
+            judgments[i] = Judgment(score=score, rationale=rationale, details={"logits": list(result)} if len(result) > 1 else {},
+                                    meta={"truncated": bool(cut), "tokens": len(ids)})
+        return [j for j in judgments if j is not None]
+
+
+def _classify(model: Any, tokenizer: Any, inputs: list[list[int]], batch_size: int, max_batch_tokens: int | None) -> list[Any]:
+    """Logits per input, batches of similar length, right-padded; failures bisected."""
+    import torch
+
+    device = next(model.parameters()).device
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+
+    def run(batch: list[list[int]]) -> list[list[float]]:
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, ids in enumerate(batch):
+            input_ids[b, : len(ids)] = torch.tensor(ids)
+            attention[b, : len(ids)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
+        return logits.cpu().tolist()
+
+    results: list[Any] = [None] * len(inputs)
+    with torch.inference_mode():
+        for batch in length_batches([len(ids) for ids in inputs], batch_size, max_batch_tokens):
+            for index, result in zip(batch, bisect_call([inputs[i] for i in batch], run)):
+                results[index] = result
+    return results
+
+
+# --- embedding head ------------------------------------------------------------------------
+
+
+class EmbeddingHead:
+    """A small head over sentence embeddings: config (dict) plus a torch module."""
+
+    def __init__(self, config: dict[str, Any], module: Any) -> None:
+        self.config = config
+        self.module = module
+
+    @staticmethod
+    def build(input_dim: int, hidden: Sequence[int] = (), activation: str = "gelu", features: str = "response", encoder: str | None = None) -> EmbeddingHead:
+        config = {"format": HEAD_FORMAT, "input_dim": int(input_dim), "hidden": [int(h) for h in hidden],
+                  "activation": activation, "features": features, "encoder": encoder}
+        return EmbeddingHead(config, _make_module(config))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return save_head(path, self)
+
+    def __call__(self, features: Any) -> Any:
+        return self.module(features).squeeze(-1)
+
+
+def _make_module(config: dict[str, Any]) -> Any:
+    import torch
+
+    activations = {"gelu": torch.nn.GELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+    if config["activation"] not in activations:
+        raise ValueError(f"activation must be one of {sorted(activations)}, got {config['activation']!r}")
+    layers: list[Any] = []
+    width = int(config["input_dim"])
+    for size in config["hidden"]:
+        layers += [torch.nn.Linear(width, size), activations[config["activation"]]()]
+        width = size
+    layers.append(torch.nn.Linear(width, 1))
+    return torch.nn.Sequential(*layers).eval()
+
+
+def save_head(path: str | os.PathLike[str], head: EmbeddingHead) -> Path:
+    """Write the head as one .safetensors file, its config as JSON in the file's metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in head.module.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata={"assay_head": json.dumps(head.config)})
+    os.replace(tmp, path)
+    return path
+
+
+def load_head(path: str | os.PathLike[str]) -> EmbeddingHead:
+    """Read a head written by :func:`save_head`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"embedding head file {path} does not exist")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    if "assay_head" not in metadata:
+        raise ModelLoadError(f"{path} has no assay_head metadata: not a head written by assay.rewards.models.classifier.save_head")
+    config = json.loads(metadata["assay_head"])
+    if config.get("format") != HEAD_FORMAT:
+        raise ModelLoadError(f"{path} is format {config.get('format')!r}; this assay reads {HEAD_FORMAT!r}")
+    module = _make_module(config)
+    module.load_state_dict(load_file(str(path)))
+    return EmbeddingHead(config, module.eval())
+
+
+def _features(encoder: Any, prompts: list[str], responses: list[str], kind: str, batch_size: int = 64, max_length: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Feature rows for the head and the encoding record (truncation, failures)."""
+    import torch
+
+    from assay.rewards.models.semantic import encode_distinct
+
+    texts = responses + (prompts if kind == "prompt_response" else [])
+    encoded = encode_distinct(encoder, texts, batch_size, max_length)
+    bad = [t for t in texts if t in encoded.failed]
+    if bad:
+        raise encoded.failed[bad[0]]
+    r = torch.stack([encoded.vectors[t] for t in responses])
+    if kind == "response":
+        return r, {"encoded": encoded}
+    p = torch.stack([encoded.vectors[t] for t in prompts])
+    return torch.cat([p, r, p * r], dim=1), {"encoded": encoded}
+
+
+def fit_head(
+    pairs: Sequence[tuple[str, str, str] | dict[str, str]],
+    features: Literal["response", "prompt_response"] = "prompt_response",
+    hidden: Sequence[int] = (64,),
+    epochs: int = 200,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    encoder: str | None = None,
+) -> EmbeddingHead:
+    """Train a head on preference pairs ``(prompt, chosen, rejected)`` (or dicts with those
+    keys) with the Bradley-Terry loss ``-log sigmoid(r(chosen) - r(rejected))``, full batch."""
+    import torch
+
+    rows = [(p["prompt"], p["chosen"], p["rejected"]) if isinstance(p, dict) else tuple(p) for p in pairs]
+    if not rows:
+        raise ValueError("fit_head needs at least one (prompt, chosen, rejected) pair")
+    model = sentence_encoder(encoder)
+    prompts = [r[0] or "" for r in rows]
+    chosen, _ = _features(model, prompts, [r[1] for r in rows], features)
+    rejected, _ = _features(model, prompts, [r[2] for r in rows], features)
+    torch.manual_seed(random.Random(f"{seed}:fit_head").randrange(2**31))
+    head = EmbeddingHead.build(chosen.shape[1], hidden, "gelu", features, encoder)
+    module = head.module.train()
+    optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        margin = module(chosen).squeeze(-1) - module(rejected).squeeze(-1)
+        loss = -torch.nn.functional.logsigmoid(margin).mean()
+        loss.backward()
+        optimizer.step()
+    module.eval()
+    return head
+
+
+class EmbeddingHeadReward(Reward):
+    """A frozen sentence encoder plus a small trained head (one .safetensors file)."""
+
+    type_name: ClassVar[str] = "embedding_head"
+
+    class Options(BaseOptions):
+        head: str  # the .safetensors file written by save_head / fit_head(...).save(...)
+        model: str | None = None  # encoder folder; None: the one the head names, else the packaged MiniLM
+        batch_size: int = 64
+        max_length: int | None = None
+        device: str = "cpu"
+
+        @field_validator("head")
+        @classmethod
+        def _head_given(cls, head: str) -> str:
+            if not head:
+                raise ValueError("embedding_head needs `head`: the .safetensors file of a trained head")
+            return head
+
+    def __init__(self, name: str | None = None, *, base_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        # a config's relative paths are read from its folder
+        self.head_path = str(_relative_to(self.options.head, base_dir))
+        self.model_path: str | None = _relative_to(self.options.model, base_dir)
+
+    def load(self) -> EmbeddingHead:
+        path = Path(self.head_path)
+        return shared("embedding_head", path, "cpu", lambda: load_head(path))
+
+    def score_batch(self, samples: list[Sample]) -> list[Judgment]:
+        import torch
+
+        try:
+            head = self.load()
+            encoder_path = self.model_path or head.config.get("encoder")
+            encoder = sentence_encoder(encoder_path, self.options.device)
+        except ModelLoadError as error:
+            return [Judgment.fail("backend", str(error)) for _ in samples]
+        kind = head.config["features"]
+        judgments: list[Judgment | None] = [None] * len(samples)
+        pending: dict[int, tuple[str, str]] = {}
+        for i, sample in enumerate(samples):
+            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to embed and score")
+            if isinstance(response, Judgment):
+                judgments[i] = response
+                continue
+            pending[i] = (sample.prompt_text, response)
+        if pending:
+            order = list(pending)
+
+            def run(indices: list[int]) -> list[float]:
+                feats, _ = _features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, self.options.max_length)
+                with torch.inference_mode():
+                    return head(feats.to(next(head.module.parameters()).dtype)).tolist()
+
+            limit = self.options.max_length or encoder.max_seq_length
+            counts = {t: len(ids) for t, ids in zip(
+                [pending[i][1] for i in order], encoder.tokenizer([pending[i][1] for i in order], truncation=False, verbose=False)["input_ids"])}
+            name = Path(self.head_path).name
+            enc_name = Path(encoder_path).name if encoder_path else "all-MiniLM-L6-v2"
+            for i, result in zip(order, bisect_call(order, run)):
+                if isinstance(result, BaseException):
+                    judgments[i] = Judgment.fail("backend", f"embedding head failed: {type(result).__name__}: {result}")
+                    continue
+                truncated = counts[pending[i][1]] > limit
+                rationale = f"head {name} over {enc_name} embeddings of the {'prompt and response' if kind == 'prompt_response' else 'response'} scored {result:.4g}"
+                if truncated:
+                    rationale += f" (response truncated to its first {limit} of {counts[pending[i][1]]} tokens)"
+                judgments[i] = Judgment(score=float(result), rationale=rationale, meta={"truncated": truncated})
+        return [j for j in judgments if j is not None]

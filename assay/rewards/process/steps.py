@@ -1,0 +1,128 @@
+"""Process rewards: score each reasoning step, then aggregate and locate the first error.
+
+A process reward splits a response into steps (the sample's ``steps`` when given, else
+by "Step N:" markers, blank lines, or lines), scores every step with any other reward type
+(``step_reward``, a nested reward entry), and aggregates the step scores (min, mean, last,
+product: PRMs in the literature use min or last). The first step scoring below
+``threshold`` is the predicted first error (-1 when there is none), the quantity
+ProcessBench and PRMBench evaluate.
+
+Each step is scored as a Sample whose ``response`` is the step and whose extras carry
+``step_index``, ``previous_steps`` and the full ``solution``, so a step scorer (a function,
+a judge with a step prompt) sees its context.
+
+    rewards:
+      steps:
+        type: process
+        step_reward: {type: function, path: "my_prm.py:score_step"}
+        aggregate: min
+        threshold: 0.5
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from assay.reward import Options, Reward
+from assay.types import Judgment, Sample
+
+STEP_MARKER = re.compile(r"(?im)^\s*(?:#+\s*)?step\s*\d+\s*[:.)]")
+
+
+def split_steps(text: str) -> list[str]:
+    """Steps of a solution: by "Step N:" markers if present, else blank lines, else lines."""
+    text = text.strip()
+    if not text:
+        return []
+    starts = [m.start() for m in STEP_MARKER.finditer(text)]
+    if len(starts) >= 2:
+        bounds = starts + [len(text)]
+        head = text[: starts[0]].strip()
+        steps = [text[a:b].strip() for a, b in zip(bounds, bounds[1:])]
+        return ([head] if head else []) + steps
+    parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if len(parts) >= 2:
+        return parts
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def aggregate(scores: list[float], how: str) -> float:
+    if how == "min":
+        return min(scores)
+    if how == "mean":
+        return sum(scores) / len(scores)
+    if how == "last":
+        return scores[-1]
+    if how == "product":
+        return math.prod(scores)
+    raise ValueError(f"unknown aggregation {how!r}")
+
+
+class ProcessOptions(Options):
+    step_reward: dict[str, Any]  # a reward entry: {type: ..., options...}
+    aggregate: Literal["min", "mean", "last", "product"] = "min"
+    threshold: float = 0.5  # a step scoring below this is an error
+
+    @field_validator("step_reward")
+    @classmethod
+    def _has_type(cls, entry: dict[str, Any]) -> dict[str, Any]:
+        if not entry.get("type"):
+            raise ValueError("needs a 'type': step_reward is a reward entry such as {type: function, path: 'my_prm.py:score_step'}")
+        return entry
+
+
+class ProcessReward(Reward):
+    """Step scores from any reward, aggregated; first error located."""
+
+    type_name = "process"
+    Options = ProcessOptions
+
+    def __init__(self, name: str | None = None, *, base_dir: Any = None, **options: Any) -> None:
+        from assay.compose.load import build_reward
+
+        super().__init__(name, **options)
+        entry = dict(self.options.step_reward)
+        type_name = entry.pop("type")
+        self.step_scorer = build_reward(type_name, f"{self.name}.step", entry, base_dir)
+
+    async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
+        step_lists = [s.steps if s.steps else split_steps(s.response_text) for s in samples]
+        flat: list[Sample] = []
+        owners: list[int] = []
+        for i, (sample, steps) in enumerate(zip(samples, step_lists, strict=True)):
+            for k, step in enumerate(steps):
+                flat.append(Sample(
+                    prompt=sample.prompt, response=step, reference=sample.reference, id=sample.id, group=sample.group,
+                    extra={**sample.extra, "step_index": k, "previous_steps": steps[:k], "solution": sample.response_text},
+                ))
+                owners.append(i)
+        step_judgments = await self.step_scorer.ascore(flat) if flat else []
+        per_sample: list[list[Judgment]] = [[] for _ in samples]
+        for owner, judgment in zip(owners, step_judgments, strict=True):
+            per_sample[owner].append(judgment)
+        return [self._judge(steps, judgments) for steps, judgments in zip(step_lists, per_sample, strict=True)]
+
+    def _judge(self, steps: list[str], judgments: list[Judgment]) -> Judgment:
+        if not steps:
+            return Judgment.fail("input", "no steps: the response is empty")
+        scores = [j.score for j in judgments]
+        details = {"steps": [j.to_dict() for j in judgments], "step_scores": scores}
+        failed = [k for k, j in enumerate(judgments) if not j.ok]
+        if failed:
+            first = judgments[failed[0]]
+            kind = first.failure.kind if first.failure else "internal"
+            judgment = Judgment.fail(kind, f"step {failed[0] + 1} of {len(steps)} could not be scored: {first.rationale}")
+            judgment.details = details
+            return judgment
+        values = [float(s) for s in scores]  # type: ignore[arg-type]
+        first_error = next((k for k, v in enumerate(values) if v < self.options.threshold), -1)
+        details["first_error"] = first_error
+        total = aggregate(values, self.options.aggregate)
+        where = f"first error at step {first_error + 1}" if first_error >= 0 else "no step below threshold"
+        shown = ", ".join(f"{v:.3g}" for v in values[:12]) + (" ..." if len(values) > 12 else "")
+        rationale = f"{len(steps)} steps scored [{shown}]; {self.options.aggregate} = {total:.4g}; {where} (threshold {self.options.threshold:g})"
+        return Judgment(score=total, rationale=rationale, details=details)
