@@ -208,7 +208,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("ASSAY_DATA_DIR", str(REPO.parent / "shared" / "data")))
-    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--out", default=str(REPO / "perf" / "results"))
     args = parser.parse_args()
     data_dir = Path(args.data_dir)
     if not (data_dir / "gsm8k" / "example_model_solutions.jsonl").exists():

@@ -46,7 +46,7 @@ from load_client import run_clients
 from assay.paths import data_dir
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+RESULTS = REPO / "perf" / "results"
 CLIENTS = 32
 RSS_BOUND_MB = 16.0  # the soak fails if the server grows more than this after warm-up
 

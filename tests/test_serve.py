@@ -264,7 +264,7 @@ def test_bench_load_client_reads_every_answer_as_httpx_does():
     """perf/serve_load.py measures with its own light HTTP client; it must see what httpx sees."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("load_client", REPO / "bench" / "load_client.py")
+    spec = importlib.util.spec_from_file_location("load_client", REPO / "perf" / "load_client.py")
     load_client = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(load_client)
     bodies = [json.dumps({"samples": [{"response": f"answer {i}", "reference": "answer 3"}]}).encode() for i in range(40)]
