@@ -66,6 +66,9 @@ class ProcessOptions(Options):
     step_reward: dict[str, Any]  # a reward entry: {type: ..., options...}
     aggregate: Literal["min", "mean", "last", "product"] = "min"
     threshold: float = 0.5  # a step scoring below this is an error
+    # a step whose scorer abstains (no failure, no score) is left out of the aggregate; with a
+    # number here it counts as that score instead (1.0: "no error found in it"), e.g. for PRMBench
+    abstained_step_score: float | None = None
 
     @field_validator("step_reward")
     @classmethod
@@ -110,19 +113,26 @@ class ProcessReward(Reward):
         if not steps:
             return Judgment.fail("input", "no steps: the response is empty")
         scores = [j.score for j in judgments]
-        details = {"steps": [j.to_dict() for j in judgments], "step_scores": scores}
-        failed = [k for k, j in enumerate(judgments) if not j.ok]
+        details: dict[str, Any] = {"steps": [j.to_dict() for j in judgments], "step_scores": scores}
+        failed = [k for k, j in enumerate(judgments) if j.failure is not None]
         if failed:
             first = judgments[failed[0]]
             kind = first.failure.kind if first.failure else "internal"
             judgment = Judgment.fail(kind, f"step {failed[0] + 1} of {len(steps)} could not be scored: {first.rationale}")
             judgment.details = details
             return judgment
-        values = [float(s) for s in scores]  # type: ignore[arg-type]
-        first_error = next((k for k, v in enumerate(values) if v < self.options.threshold), -1)
+        fill = self.options.abstained_step_score
+        values = [float(v) if v is not None else fill for v in scores]
+        details["step_scores"] = values
+        scored = [(k, v) for k, v in enumerate(values) if v is not None]
+        abstained = len(values) - len(scored)
+        if not scored:
+            return Judgment(None, f"{len(steps)} steps, the step scorer abstained on every one: nothing to aggregate", details=details)
+        first_error = next((k for k, v in scored if v < self.options.threshold), -1)
         details["first_error"] = first_error
-        total = aggregate(values, self.options.aggregate)
+        total = aggregate([v for _, v in scored], self.options.aggregate)
         where = f"first error at step {first_error + 1}" if first_error >= 0 else "no step below threshold"
-        shown = ", ".join(f"{v:.3g}" for v in values[:12]) + (" ..." if len(values) > 12 else "")
-        rationale = f"{len(steps)} steps scored [{shown}]; {self.options.aggregate} = {total:.4g}; {where} (threshold {self.options.threshold:g})"
+        shown = ", ".join("-" if v is None else f"{v:.3g}" for v in values[:12]) + (" ..." if len(values) > 12 else "")
+        skipped = f"; {abstained} abstained (left out)" if abstained else ""
+        rationale = f"{len(steps)} steps scored [{shown}]{skipped}; {self.options.aggregate} = {total:.4g}; {where} (threshold {self.options.threshold:g})"
         return Judgment(score=total, rationale=rationale, details=details)
