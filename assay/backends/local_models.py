@@ -241,6 +241,49 @@ def sequence_classifier(path: str | os.PathLike[str], device: str | None = "cpu"
     return shared("sequence_classifier", folder, device, load)
 
 
+def token_classifier(path: str | os.PathLike[str], device: str | None = "cpu") -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for an ``AutoModelForTokenClassification`` folder (a PRM that reads
+    a class at each step separator), shared per process."""
+    folder = _check_folder(path, "token classifier")
+    device = resolve_device(device)
+
+    def load() -> tuple[Any, Any]:
+        import torch
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        model = AutoModelForTokenClassification.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
+        model.to(device).eval()
+        return model, tokenizer
+
+    return shared("token_classifier", folder, device, load)
+
+
+def logit_transform(model: Any) -> Callable[[Any], Any]:
+    """What a causal LM's own forward applies to ``lm_head`` outputs (Gemma's final soft-capping,
+    Granite's scaling, Cohere's scale), for code that applies the head to a few positions or
+    rows itself. Element-wise, so it is exact on any subset of the logits."""
+    config = model.config
+    text_config = getattr(config, "text_config", None) or config
+    cap = getattr(text_config, "final_logit_softcapping", None)
+    scaling = getattr(text_config, "logits_scaling", None)  # Granite divides logits by this
+    scale = getattr(text_config, "logit_scale", None)  # Cohere multiplies by this
+
+    def transform(logits: Any) -> Any:
+        import torch
+
+        if scale not in (None, 1, 1.0):
+            logits = logits * scale
+        if scaling not in (None, 1, 1.0):
+            logits = logits / scaling
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    return transform
+
+
 def clear() -> None:
     """Forget every loaded model (tests; freeing memory)."""
     with _LOCK:

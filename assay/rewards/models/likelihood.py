@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, is_oom, length_batches
+from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, is_oom, length_batches, logit_transform
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
@@ -110,28 +110,6 @@ def build_input(tokenizer: Any, context: str, continuation: str, max_length: int
     return ScoringInput(context_ids + continuation_ids, len(continuation_ids), dropped, n_context)
 
 
-def _logit_transform(model: Any) -> Any:
-    """Model-specific changes applied to lm_head outputs in the model's own forward."""
-    config = model.config
-    text_config = getattr(config, "text_config", None) or config
-    cap = getattr(text_config, "final_logit_softcapping", None)
-    scaling = getattr(text_config, "logits_scaling", None)  # Granite divides logits by this
-    scale = getattr(text_config, "logit_scale", None)  # Cohere multiplies by this
-
-    def transform(logits: Any) -> Any:
-        import torch
-
-        if scale not in (None, 1, 1.0):
-            logits = logits * scale
-        if scaling not in (None, 1, 1.0):
-            logits = logits / scaling
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits
-
-    return transform
-
-
 def score_inputs(
     model: Any,
     tokenizer: Any,
@@ -160,7 +138,7 @@ def score_inputs(
         unpadded_rests = device.type == "cpu"
     body = getattr(model, model.base_model_prefix)
     head = model.get_output_embeddings()
-    transform = _logit_transform(model)
+    transform = logit_transform(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     text_config = getattr(model.config, "text_config", None) or model.config
     window = getattr(text_config, "sliding_window", None) or 0

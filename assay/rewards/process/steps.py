@@ -123,16 +123,23 @@ class ProcessReward(Reward):
             return judgment
         fill = self.options.abstained_step_score
         values = [float(v) if v is not None else fill for v in scores]
-        details["step_scores"] = values
-        scored = [(k, v) for k, v in enumerate(values) if v is not None]
-        abstained = len(values) - len(scored)
-        if not scored:
-            return Judgment(None, f"{len(steps)} steps, the step scorer abstained on every one: nothing to aggregate", details=details)
-        first_error = next((k for k, v in scored if v < self.options.threshold), -1)
-        details["first_error"] = first_error
-        total = aggregate([v for _, v in scored], self.options.aggregate)
-        where = f"first error at step {first_error + 1}" if first_error >= 0 else "no step below threshold"
-        shown = ", ".join("-" if v is None else f"{v:.3g}" for v in values[:12]) + (" ..." if len(values) > 12 else "")
-        skipped = f"; {abstained} abstained (left out)" if abstained else ""
-        rationale = f"{len(steps)} steps scored [{shown}]{skipped}; {self.options.aggregate} = {total:.4g}; {where} (threshold {self.options.threshold:g})"
-        return Judgment(score=total, rationale=rationale, details=details)
+        return judge_step_scores(len(steps), values, self.options.aggregate, self.options.threshold, details)
+
+
+def judge_step_scores(n_steps: int, values: list[float | None], how: str, threshold: float, details: dict[str, Any]) -> Judgment:
+    """The solution's judgment from its step scores (None: that step abstained and is left
+    out): the aggregate, the first step below ``threshold`` (``details.first_error``, -1 for
+    none) and a rationale listing the scores. Shared by ``process`` and ``prm``."""
+    details["step_scores"] = values
+    scored = [(k, v) for k, v in enumerate(values) if v is not None]
+    abstained = len(values) - len(scored)
+    if not scored:
+        return Judgment(None, f"{n_steps} steps, the step scorer abstained on every one: nothing to aggregate", details=details)
+    first_error = next((k for k, v in scored if v < threshold), -1)
+    details["first_error"] = first_error
+    total = aggregate([v for _, v in scored], how)
+    where = f"first error at step {first_error + 1}" if first_error >= 0 else "no step below threshold"
+    shown = ", ".join("-" if v is None else f"{v:.3g}" for v in values[:12]) + (" ..." if len(values) > 12 else "")
+    skipped = f"; {abstained} abstained (left out)" if abstained else ""
+    rationale = f"{n_steps} steps scored [{shown}]{skipped}; {how} = {total:.4g}; {where} (threshold {threshold:g})"
+    return Judgment(score=total, rationale=rationale, details=details)
