@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assay.compose.load import ConfigError
+    from assay.spec import ConfigError
     from assay.serve.app import Settings, serve
 
     token = None
