@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter, defaultdict
@@ -131,7 +132,7 @@ def scorer_identity(scorer: Reward | Comparator) -> str:
 
 def run_benchmark(
     benchmark: str,
-    config: str | Path | dict[str, Any] | None = None,
+    config: str | Path | dict[str, Any] | LoadedConfig | None = None,
     data_dir: str | Path | None = None,
     output: str | Path | None = None,
     limit: int | None = None,
@@ -144,6 +145,7 @@ def run_benchmark(
     scorer: Any = None,
 ) -> dict[str, Any]:
     """Run one benchmark and return its report (see report.py for the files written from it).
+    ``config`` is a path, a dict or an already read config (read here once otherwise);
     ``scorer`` passes a Reward or Comparator object instead of a config (the Python API)."""
     if benchmark not in PROTOCOLS:
         raise BenchError(f"unknown benchmark {benchmark!r}; known: {', '.join(PROTOCOLS)}")
@@ -154,10 +156,12 @@ def run_benchmark(
         mode = scorer_mode(protocol, scorer)
         digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": scorer_identity(scorer)})
     else:
-        read = read_config(config) if config is not None else None  # read once: built and hashed from this
+        read = None if config is None else config if isinstance(config, LoadedConfig) else read_config(config)  # read once: built and hashed from this
         mode = choose_mode(protocol, read)
         scorer = build_scorer(read, mode)
         digest = config_hash(read, benchmark, {"seed": seed, "mode": mode})
+    if isinstance(config, LoadedConfig):  # reported as what it was read from
+        config = config.path if config.path is not None else json.loads(config.text)
     log = WorkLog(Path(output) if output else None, digest)
     header = {"benchmark": benchmark, "config": str(config) if not isinstance(config, dict) else "<dict>", "mode": mode, "seed": seed}
     done = log.open(resume, header)
