@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Literal
 
 from assay.compose.composite import needs_whole_groups
