@@ -10,14 +10,24 @@ through the ``assay.rewards`` entry-point group:
     >>> from assay.registry import reward_class
     >>> reward_class("exact_match").__name__
     'ExactMatch'
+
+``build_reward(type_name, name, options)`` constructs a registered type from the options a
+config entry gives it, so a reward that holds another reward (``process``'s step reward)
+builds it the way a config does, without reaching up into the config builder.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+
+from assay.spec import ConfigError, explain
 
 
 @dataclass(frozen=True)
@@ -111,3 +121,26 @@ def all_types() -> dict[str, Entry]:
     """Every reward and comparator type, for ``assay list``."""
     _load_plugins()
     return {**REWARD_TYPES, **COMPARATOR_TYPES}
+
+
+def build_reward(type_name: str, name: str, options: dict[str, Any], base_dir: Path | None = None) -> Any:
+    """Construct one registered reward type from its options, checked against its Options model;
+    a ConfigError naming ``rewards.NAME`` otherwise."""
+    try:
+        cls = reward_class(type_name)
+    except KeyError as error:
+        raise ConfigError(f"rewards.{name}.type: {error.args[0]}") from None
+    return construct(cls, name, options, base_dir, f"rewards.{name}")
+
+
+def construct(cls: Any, name: str, options: dict[str, Any], base_dir: Path | None, where: str) -> Any:
+    """``cls(name=..., **options)``: the type's constructor checks the options against its
+    Options model (once); a bad key or value becomes a ConfigError that names ``where``.
+    A type whose constructor takes ``base_dir`` gets the folder relative files are read from."""
+    kwargs = dict(options)
+    if base_dir is not None and "base_dir" in inspect.signature(cls.__init__).parameters:
+        kwargs["base_dir"] = base_dir
+    try:
+        return cls(name=name, **kwargs)
+    except ValidationError as error:
+        raise ConfigError(explain(error, None, where).replace("config: ", "")) from None

@@ -11,6 +11,11 @@ The base class guarantees the contract around them: the output has the input's l
 exception in one sample becomes an ``internal`` failure of that sample only, and a sync call
 works inside a running event loop (notebooks, async trainers).
 
+Whether an object judges single samples or pairs is a property of its base class:
+``Reward.pairwise`` is False, ``Comparator.pairwise`` is True. Both answer ``identity()``,
+the text that decides their results (type, name, options, what they wrap), which a
+benchmark run hashes to know when saved results can be reused.
+
     >>> from assay.reward import reward
     >>> @reward
     ... def shorter_is_better(response, reference=None):
@@ -27,9 +32,10 @@ import inspect
 import math
 import os
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -88,9 +94,19 @@ def run_sync(coro: Awaitable[T]) -> T:
     return result["value"]
 
 
-def internal_failure(error: BaseException) -> Judgment:
-    """An unexpected exception as a typed failure, with the innermost frames of its traceback kept."""
-    return Judgment.fail("internal", f"{type(error).__name__}: {error}", raw="".join(traceback.format_exception(error, limit=-3)))
+def internal_failure(error: BaseException, result: type[Judgment] | type[Preference] = Judgment) -> Any:
+    """An unexpected exception as a typed failure (a Judgment, or a Preference for comparators),
+    with the innermost frames of its traceback kept."""
+    return result.fail("internal", f"{type(error).__name__}: {error}", raw="".join(traceback.format_exception(error, limit=-3)))
+
+
+@runtime_checkable
+class TakesSamplingOverrides(Protocol):
+    """A judge that can be asked with per-item sampling parameters (``temperature``, ``seed``):
+    ``await ajudge(items, overrides)``, one dict (or None) per item. assay's LLM judges do;
+    ``Vote`` uses it to give every vote its own seed."""
+
+    async def ajudge(self, items: Sequence[Any], overrides: Sequence[dict[str, Any] | None] | None = None) -> list[Any]: ...
 
 
 def check_score(value: float | None, where: str) -> float | None:
@@ -114,6 +130,7 @@ class Reward:
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
+    pairwise: ClassVar[bool] = False  # scores samples one by one (a Comparator judges pairs)
     needs_whole_groups: ClassVar[bool] = False  # scores a sample against its group: callers must pass whole groups
 
     def __init__(self, name: str | None = None, **options: Any) -> None:
@@ -181,8 +198,25 @@ class Reward:
             for j in judgments
         ]
 
+    def identity(self) -> str:
+        """What decides this reward's scores, for a benchmark run's resume hash: its type, name
+        and options, then whatever ``wrapped()`` holds. Two rewards whose identities differ
+        never share a run's saved results."""
+        return identity_of(self)
+
+    def wrapped(self) -> list[Reward | Comparator]:
+        """The rewards or comparators this one scores with (a wrapper's inner judge); none by default."""
+        return []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def identity_of(judge: Reward | Comparator, *extra: str) -> str:
+    """``type|name|options|extra...|identities of what it wraps``: the shared shape of ``identity()``."""
+    parts = [type(judge).__qualname__, str(judge.name), judge.options.model_dump_json(), *extra]
+    parts += [inner.identity() for inner in judge.wrapped() if inner is not judge]
+    return "|".join(parts)
 
 
 class FunctionReward(Reward):
@@ -206,6 +240,15 @@ class FunctionReward(Reward):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return self.fn(*args, **kwargs)
+
+    def identity(self) -> str:
+        """Type, name, options and the function's source (without source to compare, a unique
+        value: such a reward never resumes from another run)."""
+        try:
+            source = inspect.getsource(self.fn)
+        except (OSError, TypeError):
+            source = f"{id(self.fn)}:{time.time_ns()}"
+        return identity_of(self, source)
 
     def score_one(self, sample: Sample) -> Judgment:
         fields = {**sample.fields(), "prompt": sample.prompt_text, "response": sample.response_text}  # texts, chat or not
@@ -242,10 +285,13 @@ class Comparator:
 
     Implement ``acompare_batch`` (I/O-bound judges) or ``compare_batch``. Options work as
     for :class:`Reward`: declared once in ``Options``, checked, kept as ``self.options``.
+    An exception while comparing fails the batch's pairs, typed ``internal``, with the
+    traceback's innermost frames kept in ``failure.raw`` (as for rewards).
     """
 
     type_name: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
+    pairwise: ClassVar[bool] = True
 
     def __init__(self, name: str | None = None, **options: Any) -> None:
         self.name = name or self.type_name or type(self).__name__
@@ -265,11 +311,9 @@ class Comparator:
             return []
         try:
             preferences = self.compare_batch(pairs)
-        except Exception as error:  # noqa: BLE001
-            preferences = [Preference.fail("internal", f"{type(error).__name__}: {error}") for _ in pairs]
-        if len(preferences) != len(pairs):
-            raise RuntimeError(f"comparator {self.name!r} returned {len(preferences)} preferences for {len(pairs)} pairs")
-        return preferences
+        except Exception as error:  # noqa: BLE001 - a batch error must not lose the batch
+            preferences = [internal_failure(error, Preference) for _ in pairs]
+        return self._checked(pairs, preferences)
 
     async def acompare(self, pairs: Sequence[Pair]) -> list[Preference]:
         pairs = list(pairs)
@@ -278,10 +322,21 @@ class Comparator:
         try:
             preferences = await self.acompare_batch(pairs)
         except Exception as error:  # noqa: BLE001
-            preferences = [Preference.fail("internal", f"{type(error).__name__}: {error}") for _ in pairs]
+            preferences = [internal_failure(error, Preference) for _ in pairs]
+        return self._checked(pairs, preferences)
+
+    def _checked(self, pairs: list[Pair], preferences: list[Preference]) -> list[Preference]:
         if len(preferences) != len(pairs):
             raise RuntimeError(f"comparator {self.name!r} returned {len(preferences)} preferences for {len(pairs)} pairs")
         return preferences
+
+    def identity(self) -> str:
+        """What decides this comparator's verdicts (see ``Reward.identity``)."""
+        return identity_of(self)
+
+    def wrapped(self) -> list[Reward | Comparator]:
+        """The rewards or comparators this one judges with; none by default."""
+        return []
 
 
 class ScoreComparator(Comparator):
@@ -291,6 +346,9 @@ class ScoreComparator(Comparator):
     def __init__(self, reward: Reward) -> None:
         super().__init__(reward.name)
         self.reward = reward
+
+    def wrapped(self) -> list[Reward | Comparator]:
+        return [self.reward]
 
     async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
         samples = [p.sample_a() for p in pairs] + [p.sample_b() for p in pairs]

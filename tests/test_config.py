@@ -170,3 +170,127 @@ def test_combine_settings_that_would_be_ignored_are_refused():
         load_reward({**base, "combine": {"method": "outcome_process", "outcome": "o", "process": "p", "gates": [{"reward": "o"}]}})
     with pytest.raises(ConfigError, match="on_failure must be 'fail'"):
         load_reward({**base, "combine": {"method": "log_sigmoid_sum", "on_failure": "skip"}})
+
+
+# --- read once: the schema (assay.spec) and the builder (assay.compose.load) ----------------------
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Counts ``read_config`` calls, wherever a module bound the name, and records their sources."""
+    import sys
+
+    import assay.bench.runner  # noqa: F401 - bind read_config where it is imported at module level
+    import assay.compose.load  # noqa: F401
+    import assay.integrations.common  # noqa: F401
+    import assay.spec
+
+    real = assay.spec.read_config
+    calls: list[object] = []
+
+    def counting(source):
+        calls.append(source)
+        return real(source)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("assay") and getattr(module, "read_config", None) is real:
+            monkeypatch.setattr(module, "read_config", counting)
+    return calls
+
+
+def test_assay_score_reads_its_config_once(fn_dir, reads):
+    from assay.cli import main
+
+    config = write(fn_dir, 'rewards:\n  n: {type: function, path: "funcs.py:length"}\n')
+    rows = fn_dir / "rows.jsonl"
+    rows.write_text('{"response": "abc"}\n')
+    assert main(["score", str(rows), "--config", str(config), "--output", str(fn_dir / "out.jsonl"), "-q"]) == 0
+    assert reads == [str(config)]
+
+
+def test_assay_compare_reads_its_config_once(fn_dir, reads):
+    from assay.cli import main
+
+    config = write(fn_dir, 'rewards:\n  n: {type: function, path: "funcs.py:length"}\n')  # no comparator: the scores decide
+    pairs = fn_dir / "pairs.jsonl"
+    pairs.write_text('{"prompt": "q", "response_a": "abc", "response_b": "a", "label": "A"}\n')
+    assert main(["compare", str(pairs), "--config", str(config), "--output", str(fn_dir / "out.jsonl")]) == 0
+    assert reads == [str(config)]
+
+
+def test_assay_bench_reads_its_config_once_and_hashes_the_text_it_built(fn_dir, reads):
+    from assay.bench.worklog import config_hash
+    from assay.cli import main
+    from assay.spec import read_config
+
+    (fn_dir / "llmbar").mkdir()
+    (fn_dir / "llmbar" / "natural.json").write_text(json.dumps([{"input": "q", "output_1": "long answer", "output_2": "short", "label": 1}]))
+    config = write(fn_dir, 'rewards:\n  n: {type: function, path: "funcs.py:length"}\n')
+    output = fn_dir / "run"
+    assert main(["bench", "llmbar", "--config", str(config), "--data-dir", str(fn_dir), "--output", str(output), "-q", "--no-html", "--bootstrap", "0"]) == 0
+    assert reads == [str(config)]
+    recorded = json.loads((output / "run.json").read_text())["config_hash"]
+    assert recorded == config_hash(read_config(config), "llmbar", {"seed": 0, "mode": "pointwise"})
+    (fn_dir / "funcs.py").write_text(FUNCTIONS + "\n# edited\n")  # the function file is part of the hash
+    assert recorded != config_hash(read_config(config), "llmbar", {"seed": 0, "mode": "pointwise"})
+
+
+def test_the_server_reads_its_config_once(fn_dir, reads):
+    pytest.importorskip("fastapi")
+    from assay.serve.app import build_app
+
+    config = write(fn_dir, 'rewards:\n  n: {type: function, path: "funcs.py:length"}\n')
+    build_app(config)
+    assert reads == [config]
+
+
+def test_the_bench_hash_is_unchanged_for_a_file_and_a_dict(fn_dir):
+    """The resume hash is the same bytes as before the split: the file's text (a dict's
+    canonical JSON), then the function files, so existing run folders still resume."""
+    import hashlib
+
+    from assay.bench.worklog import config_hash
+    from assay.spec import read_config
+
+    config = write(fn_dir, 'rewards:\n  n: {type: function, path: "funcs.py:length"}\n')
+    digest = hashlib.sha256(json.dumps({"benchmark": "llmbar", "seed": 0}, sort_keys=True).encode())
+    digest.update(config.read_bytes())
+    digest.update((fn_dir / "funcs.py").read_bytes())
+    assert config_hash(read_config(config), "llmbar", {"seed": 0}) == digest.hexdigest()[:16]
+    data = {"rewards": {"em": {"type": "exact_match"}}}
+    digest = hashlib.sha256(json.dumps({"benchmark": "llmbar"}, sort_keys=True).encode())
+    digest.update(json.dumps(data, sort_keys=True, default=str).encode())
+    assert config_hash(read_config(data), "llmbar") == digest.hexdigest()[:16]
+
+
+def test_loaded_config_keeps_what_was_parsed(fn_dir):
+    from assay.spec import LoadedConfig, read_config
+
+    config = write(fn_dir, "rewards:\n  em: {type: exact_match, weight: 2}\n")
+    loaded = read_config(config)
+    assert isinstance(loaded, LoadedConfig) and loaded.path == config and loaded.text == config.read_text()
+    assert loaded.spec.rewards["em"].weight == 2 and loaded.spec.rewards["em"].options == {}
+    assert len(loaded.hash) == 16 and loaded.base_dir == fn_dir
+    assert load_reward(loaded).score([Sample(response="x", reference="x")])[0].score == 2.0  # built from it, not re-read
+
+
+def test_a_comparator_only_config_is_accepted_and_modelled(tmp_path):
+    from assay import load_comparator
+    from assay.spec import read_config
+
+    config = write(tmp_path, 'comparator: {type: pairwise_judge, model: m, swap: judgebench, vote: {k: 3}}\n')
+    spec = read_config(config).spec
+    assert spec.rewards == {} and spec.comparator.type == "pairwise_judge" and spec.comparator.swap_rule == "judgebench"
+    assert spec.comparator.vote.k == 3 and spec.comparator.options == {"model": "m"}
+    comparator = load_comparator(config)
+    assert comparator.pairwise and comparator.options.rule == "judgebench" and comparator.comparator.options.k == 3
+    with pytest.raises(ConfigError, match="no 'rewards'"):
+        load_reward(config)
+    with pytest.raises(ConfigError, match=r"comparator.swap: .*expected true, 'tie' or 'judgebench'"):
+        read_config({"comparator": {"type": "pairwise_judge", "swap": "sometimes"}})
+    with pytest.raises(ConfigError, match="comparator.type"):
+        read_config({"comparator": {"model": "m"}})
+    with pytest.raises(ConfigError, match="at least one reward"):
+        read_config({"combine": {"method": "weighted_sum"}})
+    with pytest.raises(ConfigError, match="at least one reward"):
+        read_config({"rewards": {}, "comparator": {"type": "pairwise_judge"}})

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-import inspect
+import json
 import sys
 import time
 from collections import Counter, defaultdict
@@ -28,30 +28,28 @@ import numpy as np
 from assay.bench.loaders import load
 from assay.bench.protocols import PROTOCOLS, Outcome, Protocol, Result, Unit, credit, score_of
 from assay.bench.worklog import WorkLog, config_hash
+from assay.compose.composite import CompositeReward
+from assay.reward import Comparator, Reward
+from assay.spec import LoadedConfig, read_config
 
 
 class BenchError(ValueError):
     """A benchmark run that cannot start: unknown benchmark, a mode the benchmark does not support."""
 
 
-def choose_mode(protocol: Protocol, config: str | Path | dict[str, Any] | None) -> str:
+def choose_mode(protocol: Protocol, config: LoadedConfig | None) -> str:
     """The mode a config runs in: ``stored`` scores without a config, ``pairwise`` with a
     ``comparator:`` section, else the protocol's pointwise or process mode."""
     if config is None:
         if "stored" in protocol.modes:
             return "stored"
         raise BenchError(f"{protocol.name} needs --config: a reward (or comparator) to evaluate")
-    from assay.compose.load import read_config
-
-    spec, _ = read_config(config)
-    return _mode(protocol, pairwise=bool(spec.comparator))
+    return _mode(protocol, pairwise=config.spec.comparator is not None)
 
 
-def scorer_mode(protocol: Protocol, scorer: Any) -> str:
+def scorer_mode(protocol: Protocol, scorer: Reward | Comparator) -> str:
     """The mode an object scorer runs in (a Comparator: pairwise)."""
-    from assay.rewards.judges.wrappers import is_pairwise
-
-    return _mode(protocol, pairwise=is_pairwise(scorer))
+    return _mode(protocol, pairwise=scorer.pairwise)
 
 
 def _mode(protocol: Protocol, pairwise: bool) -> str:
@@ -62,12 +60,13 @@ def _mode(protocol: Protocol, pairwise: bool) -> str:
     return "process" if "process" in protocol.modes else "pointwise"
 
 
-def build_scorer(config: str | Path | dict[str, Any] | None, mode: str) -> Any:
-    if mode == "stored":
+def build_scorer(config: LoadedConfig | None, mode: str) -> Any:
+    """The reward (or, in pairwise mode, the comparator) a loaded config describes; None for stored scores."""
+    if mode == "stored" or config is None:
         return None
-    from assay.compose.load import load_comparator, load_reward
+    from assay.compose.load import build_comparator, build_composite
 
-    return load_comparator(config) if mode == "pairwise" else load_reward(config)
+    return build_comparator(config) if mode == "pairwise" else build_composite(config)
 
 
 def execute(units: list[Unit], scorer: Any, log: WorkLog, done: dict[str, Result], batch_size: int, progress: bool, desc: str) -> int:
@@ -124,33 +123,16 @@ def subset_table(outcomes: list[Outcome], exclude_failures: bool) -> dict[str, d
     return table
 
 
-def scorer_identity(scorer: Any) -> str:
-    """What decides an object scorer's scores, for the resume hash: its config, its options,
-    its function's source, and what it wraps. Two scorers that differ in any of these never
-    share a run's saved results."""
-    spec = getattr(scorer, "spec", None)
-    if spec is not None and hasattr(spec, "model_dump_json"):  # a config's composed reward
-        return spec.model_dump_json()
-    parts = [type(scorer).__qualname__, str(getattr(scorer, "name", ""))]
-    options = getattr(scorer, "options", None)
-    if hasattr(options, "model_dump_json"):
-        parts.append(options.model_dump_json())
-    fn = getattr(scorer, "fn", None)
-    if fn is not None:
-        try:
-            parts.append(inspect.getsource(fn))
-        except (OSError, TypeError):  # no source to compare: never resume from another run
-            parts.append(f"{id(fn)}:{time.time_ns()}")
-    for attribute in ("inner", "comparator", "reward"):
-        wrapped = getattr(scorer, attribute, None)
-        if wrapped is not None and wrapped is not scorer:
-            parts.append(scorer_identity(wrapped))
-    return "|".join(parts)
+def scorer_identity(scorer: Reward | Comparator) -> str:
+    """What decides an object scorer's scores, for the resume hash: its ``identity()`` (its
+    config, options, function source, and what it wraps). Two scorers that differ in any of
+    these never share a run's saved results."""
+    return scorer.identity()
 
 
 def run_benchmark(
     benchmark: str,
-    config: str | Path | dict[str, Any] | None = None,
+    config: str | Path | dict[str, Any] | LoadedConfig | None = None,
     data_dir: str | Path | None = None,
     output: str | Path | None = None,
     limit: int | None = None,
@@ -163,6 +145,7 @@ def run_benchmark(
     scorer: Any = None,
 ) -> dict[str, Any]:
     """Run one benchmark and return its report (see report.py for the files written from it).
+    ``config`` is a path, a dict or an already read config (read here once otherwise);
     ``scorer`` passes a Reward or Comparator object instead of a config (the Python API)."""
     if benchmark not in PROTOCOLS:
         raise BenchError(f"unknown benchmark {benchmark!r}; known: {', '.join(PROTOCOLS)}")
@@ -173,9 +156,12 @@ def run_benchmark(
         mode = scorer_mode(protocol, scorer)
         digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": scorer_identity(scorer)})
     else:
-        mode = choose_mode(protocol, config)
-        scorer = build_scorer(config, mode)
-        digest = config_hash(config, benchmark, {"seed": seed, "mode": mode})
+        read = None if config is None else config if isinstance(config, LoadedConfig) else read_config(config)  # read once: built and hashed from this
+        mode = choose_mode(protocol, read)
+        scorer = build_scorer(read, mode)
+        digest = config_hash(read, benchmark, {"seed": seed, "mode": mode})
+    if isinstance(config, LoadedConfig):  # reported as what it was read from
+        config = config.path if config.path is not None else json.loads(config.text)
     log = WorkLog(Path(output) if output else None, digest)
     header = {"benchmark": benchmark, "config": str(config) if not isinstance(config, dict) else "<dict>", "mode": mode, "seed": seed}
     done = log.open(resume, header)
@@ -204,10 +190,10 @@ def run_benchmark(
                 scores[role].append(s)
     if scorer is None:
         reward_name = "stored pred_score"
-    elif hasattr(scorer, "components"):  # a config's composed reward: name its components
+    elif isinstance(scorer, CompositeReward):  # a config's composed reward: name its components
         reward_name = ", ".join(scorer.components)
     else:
-        reward_name = getattr(scorer, "name", type(scorer).__name__)
+        reward_name = scorer.name
     report: dict[str, Any] = {
         "benchmark": benchmark,
         **metrics,

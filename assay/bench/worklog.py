@@ -14,43 +14,29 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import tomllib
 import time
 from pathlib import Path
 from typing import Any
 
+from assay.spec import LoadedConfig
 
-def config_hash(config: str | Path | dict[str, Any] | None, benchmark: str, extra: dict[str, Any] | None = None) -> str:
-    """A hash of what decides the scores: the config's text, any user ``.py`` files its
-    rewards name (``path: file.py:fn``), the benchmark, and ``extra`` (seed, options)."""
-    import yaml
 
+def config_hash(config: LoadedConfig | None, benchmark: str, extra: dict[str, Any] | None = None) -> str:
+    """A hash of what decides the scores: the text of the config that was read and built (a
+    file's text; a dict's canonical JSON), any user ``.py`` files its rewards name
+    (``path: file.py:fn``), the benchmark, and ``extra`` (seed, options). ``None``: the
+    run scores nothing itself (stored scores)."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"benchmark": benchmark, **(extra or {})}, sort_keys=True).encode())
     if config is None:
         digest.update(b"stored-scores")
         return digest.hexdigest()[:16]
-    if isinstance(config, dict):
-        data, base = config, Path.cwd()
-        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    else:
-        path = Path(config)
-        text = path.read_text()
-        digest.update(text.encode())
-        base = path.parent
-        try:
-            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-        except (yaml.YAMLError, tomllib.TOMLDecodeError):
-            data = {}  # the config loader reports the error itself
-    entries = list(((data or {}).get("rewards") or {}).values()) + [(data or {}).get("comparator") or {}]
-    for entry in entries:
-        target = str((entry or {}).get("path", "")) if isinstance(entry, dict) else ""
-        file = target.rpartition(":")[0]
-        if file.endswith(".py"):
-            for candidate in (base / file, Path.cwd() / file, Path(file)):
-                if candidate.is_file():
-                    digest.update(candidate.read_bytes())
-                    break
+    digest.update(config.text.encode())
+    for file in config.spec.function_files():
+        for candidate in (config.base_dir / file, Path.cwd() / file, Path(file)):
+            if candidate.is_file():
+                digest.update(candidate.read_bytes())
+                break
     return digest.hexdigest()[:16]
 
 

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from assay.bench.protocols import PROTOCOLS
     from assay.bench.runner import BenchError
     from assay.bench.worklog import ConfigChanged
-    from assay.compose.load import ConfigError
+    from assay.spec import ConfigError
 
     if args.benchmark != PROBES and args.benchmark not in PROTOCOLS:
         print(f"error: unknown benchmark {args.benchmark!r}\n\n{list_benchmarks()}", file=sys.stderr)

@@ -17,10 +17,10 @@ class SetupError(Exception):
     """The input file is missing or the config cannot be loaded; already printed, exit status 2."""
 
 
-def load_for_input(input_path: Path, load: Callable[[str], T], config: str) -> T:
+def load_for_input(input_path: Path, load: Callable[[Any], T], config: Any) -> T:
     """``load(config)`` once ``input_path`` is known to exist; on failure print ``error: ...``
     to stderr and raise :class:`SetupError`."""
-    from assay.compose.load import ConfigError
+    from assay.spec import ConfigError
 
     if not input_path.is_file():
         print(f"error: {input_path}: input file not found", file=sys.stderr)

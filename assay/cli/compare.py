@@ -107,7 +107,7 @@ class Tally:
 
 def run(args: argparse.Namespace) -> int:
     from assay.cli.common import SetupError, load_for_input, report
-    from assay.compose.load import load_comparator
+    from assay.compose.load import load_comparator  # reads the config once
     from assay.files.jsonl import InputError, read_rows, write_row
     from assay.types import Pair
 

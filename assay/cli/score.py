@@ -42,17 +42,19 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from assay.cli.common import SetupError, load_for_input, report
-    from assay.compose.load import load_reward, read_config
+    from assay.compose.load import build_composite
     from assay.files.score_file import score_file
+    from assay.spec import read_config
 
-    try:  # with Ray the actors build the reward: here the config is only checked
-        reward = load_for_input(args.input, read_config if args.engine == "ray" else load_reward, args.config)
+    try:  # the config is read once; with Ray the actors build the reward from what was read here
+        loaded = load_for_input(args.input, read_config, args.config)
+        reward = None if args.engine == "ray" else load_for_input(args.input, build_composite, loaded)
     except SetupError:
         return 2
     if args.engine == "ray":
         from assay.integrations.ray_engine import score_file_ray
 
-        summary, errors = score_file_ray(args.config, args.input, args.output, batch_size=args.batch_size, on_bad_line=args.on_bad_line)
+        summary, errors = score_file_ray(loaded, args.input, args.output, batch_size=args.batch_size, on_bad_line=args.on_bad_line)
     else:
         summary, errors = score_file(reward, args.input, args.output, args.batch_size, args.on_bad_line, progress=not args.quiet)
     return report(args, summary, errors, "row before it was scored and written", list_skipped=True)

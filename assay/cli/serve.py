@@ -47,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assay.compose.load import ConfigError
     from assay.serve.app import Settings, serve
+    from assay.spec import ConfigError
 
     token = None
     if args.token_env:

@@ -5,16 +5,51 @@ Judgment carries the total as ``score``, the combination's explanation as ``rati
 every component's own Judgment under ``details[name]``. Batch-level steps (group
 normalisation, trust weights) run after the per-sample combination, over the whole batch:
 pass a prompt's whole RL group in one call.
+
+The per-term rules (a component's score after its ``only_if`` rule, its weight at a training
+step) are methods here, so a trainer adapter that reports the terms one by one (TRL) reads
+them from the composite instead of re-stating them; ``total_level_steps(spec)`` names what
+only the total can apply. What this is not: the config reader (``assay.spec``) or the
+builder (``assay.compose.load``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from assay.compose import rules as compose
-from assay.compose.load import RewardConfig, needs_whole_groups
+from assay.registry import reward_class
 from assay.reward import Reward
+from assay.spec import RewardConfig
 from assay.types import Judgment, Sample
+
+
+def needs_whole_groups(spec: RewardConfig) -> bool:
+    """Whether scoring needs every sample of a group in one batch: a group-level combine step
+    (normalisation, outcome+process, trust weights) or a component that judges within groups."""
+    combine = spec.combine
+    if combine.normalize != "none" or combine.method == "outcome_process" or any(e.trust_against for e in spec.rewards.values()):
+        return True
+    return any(reward_class(e.type).needs_whole_groups for e in spec.rewards.values())
+
+
+def total_level_steps(spec: RewardConfig) -> list[str]:
+    """What in a config acts on the total rather than on each term (empty when the total is
+    exactly the weighted sum of the terms ``CompositeReward.term`` gives)."""
+    combine = spec.combine
+    found = []
+    if combine.method != "weighted_sum":
+        found.append(f"combine.method {combine.method!r}")
+    if combine.on_failure != "fail":
+        found.append(f"combine.on_failure {combine.on_failure!r}")
+    if combine.gates:
+        found.append("gates")
+    if combine.normalize != "none":
+        found.append(f"normalize {combine.normalize!r}")
+    if any(entry.trust_against for entry in spec.rewards.values()):
+        found.append("trust_against weights")
+    return found
 
 
 class CompositeReward(Reward):
@@ -28,6 +63,32 @@ class CompositeReward(Reward):
         self.spec = spec
         self.step = 0
         self.needs_whole_groups = needs_whole_groups(spec)  # type: ignore[misc]
+
+    def identity(self) -> str:
+        """A config's composed reward is decided by its spec."""
+        return self.spec.model_dump_json()
+
+    # --- the terms, as the total counts them ----------------------------------------------------
+    def gated_scores(self, details: Mapping[str, Judgment]) -> tuple[dict[str, float | None], dict[str, str]]:
+        """Each component's score after the ``only_if`` rules (in config order, as the total
+        applies them), and for each component with such a rule, why it counts or not."""
+        scores: dict[str, float | None] = {name: j.score for name, j in details.items()}
+        notes: dict[str, str] = {}
+        for name, entry in self.spec.rewards.items():
+            if entry.only_if:
+                scores[name], why = compose.positive_only(scores.get(name), scores.get(entry.only_if), entry.only_if_threshold)
+                notes[name] = f"{name} {why}"
+        return scores, notes
+
+    def weight(self, name: str, step: int) -> tuple[float, str]:
+        """A component's weight at a training step (its schedule's, else the fixed one), and a
+        note when it is scheduled."""
+        entry = self.spec.rewards[name]
+        if not entry.schedule:
+            return entry.weight, ""
+        s = entry.schedule
+        w = compose.scheduled_weight(step, s.start, s.end, s.steps, s.kind)
+        return w, f"{name} weight {w:.4g} at step {step} ({s.kind} {s.start:g}->{s.end:g})"
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         names = list(self.components)
@@ -45,11 +106,9 @@ class CompositeReward(Reward):
         notes: list[str] = []
         groups = [s.group for s in samples]
         for name, entry in self.spec.rewards.items():
-            w = entry.weight
-            if entry.schedule:
-                s = entry.schedule
-                w = compose.scheduled_weight(self.step, s.start, s.end, s.steps, s.kind)
-                notes.append(f"{name} weight {w:.4g} at step {self.step} ({s.kind} {s.start:g}->{s.end:g})")
+            w, note = self.weight(name, self.step)
+            if note:
+                notes.append(note)
             if entry.trust_against:
                 trust = compose.trust_weight(
                     [j.score for j in by_name[name]], [j.score for j in by_name[entry.trust_against]], groups
@@ -66,12 +125,8 @@ class CompositeReward(Reward):
     def _combine_one(self, i: int, by_name: dict[str, list[Judgment]], weights: dict[str, float], notes: list[str]) -> Judgment:
         combine = self.spec.combine
         details = {name: judgments[i] for name, judgments in by_name.items()}
-        scores: dict[str, float | None] = {name: j.score for name, j in details.items()}
-        explanations = list(notes)
-        for name, entry in self.spec.rewards.items():
-            if entry.only_if:
-                scores[name], why = compose.positive_only(scores[name], scores[entry.only_if], entry.only_if_threshold)
-                explanations.append(f"{name} {why}")
+        scores, gate_notes = self.gated_scores(details)
+        explanations = [*notes, *gate_notes.values()]
         counted = {name: w for name, w in weights.items() if w != 0}
         if combine.method == "log_sigmoid_sum":
             centers = {name: self.spec.rewards[name].center for name in counted}

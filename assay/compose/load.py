@@ -1,8 +1,12 @@
-"""Reward specs: a YAML (or TOML) file, or the same structure as a dict, into a reward graph.
+"""The builder: a config, read once by ``assay.spec.read_config``, into the rewards it describes.
 
-The pydantic models below mirror the file. Keys of a reward entry other than the
-composition keys (``type``, ``weight``, ``only_if``, ...) are that reward type's options,
-checked against its ``Options`` model, so a typo is an error that names the reward and key.
+``build_composite(loaded)`` and ``build_comparator(loaded)`` take a :class:`~assay.spec.LoadedConfig`
+and construct each named reward from the registry, checking its options against the type's
+``Options`` model (a typo is an error that names the file, the reward and the key), wrapping
+it in ``Vote`` when the entry asks for votes, and composing the whole into a
+:class:`~assay.compose.composite.CompositeReward`. ``load_reward(config)`` and
+``load_comparator(config)`` (``assay.load_reward``, ``assay.load_comparator``) accept a path,
+a dict or an already loaded config, and read a path or dict exactly once.
 
     rewards:
       correct:  {type: math, weight: 1.0}
@@ -15,222 +19,87 @@ checked against its ``Options`` model, so a typo is an error that names the rewa
     >>> r = load_reward({"rewards": {"em": {"type": "exact_match"}}})
     >>> r.score([Sample(response="Paris", reference="paris")])[0].score
     1.0
+
+What this is not: the schema (``assay.spec``) or the combination rules (``assay.compose.rules``).
+The judge wrappers (``Vote``, ``Swap``) are imported only when a config asks for them, so
+building a config of rule rewards never loads the judge stack.
 """
 
 from __future__ import annotations
 
-import inspect
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from assay.compose.composite import CompositeReward
+from assay.registry import build_reward, comparator_class, construct
+from assay.reward import Comparator, Reward, ScoreComparator
+from assay.spec import ConfigError, LoadedConfig, VoteOptions, read_config
 
-from assay.registry import comparator_class, reward_class
-from assay.rewards.judges.wrappers import Vote, VoteOptions
+Config = str | Path | dict[str, Any] | LoadedConfig
 
-
-class ConfigError(ValueError):
-    """A reward config that cannot be built; the message names the file, the entry and the key."""
-
-
-class ScheduleSpec(BaseModel):
-    """A weight annealed over training steps (Trust-GRPO-style), see compose.scheduled_weight."""
-
-    model_config = ConfigDict(extra="forbid")
-    start: float
-    end: float
-    steps: int = Field(gt=0)
-    kind: Literal["constant", "linear", "cosine"] = "linear"
+__all__ = ["ConfigError", "LoadedConfig", "build_comparator", "build_composite", "load_comparator", "load_reward", "loaded", "read_config", "with_vote"]
 
 
-class RewardEntry(BaseModel):
-    """One named reward: its type, how it counts in the total, and its own options."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-    weight: float = 1.0
-    only_if: str | None = None  # positive-only: counts only when this reward >= only_if_threshold
-    only_if_threshold: float = 1.0
-    center: float = 0.0  # for combine.method log_sigmoid_sum
-    schedule: ScheduleSpec | None = None  # weight annealed over training steps
-    trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
-    vote: VoteOptions | None = None  # judge each sample k times and aggregate (LLM judges; see assay.rewards.judges.wrappers.Vote)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+def loaded(config: Config) -> LoadedConfig:
+    """The config read and validated, or the already loaded config itself (never read twice)."""
+    return config if isinstance(config, LoadedConfig) else read_config(config)
 
 
-class GateSpec(BaseModel):
-    """A bottom-line constraint: when ``reward`` scores below ``below``, the total is capped at ``cap``."""
-
-    model_config = ConfigDict(extra="forbid")
-    reward: str
-    below: float = 1.0
-    cap: float = 0.0
-
-
-class CombineSpec(BaseModel):
-    """How component scores become the total."""
-
-    model_config = ConfigDict(extra="forbid")
-    method: Literal["weighted_sum", "log_sigmoid_sum", "outcome_process"] = "weighted_sum"
-    on_failure: Literal["fail", "skip", "value"] = "fail"
-    failure_value: float | None = None
-    gates: list[GateSpec] = Field(default_factory=list)
-    normalize: Literal["none", "group_zscore", "group_rank"] = "none"
-    outcome: str | None = None  # for method outcome_process
-    process: str | None = None
-    process_weight: float = 0.5
-
-    @model_validator(mode="after")
-    def _check(self) -> CombineSpec:
-        if self.on_failure == "value" and self.failure_value is None:
-            raise ValueError("on_failure 'value' needs failure_value")
-        if self.method == "outcome_process" and not (self.outcome and self.process):
-            raise ValueError("method outcome_process needs 'outcome' and 'process' reward names")
-        if self.method == "outcome_process" and (self.gates or self.normalize != "none"):
-            raise ValueError("method outcome_process sets the total itself (normalised within groups); gates and normalize do not apply to it")
-        if self.method == "log_sigmoid_sum" and self.on_failure != "fail":
-            raise ValueError("method log_sigmoid_sum fails the total when a counted component fails; on_failure must be 'fail'")
-        return self
-
-
-class RewardConfig(BaseModel):
-    """The whole file."""
-
-    model_config = ConfigDict(extra="forbid")
-    rewards: dict[str, RewardEntry] = Field(min_length=1)
-    combine: CombineSpec = Field(default_factory=CombineSpec)
-    comparator: dict[str, Any] | None = None  # for `assay compare`: {type: pairwise_judge, ...}
-
-    @model_validator(mode="after")
-    def _check_names(self) -> RewardConfig:
-        names = set(self.rewards)
-        referenced = [(f"combine.gates[{i}].reward", g.reward) for i, g in enumerate(self.combine.gates)]
-        referenced += [(f"rewards.{n}.only_if", e.only_if) for n, e in self.rewards.items() if e.only_if]
-        referenced += [(f"rewards.{n}.trust_against", e.trust_against) for n, e in self.rewards.items() if e.trust_against]
-        referenced += [(f"combine.{k}", getattr(self.combine, k)) for k in ("outcome", "process") if getattr(self.combine, k)]
-        for where, name in referenced:
-            if name not in names:
-                raise ValueError(f"{where} names {name!r}, which is not a reward here (known: {', '.join(sorted(names))})")
-        return self
-
-
-def read_config(source: str | Path | dict[str, Any]) -> tuple[RewardConfig, Path | None]:
-    """Parse and validate a config from a path (YAML or TOML) or a dict."""
-    path: Path | None = None
-    if isinstance(source, dict):
-        data = source
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        text = path.read_text()
+def build_composite(config: LoadedConfig) -> CompositeReward:
+    """The composed reward a loaded config describes."""
+    spec, path = config.spec, config.path
+    if not spec.rewards:
+        raise ConfigError(f"{config.source}: this config has no 'rewards' (it names only a comparator); add rewards to score samples")
+    components: dict[str, Reward] = {}
+    for reward_name, entry in spec.rewards.items():
         try:
-            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-        except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {error}") from error
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping with a 'rewards' key at the top")
-    try:
-        return RewardConfig.model_validate(data), path
-    except ValidationError as error:
-        raise ConfigError(_explain(error, path)) from error
-
-
-def _explain(error: ValidationError, path: Path | None, prefix: str = "") -> str:
-    where = f"{path}: " if path else "config: "
-    lines = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
-        lines.append(f"{where}{location}: {item['msg']}")
-    return "\n".join(lines)
-
-
-def build_reward(type_name: str, name: str, options: dict[str, Any], base_dir: Path | None = None) -> Any:
-    """Construct one registered reward (or comparator) type from its options, checked against its Options model."""
-    try:
-        cls = reward_class(type_name)
-    except KeyError as error:
-        raise ConfigError(f"rewards.{name}.type: {error.args[0]}") from None
-    return _construct(cls, name, options, base_dir, f"rewards.{name}")
-
-
-def _construct(cls: Any, name: str, options: dict[str, Any], base_dir: Path | None, where: str) -> Any:
-    """``cls(name=..., **options)``: the type's constructor checks the options against its
-    Options model (once); a bad key or value becomes a ConfigError that names the entry."""
-    kwargs = dict(options)
-    if base_dir is not None and "base_dir" in inspect.signature(cls.__init__).parameters:
-        kwargs["base_dir"] = base_dir
-    try:
-        return cls(name=name, **kwargs)
-    except ValidationError as error:
-        raise ConfigError(_explain(error, None, where).replace("config: ", "")) from None
-
-
-def needs_whole_groups(spec: RewardConfig) -> bool:
-    """Whether scoring needs every sample of a group in one batch: a group-level combine step
-    (normalisation, outcome+process, trust weights) or a component that judges within groups."""
-    combine = spec.combine
-    if combine.normalize != "none" or combine.method == "outcome_process" or any(e.trust_against for e in spec.rewards.values()):
-        return True
-    return any(getattr(reward_class(e.type), "needs_whole_groups", False) for e in spec.rewards.values())
-
-
-def load_reward(config: str | Path | dict[str, Any]) -> Any:
-    """Build the composed reward a config describes: ``score(samples)`` gives one Judgment per
-    sample with the total as ``score`` and each component's Judgment in ``details``."""
-    from assay.compose.composite import CompositeReward
-
-    spec, path = read_config(config)
-    base_dir = path.parent if path else Path.cwd()
-    components = {}
-    for name, entry in spec.rewards.items():
-        try:
-            components[name] = with_vote(build_reward(entry.type, name, entry.options, base_dir), entry.vote, name)
+            components[reward_name] = with_vote(build_reward(entry.type, reward_name, entry.options, config.base_dir), entry.vote, reward_name)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}" if path else str(error)) from None
     return CompositeReward(components, spec)
+
+
+def build_comparator(config: LoadedConfig, reward: Reward | None = None) -> Comparator:
+    """The pairwise judge a loaded config names under ``comparator:`` (with its ``vote`` and
+    ``swap``); without one, the composed reward (``reward``, or built here) deciding each pair
+    by the higher score."""
+    entry = config.spec.comparator
+    if entry is None:
+        return ScoreComparator(reward if reward is not None else build_composite(config))
+    name = entry.name or entry.type
+    try:
+        cls = comparator_class(entry.type)
+    except KeyError as error:
+        raise ConfigError(f"{config.source}: comparator.type: {error.args[0]}") from None
+    try:
+        comparator = construct(cls, name, entry.options, config.base_dir, "comparator")
+    except ConfigError as error:
+        raise ConfigError(f"{config.path}: {error}" if config.path else str(error)) from None
+    comparator = with_vote(comparator, entry.vote, name)
+    if entry.swap_rule:
+        from assay.rewards.judges.wrappers import Swap
+
+        comparator = Swap(comparator, rule=entry.swap_rule, name=name)
+    return comparator
 
 
 def with_vote(judge: Any, vote: VoteOptions | dict[str, Any] | None, name: str) -> Any:
     """The judge wrapped in ``Vote`` when the config asks for votes, else the judge itself."""
     if vote is None:
         return judge
+    from assay.rewards.judges.wrappers import Vote
+
     options = vote.model_dump() if isinstance(vote, VoteOptions) else vote
     return Vote(judge, name=name, **options)
 
 
-def load_comparator(config: str | Path | dict[str, Any]) -> Any:
+def load_reward(config: Config) -> Any:
+    """Build the composed reward a config describes: ``score(samples)`` gives one Judgment per
+    sample with the total as ``score`` and each component's Judgment in ``details``."""
+    return build_composite(loaded(config))
+
+
+def load_comparator(config: Config) -> Any:
     """The pairwise judge a config names under ``comparator:``; otherwise the composed reward,
     deciding each pair by the higher score."""
-    from assay.reward import ScoreComparator
-
-    spec, path = read_config(config) if not (isinstance(config, dict) and "rewards" not in config) else (None, None)
-    raw = spec.comparator if spec else config.get("comparator")  # type: ignore[union-attr]
-    if raw:
-        options = dict(raw)
-        type_name = options.pop("type", None)
-        name = options.pop("name", type_name or "comparator")
-        swap = options.pop("swap", None)  # true / "tie" / "judgebench": judge both orders
-        vote = options.pop("vote", None)
-        try:
-            cls = comparator_class(type_name)
-        except KeyError as error:
-            raise ConfigError(f"comparator.type: {error.args[0]}") from None
-        comparator = _construct(cls, name, options, path.parent if path else Path.cwd(), "comparator")
-        try:
-            comparator = with_vote(comparator, vote, name)
-        except ValidationError as error:
-            raise ConfigError(_explain(error, path, "comparator.vote")) from None
-        if swap:
-            from assay.rewards.judges.wrappers import Swap
-
-            if swap not in (True, "tie", "judgebench"):
-                raise ConfigError("comparator.swap: expected true, 'tie' or 'judgebench'")
-            comparator = Swap(comparator, rule="tie" if swap is True else swap, name=name)
-        return comparator
-    return ScoreComparator(load_reward(config))
+    return build_comparator(loaded(config))

@@ -65,7 +65,7 @@ def score_file(
     input_path = Path(input_path)
     summary = Summary()
     errors: list[InputError] = []
-    if getattr(reward, "needs_whole_groups", False):  # group-level steps: every group in one batch
+    if reward.needs_whole_groups:  # group-level steps: every group in one batch
         batch_size = sys.maxsize
     total = count_lines(input_path)
     rows = read_rows(input_path, skipped=None if on_bad_line == "stop" else errors)

@@ -31,12 +31,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from assay.compose.composite import CompositeReward
+from assay.reward import Reward
+from assay.spec import LoadedConfig, read_config
 from assay.types import Judgment
 
 CONFIG_ENV = "ASSAY_CONFIG"
 FAILURE_SCORE_ENV = "ASSAY_FAILURE_SCORE"
 
 _REWARDS: dict[Any, Any] = {}
+_READ: dict[Any, LoadedConfig] = {}
 _LOCK = threading.Lock()
 
 
@@ -65,17 +69,34 @@ def resolve_config(config: str | os.PathLike[str] | dict[str, Any] | None) -> st
     )
 
 
-def cached_reward(config: str | os.PathLike[str] | dict[str, Any]) -> Any:
+def read_once(config: str | os.PathLike[str] | dict[str, Any]) -> LoadedConfig:
+    """The config read and validated once per process (and file version): an adapter that
+    checks the config up front and later builds the reward reads the file once."""
+    key = config_key(config)
+    with _LOCK:
+        loaded = _READ.get(key)
+    if loaded is None:
+        loaded = read_config(config)
+        with _LOCK:
+            loaded = _READ.setdefault(key, loaded)
+    return loaded
+
+
+def cached_reward(config: str | os.PathLike[str] | dict[str, Any]) -> CompositeReward:
     """The reward a config builds, loaded once per process and config."""
-    from assay.compose.load import load_reward
+    from assay.compose.load import build_composite
 
     key = config_key(config)
     with _LOCK:
         reward = _REWARDS.get(key)
-        if reward is None:
-            reward = load_reward(config)
-            _REWARDS[key] = reward
-        return reward
+    if reward is None:
+        loaded = read_once(config)
+        with _LOCK:
+            reward = _REWARDS.get(key)
+            if reward is None:
+                reward = build_composite(loaded)
+                _REWARDS[key] = reward
+    return reward
 
 
 def resolve_failure_score(value: float | str | None) -> float:
@@ -88,10 +109,9 @@ def resolve_failure_score(value: float | str | None) -> float:
     return float(value)
 
 
-def component_names(reward: Any) -> list[str]:
+def component_names(reward: Reward) -> list[str]:
     """The named components of a composed reward (a plain reward is its own component)."""
-    components = getattr(reward, "components", None)
-    return list(components) if components else [getattr(reward, "name", "reward")]
+    return list(reward.components) if isinstance(reward, CompositeReward) else [reward.name]
 
 
 def component_judgment(judgment: Judgment, name: str) -> Judgment | None:

@@ -1,17 +1,19 @@
 """``assay score --engine ray``: the same config, scored on Ray Data, same output file.
 
 The file is read (and checked line by line) on the driver exactly as the local engine reads
-it; rows go to Ray Data, which scores them with ``map_batches`` on a pool of actors. Each
-actor builds the reward once in its constructor, so a model-based reward (``semantic``,
-``likelihood``, a classifier) loads its model once per actor, not once per batch. Results
+it; rows go to Ray Data, which scores them with ``map_batches`` on a pool of actors. The
+config is read and validated once, on the driver; each actor builds the reward from that
+parsed config (never re-reading the file) in its constructor, so a model-based reward
+(``semantic``, ``likelihood``, a classifier) loads its model once per actor, not once per
+batch. Results
 come back in input order and are written with the local engine's ``output_row``, so the
 output is identical to ``assay score`` without ``--engine ray``.
 
 Where it runs: with ``RAY_ADDRESS`` set (``ray://head:10001`` or ``auto`` on a cluster
-node), on that cluster; otherwise on a local Ray started with this machine's CPUs. On a
-cluster, the config file and any file it names (``type: function`` paths) must be readable
-at the same path on every node (a shared file system, or Ray's ``runtime_env`` with a
-``working_dir``); a config given as a dict travels with the job.
+node), on that cluster; otherwise on a local Ray started with this machine's CPUs. The parsed
+config travels with the job; on a cluster, any file it names (``type: function`` paths, a
+classifier's weights) must be readable at the same path on every node (a shared file
+system, or Ray's ``runtime_env`` with a ``working_dir``).
 
     >>> from assay.integrations.ray_engine import score_file_ray
     >>> summary, errors = score_file_ray("rewards.yaml", "rollouts.jsonl", "scored.jsonl")  # doctest: +SKIP
@@ -22,24 +24,27 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from assay.compose.composite import needs_whole_groups
 from assay.files.jsonl import InputError, Row, read_rows, write_row
 from assay.files.score_file import output_row
 from assay.files.summary import Summary
+from assay.spec import LoadedConfig, read_config
 from assay.types import Failure, Judgment, Sample
 
-Config = str | os.PathLike[str] | dict[str, Any]
+Config = str | os.PathLike[str] | dict[str, Any] | LoadedConfig
 
 
 class ScoreActor:
     """A Ray Data actor holding one reward; scores batches of ``{"line", "row"}`` records."""
 
-    def __init__(self, config: Config) -> None:
-        from assay.compose.load import load_reward
+    def __init__(self, config: LoadedConfig) -> None:
+        from assay.compose.load import build_composite
 
-        self.reward = load_reward(config)
+        self.reward = build_composite(config)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         rows = [json.loads(text) for text in batch["row"]]
@@ -90,11 +95,9 @@ def score_file_ray(
     like ``assay.score_file.score_file``."""
     import ray
 
-    from assay.compose.load import needs_whole_groups, read_config
-
-    spec, _ = read_config(config)  # fail fast, on the driver, with the config's own message
-    if not isinstance(config, dict):
-        config = str(Path(config).resolve())
+    loaded = config if isinstance(config, LoadedConfig) else read_config(config)  # once, on the driver: fails fast with the config's own message
+    if loaded.path is not None:
+        loaded = replace(loaded, path=loaded.path.resolve())  # relative files resolve the same on every node
     input_path = Path(input_path)
     rows, errors = _read(input_path, on_bad_line)
     output_path = Path(output_path)
@@ -105,7 +108,7 @@ def score_file_ray(
         return summary, errors
 
     init_ray()
-    whole = needs_whole_groups(spec)  # group-level steps need every row in one batch
+    whole = needs_whole_groups(loaded.spec)  # group-level steps need every row in one batch
     if whole:
         batch_size, num_actors = len(rows), 1
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -117,7 +120,7 @@ def score_file_ray(
     dataset = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // max(batch_size, 1))))
     scored = dataset.map_batches(
         ScoreActor,
-        fn_constructor_kwargs={"config": config},
+        fn_constructor_kwargs={"config": loaded},
         batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=1,

@@ -23,9 +23,9 @@ from the dataset column named by ``reference_column``, else the first present of
 How it works: the first callable called for a batch scores the whole config on it (the
 components run concurrently), and the others read that result from a small per-process
 cache keyed by the batch's content and step, so nothing is scored twice. Each callable
-reports its component's score, after the config's ``only_if`` (positive-only) rule and its
-``schedule`` (the scheduled weight is applied here, and its TRL weight is 1.0, since TRL's
-weights are fixed). Gates and group normalisation act on the total: for those, use
+reports its component's term as the composed reward counts it (``CompositeReward.gated_scores``
+and ``CompositeReward.weight``: after the config's ``only_if`` (positive-only) rule, and with
+a ``schedule``'s weight applied here, its TRL weight being 1.0 since TRL's weights are fixed). Gates and group normalisation act on the total: for those, use
 ``mode="total"``, which returns a single callable (named ``assay_total``) giving the
 config's total exactly as ``assay score`` does.
 
@@ -52,8 +52,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from assay.compose import rules as compose
-from assay.integrations.common import cached_reward, config_key
+from assay.compose.composite import total_level_steps
+from assay.integrations.common import cached_reward, config_key, read_once
 from assay.types import Judgment, Sample, prompt_text
 
 REFERENCE_COLUMNS = ("reference", "solution", "answer", "ground_truth", "label")
@@ -95,7 +95,7 @@ def _forget(key: Any) -> None:
 
 
 def _set_step(reward: Any, step: int | None) -> None:
-    if step is not None and hasattr(reward, "step"):
+    if step is not None:
         reward.step = step
 
 
@@ -215,15 +215,13 @@ class AssayReward:
 
     # what this callable reports from the batch's judgments
     def _values(self, judgments: list[Judgment], step: int | None) -> tuple[list[float | None], list[str]]:
-        reward = cached_reward(self.config)
-        spec = getattr(reward, "spec", None)
-        entry = spec.rewards.get(self.name) if spec is not None else None
+        reward = cached_reward(self.config)  # the composite: its terms are read from it, not re-derived here
+        scheduled = reward.spec.rewards[self.name].schedule is not None
         scores: list[float | None] = []
         rationales: list[str] = []
         for judgment in judgments:
             component = judgment.details.get(self.name)
             component = component if isinstance(component, Judgment) else None
-            score = component.score if component else None
             rationale = _labelled(component)
             if judgment.failure is not None:
                 # the config's total failed (on_failure: fail): every term of this sample says
@@ -231,14 +229,12 @@ class AssayReward:
                 scores.append(None)
                 rationales.append(f"{rationale} (not counted: {_labelled(judgment)})")
                 continue
-            if entry is not None and entry.only_if:
-                condition = judgment.details.get(entry.only_if)
-                condition_score = condition.score if isinstance(condition, Judgment) else None
-                score, why = compose.positive_only(score, condition_score, entry.only_if_threshold)
-                rationale += f" ({self.name} {why})"
-            if entry is not None and entry.schedule and score is not None:
-                s = entry.schedule
-                w = compose.scheduled_weight(step or 0, s.start, s.end, s.steps, s.kind)
+            gated, notes = reward.gated_scores({n: j for n, j in judgment.details.items() if isinstance(j, Judgment)})
+            score = gated.get(self.name)
+            if self.name in notes:
+                rationale += f" ({notes[self.name]})"
+            if scheduled and score is not None:
+                w, _ = reward.weight(self.name, step or 0)
                 score = score * w
                 rationale += f" (scheduled weight {w:.4g} at step {step or 0} applied)"
             scores.append(score)
@@ -313,14 +309,12 @@ def reward_funcs(
     scheduled reward, whose schedule is applied by its callable). ``mode="total"``: one
     callable giving the config's total, weight 1.0.
     """
-    from assay.compose.load import read_config
-
-    spec, _ = read_config(config)  # validate now, with a clear error, before training starts
+    spec = read_once(config).spec  # validate now, with a clear error, before training starts (the reward is built from it later)
     if mode == "total":
         return [(AsyncAssayTotal if asynchronous else AssayTotal)(config, reference_column)], [1.0]
     if mode != "components":
         raise ValueError(f"mode must be 'components' or 'total', got {mode!r}")
-    unsupported = _total_only_steps(spec)
+    unsupported = ", ".join(total_level_steps(spec))
     if unsupported:
         raise ValueError(
             f"this config's {unsupported} act on the total, which TRL's weighted sum of separate reward "
@@ -330,23 +324,6 @@ def reward_funcs(
     funcs = [cls(config, name, reference_column, log_total=(i == 0)) for i, name in enumerate(spec.rewards)]
     weights = [1.0 if entry.schedule else entry.weight for entry in spec.rewards.values()]
     return funcs, weights
-
-
-def _total_only_steps(spec: Any) -> str:
-    """What in a config only the total can apply (empty when TRL's per-term sum is exact)."""
-    combine = spec.combine
-    found = []
-    if combine.method != "weighted_sum":
-        found.append(f"combine.method {combine.method!r}")
-    if combine.on_failure != "fail":
-        found.append(f"combine.on_failure {combine.on_failure!r}")
-    if combine.gates:
-        found.append("gates")
-    if combine.normalize != "none":
-        found.append(f"normalize {combine.normalize!r}")
-    if any(entry.trust_against for entry in spec.rewards.values()):
-        found.append("trust_against weights")
-    return ", ".join(found)
 
 
 def async_reward_funcs(config: Config, reference_column: str | None = None, mode: Literal["components", "total"] = "components") -> tuple[list[AssayReward], list[float]]:

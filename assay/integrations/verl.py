@@ -56,7 +56,7 @@ def make_sample(data_source: Any, solution_str: str, ground_truth: Any, extra_in
 
 
 def _refuse_group_steps(reward: Any, where: str) -> None:
-    if getattr(reward, "needs_whole_groups", False):
+    if reward.needs_whole_groups:
         raise ValueError(
             f"{where}: this config scores samples within their group (normalisation, trust weights or a group judge); "
             "veRL's per-response call sees one response at a time. Use compute_score_batch with the group id in "
@@ -119,6 +119,6 @@ def compute_score_batch(
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     reward = cached_reward(resolve_config(config))
     samples = [make_sample(d, s, g, e) for d, s, g, e in zip(data_sources, solution_strs, ground_truths, infos, strict=True)]
-    if getattr(reward, "needs_whole_groups", False) and any(s.group is None for s in samples):
+    if reward.needs_whole_groups and any(s.group is None for s in samples):
         raise ValueError(f"compute_score_batch: this config scores samples within their group; put the group id in every extra_info ({' or '.join(GROUP_KEYS)})")
     return _results(reward.score(samples), reward, failure_score)

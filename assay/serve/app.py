@@ -49,7 +49,7 @@ from starlette.responses import PlainTextResponse, Response
 from assay.integrations.common import component_names
 from assay.files.jsonl import text_problem
 from assay.integrations.openrlhf import ascore_queries, result_lists
-from assay.reward import Comparator, ScoreComparator
+from assay.reward import Comparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from assay.serve.metrics import Metrics
 from assay.types import Judgment, Pair, Preference, Sample
@@ -232,7 +232,7 @@ class RewardService:
         # A reward that works within groups (normalisation, trust weights, listwise judges) is
         # called once per request: pooling requests would let one client's samples move
         # another's scores.
-        score_settings = {**common, "max_batch": 1} if getattr(reward, "needs_whole_groups", False) else common
+        score_settings = {**common, "max_batch": 1} if reward.needs_whole_groups else common
         self.score_batcher: MicroBatcher[Sample, Judgment] = MicroBatcher("score", reward.ascore, on_batch=self._on_batch("score"), **score_settings)  # type: ignore[arg-type]
         self.compare_batcher: MicroBatcher[Pair, Preference] = MicroBatcher("compare", comparator.acompare, on_batch=self._on_batch("compare"), **common)  # type: ignore[arg-type]
         for batcher in (self.score_batcher, self.compare_batcher):
@@ -328,12 +328,13 @@ class MetricsMiddleware:
 
 
 def load_service(config: str | os.PathLike[str] | dict[str, Any], settings: Settings) -> RewardService:
-    """Build the reward (and comparator) a config describes, once, for the server."""
-    from assay.compose.load import load_comparator, load_reward, read_config
+    """Build the reward (and comparator) a config describes, once, for the server: the config
+    is read once and both are built from what was read."""
+    from assay.compose.load import build_comparator, build_composite, loaded
 
-    spec, _ = read_config(config)
-    reward = load_reward(config)
-    comparator = load_comparator(config) if spec.comparator else ScoreComparator(reward)
+    read = loaded(config)
+    reward = build_composite(read)
+    comparator = build_comparator(read, reward)  # without a 'comparator:' section, the reward's scores decide
     name = str(config) if not isinstance(config, dict) else "inline config"
     return RewardService(reward, comparator, settings, name=name)
 

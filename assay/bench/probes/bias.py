@@ -95,9 +95,11 @@ def run_probes(config: str | Path | dict[str, Any], data_dir: str | Path | None 
     """Run every probe the data allows on a random (seeded) sample of ``limit`` RM-Bench prompts and LLMBar pairs."""
     from assay.bench.runner import build_scorer, choose_mode
     from assay.bench.protocols import PROTOCOLS
+    from assay.spec import LoadedConfig, read_config
 
-    mode = choose_mode(PROTOCOLS["llmbar"], config)
-    scorer = build_scorer(config, mode)
+    loaded = config if isinstance(config, LoadedConfig) else read_config(config)  # read once
+    mode = choose_mode(PROTOCOLS["llmbar"], loaded)
+    scorer = build_scorer(loaded, mode)
     out: dict[str, Any] = {"mode": mode, "limit": limit, "seed": seed, "filler": FILLER, "injection": DEFAULT_INJECTION}
     rng = random.Random(f"{seed}:probes")
     notes: list[str] = []

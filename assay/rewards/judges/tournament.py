@@ -104,6 +104,9 @@ class PairwiseTournament(Reward):
             comparator = PairwiseJudge(name=f"{self.name}.judge", client=client, **judge_options)
         self.comparator = Swap(comparator, rule="tie") if self.options.swap else comparator
 
+    def wrapped(self) -> list[Reward | Comparator]:
+        return [self.comparator]
+
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         groups: dict[Any, list[int]] = {}
         for index, sample in enumerate(samples):

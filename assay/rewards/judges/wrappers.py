@@ -12,6 +12,12 @@
   outcome) is reported.
 - :class:`Ensemble` combines several judges (rewards or comparators) with weights.
 
+``Vote`` and ``Ensemble`` are one factory each over two classes: ``Vote(reward)`` is a
+:class:`RewardVote` (a Reward), ``Vote(comparator)`` a :class:`ComparatorVote` (a
+Comparator), and likewise :class:`RewardEnsemble` / :class:`ComparatorEnsemble`; which one is
+decided by the wrapped judges' base class (``pairwise``), so each object is exactly one of
+a Reward or a Comparator.
+
 A failure is never hidden: a vote or member that fails is listed in ``meta``; when too
 few succeed (``min_valid``) the result is a failure.
 
@@ -29,11 +35,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
-
-from assay.reward import Comparator, Options, Reward
+from assay.reward import Comparator, Options, Reward, TakesSamplingOverrides
 from assay.rewards.judges.judge import combine_orders, item_id
+from assay.spec import VoteOptions
 from assay.types import Failure, Judgment, Pair, Preference, Sample
+
+__all__ = ["ComparatorEnsemble", "ComparatorVote", "Ensemble", "RewardEnsemble", "RewardVote", "Swap", "Vote", "VoteOptions", "derive_seed"]
+
 
 def derive_seed(seed: int, item: str, index: int) -> int:
     """A 31-bit seed from (seed, item, index): different per vote, the same on every rerun."""
@@ -45,12 +53,6 @@ def _first_failure(results: Sequence[Judgment | Preference]) -> Failure:
         if result.failure is not None:
             return result.failure
     return Failure("internal", "no result")
-
-
-def is_pairwise(judge: Reward | Comparator) -> bool:
-    """Whether a judge compares pairs: a comparator, or a wrapper (Vote, Ensemble, both Reward
-    and Comparator) around one."""
-    return getattr(judge, "pairwise", isinstance(judge, Comparator) and not isinstance(judge, Reward))
 
 
 # --- Swap ------------------------------------------------------------------------------------------
@@ -72,6 +74,9 @@ class Swap(Comparator):
         super().__init__(name or f"swap({comparator.name})", **options)
         self.comparator = comparator
 
+    def wrapped(self) -> list[Reward | Comparator]:
+        return [self.comparator]
+
     async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
         forward, backward = await asyncio.gather(self.comparator.acompare(pairs), self.comparator.acompare([p.swapped() for p in pairs]))
         return [self.combine(f, b) for f, b in zip(forward, backward, strict=True)]
@@ -84,64 +89,54 @@ class Swap(Comparator):
 # --- Vote ------------------------------------------------------------------------------------------
 
 
-class VoteOptions(Options):
-    k: int = Field(default=5, ge=1)  # votes per item
-    aggregate: Literal["mean", "median", "majority"] = "mean"  # for scores; verdicts always go by majority
-    temperature: float = 0.7  # sampling temperature of every vote
-    seed: int = 0  # each vote's seed is derived from (seed, item, vote number)
-    min_valid: int | None = None  # votes that must succeed; default a majority of k (k // 2 + 1)
-
-    @model_validator(mode="after")
-    def _check_temperature(self) -> VoteOptions:
-        if self.k > 1 and self.temperature <= 0:
-            raise ValueError(f"temperature must be above 0 when k > 1 (votes at temperature 0 are identical), got {self.temperature:g}")
-        return self
-
-
-class Vote(Reward, Comparator):
+class Vote:
     """k judgments per item with different seeds, aggregated; see the module docstring.
 
     ``Vote(inner, k=5, aggregate="mean", temperature=0.7, seed=0, min_valid=None, name=None)``;
-    the options are checked against ``VoteOptions``. Wraps a reward (scores) or a comparator
-    (verdicts). The inner judge must accept per-item sampling overrides (assay's judges do:
-    ``ajudge(items, overrides)``); any other reward is simply called k times (its votes will
+    the options are checked against ``VoteOptions``. ``Vote(reward)`` gives a
+    :class:`RewardVote`, ``Vote(comparator)`` a :class:`ComparatorVote`. An inner judge that
+    takes per-item sampling overrides (``TakesSamplingOverrides``: assay's LLM judges) gets
+    each vote's temperature and seed; any other is simply asked k times (its votes will
     usually agree).
     """
 
     Options = VoteOptions
+    options: VoteOptions
+    name: str
+    pairwise: bool
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Vote:  # the factory: the wrapped judge's kind decides the class
+            inner = args[0] if args else kwargs["inner"]
+            cls = ComparatorVote if inner.pairwise else RewardVote
+        return object.__new__(cls)
 
     def __init__(self, inner: Reward | Comparator, *, name: str | None = None, **options: Any) -> None:
-        super().__init__(name, **options)  # Reward.__init__: checks the options
+        if inner.pairwise != self.pairwise:
+            raise TypeError(f"{type(self).__name__} wraps {'comparators' if self.pairwise else 'rewards'}, not {inner!r}: use Vote(...)")
+        super().__init__(name, **options)  # type: ignore[call-arg]  # Reward/Comparator.__init__: checks the options
         o = self.options
         if not name:
             self.name = f"vote{o.k}({inner.name})"
         self.inner = inner
         self._min_valid = o.min_valid if o.min_valid is not None else o.k // 2 + 1
-        self.pairwise = is_pairwise(inner)
+
+    def wrapped(self) -> list[Reward | Comparator]:
+        return [self.inner]
 
     def _overrides(self, items: Sequence[Sample | Pair], index: int) -> list[dict[str, Any]]:
         o = self.options
         return [{"temperature": o.temperature, "seed": derive_seed(o.seed, item_id(item), index)} for item in items]
 
+    async def _ask(self, items: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
     async def _votes(self, items: list[Any]) -> list[list[Any]]:
-        ajudge = getattr(self.inner, "ajudge", None)
-        if ajudge is not None:
-            runs = await asyncio.gather(*(ajudge(items, self._overrides(items, i)) for i in range(self.options.k)))
-        elif self.pairwise:
-            runs = await asyncio.gather(*(self.inner.acompare(items) for _ in range(self.options.k)))  # type: ignore[union-attr]
+        if isinstance(self.inner, TakesSamplingOverrides):
+            runs = await asyncio.gather(*(self.inner.ajudge(items, self._overrides(items, i)) for i in range(self.options.k)))
         else:
-            runs = await asyncio.gather(*(self.inner.ascore(items) for _ in range(self.options.k)))  # type: ignore[union-attr]
+            runs = await asyncio.gather(*(self._ask(items) for _ in range(self.options.k)))
         return [[run[j] for run in runs] for j in range(len(items))]
-
-    async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
-        if self.pairwise:
-            raise TypeError(f"{self.name} wraps a comparator: use compare(pairs)")
-        return [self._combine_scores(votes) for votes in await self._votes(samples)]
-
-    async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
-        if not self.pairwise:
-            raise TypeError(f"{self.name} wraps a reward: use score(samples)")
-        return [self._combine_verdicts(votes) for votes in await self._votes(pairs)]
 
     def _vote_meta(self, votes: Sequence[Judgment | Preference], values: list[Any]) -> dict[str, Any]:
         return {
@@ -153,7 +148,17 @@ class Vote(Reward, Comparator):
             "temperature": self.options.temperature,
         }
 
-    def _combine_scores(self, votes: list[Judgment]) -> Judgment:
+
+class RewardVote(Vote, Reward):
+    """A reward judged k times, scores aggregated by ``aggregate``; made by ``Vote(reward)``."""
+
+    async def _ask(self, items: list[Any]) -> list[Any]:
+        return await self.inner.ascore(items)  # type: ignore[union-attr]
+
+    async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
+        return [self._combine(votes) for votes in await self._votes(samples)]
+
+    def _combine(self, votes: list[Judgment]) -> Judgment:
         scores = [v.score for v in votes if v.ok and v.score is not None]
         meta = self._vote_meta(votes, [v.score for v in votes])
         if len(scores) < self._min_valid:
@@ -172,7 +177,17 @@ class Vote(Reward, Comparator):
         rationale = f"{self.options.aggregate} of {len(scores)} votes {[round(s, 4) for s in scores]} = {score:.4g}; first vote: {next(v for v in votes if v.ok).rationale}"
         return Judgment(score=score, rationale=rationale, details={"votes": [v.score for v in votes]}, meta=meta)
 
-    def _combine_verdicts(self, votes: list[Preference]) -> Preference:
+
+class ComparatorVote(Vote, Comparator):
+    """A comparator judged k times, verdicts by majority; made by ``Vote(comparator)``."""
+
+    async def _ask(self, items: list[Any]) -> list[Any]:
+        return await self.inner.acompare(items)  # type: ignore[union-attr]
+
+    async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
+        return [self._combine(votes) for votes in await self._votes(pairs)]
+
+    def _combine(self, votes: list[Preference]) -> Preference:
         winners = [v.winner for v in votes if v.ok]
         meta = self._vote_meta(votes, [v.winner for v in votes])
         if len(winners) < self._min_valid:
@@ -189,13 +204,6 @@ class Vote(Reward, Comparator):
         rationale = f"majority of {len(winners)} votes {dict(counts)} -> {winner}; first vote: {next(v for v in votes if v.ok).rationale}"
         return Preference(winner=winner, rationale=rationale, probability=probability, meta=meta)
 
-    # Reward and Comparator both define these; route explicitly.
-    def score(self, samples: Sequence[Sample]) -> list[Judgment]:
-        return Reward.score(self, samples)
-
-    def compare(self, pairs: Sequence[Pair]) -> list[Preference]:
-        return Comparator.compare(self, pairs)
-
 
 # --- Ensemble ------------------------------------------------------------------------------------------
 
@@ -205,53 +213,72 @@ class EnsembleOptions(Options):
     on_failure: Literal["fail", "skip"] = "fail"
 
 
-class Ensemble(Reward, Comparator):
-    """Several judges with weights: rewards into a weighted mean score, comparators into a
-    weighted vote. ``on_failure="fail"`` (default) fails the item when any member fails;
-    ``"skip"`` uses the members that succeeded (listed in meta).
+Members = Sequence[Reward | Comparator] | dict[str, Reward | Comparator]
+
+
+def _named(members: Members) -> list[tuple[str, Reward | Comparator]]:
+    return list(members.items()) if isinstance(members, dict) else [(m.name, m) for m in members]
+
+
+class Ensemble:
+    """Several judges with weights: rewards into a weighted mean score (:class:`RewardEnsemble`),
+    comparators into a weighted vote (:class:`ComparatorEnsemble`). ``on_failure="fail"``
+    (default) fails the item when any member fails; ``"skip"`` uses the members that
+    succeeded (listed in meta).
 
     ``Ensemble(members, weights=None, on_failure="fail", name=None)``; ``members`` is a list
-    of judges (named by their ``name``) or a dict name -> judge; the options are checked
-    against ``EnsembleOptions``.
+    of judges (named by their ``name``) or a dict name -> judge, all rewards or all
+    comparators; the options are checked against ``EnsembleOptions``.
     """
 
     Options = EnsembleOptions
+    options: EnsembleOptions
+    name: str
+    pairwise: bool
 
-    def __init__(self, members: Sequence[Reward | Comparator] | dict[str, Reward | Comparator], *, name: str | None = None, **options: Any) -> None:
-        super().__init__(name, **options)  # Reward.__init__: checks the options
-        items = list(members.items()) if isinstance(members, dict) else [(m.name, m) for m in members]
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Ensemble:  # the factory: the members' kind decides the class
+            members = _named(args[0] if args else kwargs["members"])
+            if not members:
+                raise ValueError("an ensemble needs at least one member")
+            kinds = {m.pairwise for _, m in members}
+            if len(kinds) > 1:
+                raise ValueError("an ensemble's members must be all rewards or all comparators")
+            cls = ComparatorEnsemble if kinds.pop() else RewardEnsemble
+        return object.__new__(cls)
+
+    def __init__(self, members: Members, *, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)  # type: ignore[call-arg]  # Reward/Comparator.__init__: checks the options
+        items = _named(members)
         if not items:
             raise ValueError("an ensemble needs at least one member")
+        if any(m.pairwise != self.pairwise for _, m in items):
+            raise ValueError("an ensemble's members must be all rewards or all comparators")
         self.names = [n for n, _ in items]
         self.members = [m for _, m in items]
         weights = self.options.weights
         self._weights = list(weights) if weights is not None else [1.0] * len(items)
         if len(self._weights) != len(self.members):
             raise ValueError(f"{len(self._weights)} weights for {len(self.members)} members")
-        kinds = {is_pairwise(m) for m in self.members}
-        if len(kinds) > 1:
-            raise ValueError("an ensemble's members must be all rewards or all comparators")
-        self.pairwise = kinds.pop()
         if not name:
             self.name = "ensemble(" + ",".join(self.names) + ")"
 
-    async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
-        if self.pairwise:
-            raise TypeError(f"{self.name} holds comparators: use compare(pairs)")
-        runs = await asyncio.gather(*(m.ascore(samples) for m in self.members))  # type: ignore[union-attr]
-        return [self._combine_scores([run[i] for run in runs]) for i in range(len(samples))]
-
-    async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
-        if not self.pairwise:
-            raise TypeError(f"{self.name} holds rewards: use score(samples)")
-        runs = await asyncio.gather(*(m.acompare(pairs) for m in self.members))  # type: ignore[union-attr]
-        return [self._combine_verdicts([run[i] for run in runs]) for i in range(len(pairs))]
+    def wrapped(self) -> list[Reward | Comparator]:
+        return list(self.members)
 
     def _usable(self, results: Sequence[Judgment | Preference]) -> tuple[list[int], list[str]]:
         failed = [self.names[i] for i, r in enumerate(results) if not r.ok]
         return [i for i, r in enumerate(results) if r.ok], failed
 
-    def _combine_scores(self, results: list[Judgment]) -> Judgment:
+
+class RewardEnsemble(Ensemble, Reward):
+    """Rewards with weights, into a weighted mean score; made by ``Ensemble([reward, ...])``."""
+
+    async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
+        runs = await asyncio.gather(*(m.ascore(samples) for m in self.members))  # type: ignore[union-attr]
+        return [self._combine([run[i] for run in runs]) for i in range(len(samples))]
+
+    def _combine(self, results: list[Judgment]) -> Judgment:
         ok, failed = self._usable(results)
         details = dict(zip(self.names, results, strict=True))
         meta = {"weights": dict(zip(self.names, self._weights, strict=True)), "failed": failed}
@@ -265,7 +292,15 @@ class Ensemble(Reward, Comparator):
         parts = ", ".join(f"{self.names[i]}={results[i].score:.3g} (w {self._weights[i]:g})" for i in ok)
         return Judgment(score=score, rationale=f"weighted mean of {parts} = {score:.4g}" + (f"; skipped failed {', '.join(failed)}" if failed else ""), details=details, meta=meta)
 
-    def _combine_verdicts(self, results: list[Preference]) -> Preference:
+
+class ComparatorEnsemble(Ensemble, Comparator):
+    """Comparators with weights, into a weighted vote; made by ``Ensemble([comparator, ...])``."""
+
+    async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
+        runs = await asyncio.gather(*(m.acompare(pairs) for m in self.members))  # type: ignore[union-attr]
+        return [self._combine([run[i] for run in runs]) for i in range(len(pairs))]
+
+    def _combine(self, results: list[Preference]) -> Preference:
         ok, failed = self._usable(results)
         meta: dict[str, Any] = {"weights": dict(zip(self.names, self._weights, strict=True)), "failed": failed, "verdicts": {n: r.winner for n, r in zip(self.names, results, strict=True)}}
         if failed and (self.options.on_failure == "fail" or not ok):
@@ -279,9 +314,3 @@ class Ensemble(Reward, Comparator):
         winner = leaders[0] if len(leaders) == 1 else "tie"
         meta["tally"] = tally
         return Preference(winner=winner, rationale=f"weighted vote {tally} -> {winner}", meta=meta)
-
-    def score(self, samples: Sequence[Sample]) -> list[Judgment]:
-        return Reward.score(self, samples)
-
-    def compare(self, pairs: Sequence[Pair]) -> list[Preference]:
-        return Comparator.compare(self, pairs)

@@ -85,7 +85,7 @@ class ProcessReward(Reward):
     Options = ProcessOptions
 
     def __init__(self, name: str | None = None, *, base_dir: Any = None, **options: Any) -> None:
-        from assay.compose.load import build_reward
+        from assay.registry import build_reward
 
         super().__init__(name, **options)
         entry = dict(self.options.step_reward)
