@@ -162,7 +162,7 @@ def test_prmbench_reads_every_file_keeps_first_duplicate_and_takes_originals_fro
         ("original", "original:t0", -1, ()),
         ("redundency", "redundency:t0:modified", 2, (2,)),
     ]
-    assert "read all 3 .jsonl file(s)" in loaded.notes[0] and "prm_train_x.jsonl" in loaded.notes[0]
+    assert "read all 3 .jsonl file(s)" in loaded.notes[0] and "prm_train_x.jsonl" in [p.name for p in loaded.files]
     assert any("dropped 1" in n and "(circular:t0)" in n for n in loaded.notes)
     test_only = load("prmbench", tmp_path, files="test")
     assert [p.name for p in test_only.files] == ["prm_test_circular.jsonl", "prm_test_redundency.jsonl"]

@@ -269,7 +269,7 @@ def load_judgebench(data_dir: str | Path | None, limit: int | None = None, mix_s
             items.append(LabeledPair(
                 rid, _text(row, path, where, "question"), a, b, "a" if label == "A>B" else "b", judgebench_family(source), {"source": source, "split": judgebench_split(path)},
             ))
-    notes = [f"judgebench: read {len(files)} file(s) ({', '.join(p.name for p in files)}); split(s): {', '.join(splits)}" + (" (pooled: --judgebench-mix-splits)" if len(splits) > 1 else "")]
+    notes = [f"judgebench: read {len(files)} file(s) of response-model split(s) {', '.join(splits)}" + (" (pooled: --judgebench-mix-splits)" if len(splits) > 1 else "")]
     if identical:
         notes.append(f"judgebench: warning: {len(identical)} pair(s) have two identical responses, so no pointwise reward can be right on them: {'; '.join(identical)}")
     return Loaded(_limited(items, limit), files, notes)
@@ -430,7 +430,7 @@ def load_prmbench(data_dir: str | Path | None, limit: int | None = None, files: 
     notes = [
         f"prmbench: read {which} {len(paths)} .jsonl file(s) of {folder} ({rows} rows"
         + ("; PRMBench's own evaluation reads every file, --prmbench-files test keeps the test files only" if files == "all" else "; the prm800k_train_p1_first400 files were left out")
-        + "): " + ", ".join(p.name for p in paths)
+        + "; the files are listed under data.files)"
     ]
     if duplicates:
         notes.append(f"prmbench: kept the first of each duplicated (classification, idx) row, as PRMBench does; dropped {len(duplicates)}: {'; '.join(duplicates)}")
