@@ -266,6 +266,16 @@ def test_judgebench_single_game_scalar_and_pairwise(tmp_path):
         def compare_batch(self, batch):
             return [Preference(winner="a" if len(p.response_a) >= len(p.response_b) else "b", rationale="longer") for p in batch]
 
+    from assay.cli import main
+
+    (tmp_path / "fn.py").write_text("def score(response):\n    return float(len(response))\n")
+    (tmp_path / "c.yaml").write_text('rewards:\n  length: {type: function, path: "fn.py:score"}\n')
+    assert main(["bench", "judgebench", "-c", str(tmp_path / "c.yaml"), "--data-dir", str(tmp_path), "-o", str(tmp_path / "cli"), "-q", "--bootstrap", "0", "--single-game"]) == 0
+    assert json.loads((tmp_path / "cli/report.json").read_text())["overall"] == 0.5
+    assert main(["bench", "llmbar", "-c", str(tmp_path / "c.yaml"), "--data-dir", str(tmp_path), "--single-game"]) == 2  # judgebench only
+    with pytest.raises(ValueError, match="has no option"):
+        run_benchmark("llmbar", data_dir=tmp_path, scorer=length, progress=False, options={"files": "test"})
+
     judged = run_benchmark("judgebench", data_dir=tmp_path, scorer=Longer(), progress=False, resamples=0, options={"single_game": True})
     assert judged["units"]["total"] == 4  # one game per pair
     decisions = ["A>B" if len(a) >= len(b) else "B>A" for a, b, _ in pairs]

@@ -500,4 +500,11 @@ def load(benchmark: str, data_dir: str | Path | None = None, limit: int | None =
     ``files``, judgebench ``mix_splits``)."""
     if benchmark not in LOADERS:
         raise KeyError(f"unknown benchmark {benchmark!r}; known: {', '.join(LOADERS)}")
-    return LOADERS[benchmark](data_dir, limit, **options)
+    import inspect
+
+    loader = LOADERS[benchmark]
+    accepted = [name for name in inspect.signature(loader).parameters if name not in ("data_dir", "limit")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{benchmark} has no option {', '.join(unknown)} (its options: {', '.join(accepted) or 'none'})")
+    return loader(data_dir, limit, **options)

@@ -27,12 +27,20 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from assay.bench import scorers
-from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+from assay.bench.items import (
+    BestOfN,
+    Item,
+    LabeledPair,
+    PreferencePair,
+    ProcessItem,
+    SampledSolutions,
+    StyledPair,
+)
 from assay.types import Pair, Sample
 
 Result = dict[str, Any]
@@ -101,16 +109,16 @@ class Protocol:
     modes: tuple[str, ...] = ("pointwise",)
     needs_data = ""  # what --list says
     records_ties = False  # pointwise outcomes mark a score tie (parts["tie"]); else no tie rate is reported
-    options: dict[str, Any] = {}  # the benchmark's own options and their defaults
+    options: ClassVar[dict[str, Any]] = {}  # the benchmark's own options and their defaults (an instance's own after with_options)
 
-    def with_options(self, **options: Any) -> "Protocol":
+    def with_options(self, **options: Any) -> Protocol:
         """A copy of this protocol with its options set (an unknown option is a ValueError)."""
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             known = ", ".join(sorted(self.options)) or "none"
             raise ValueError(f"{self.name} has no option {', '.join(unknown)} (its options: {known})")
         configured = copy.copy(self)
-        configured.options = {**self.options, **options}
+        configured.options = {**self.options, **options}  # type: ignore[misc]  # per instance
         return configured
 
     def units(self, item: Item, mode: str) -> list[Unit]:
@@ -225,7 +233,7 @@ def unparsed_games(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
 class RewardBench(PreferencePairs):
     name = "rewardbench"
     needs_data = "rewardbench/*.{jsonl,json,parquet}: prompt, chosen, rejected, subset (RewardBench 1 'filtered' split)"
-    labels = {
+    labels: ClassVar[dict[str, str]] = {
         "overall": "mean of the 4 sections, a section without data at 0 (reward-bench's calculate_scores_per_section; the leaderboard's average)",
         "overall_present": "mean of the sections that have data",
     }
@@ -427,7 +435,7 @@ class LLMBar(LabeledPairs):
 class JudgeBench(LabeledPairs):
     name = "judgebench"
     needs_data = "judgebench/*.jsonl: pair_id, source, question, response_A, response_B, label (A>B|B>A)"
-    options = {"single_game": False}
+    options: ClassVar[dict[str, Any]] = {"single_game": False}
 
     def units(self, item: Item, mode: str) -> list[Unit]:
         units = super().units(item, mode)
@@ -610,7 +618,7 @@ class PRMBench(ProcessBench):
     name = "prmbench"
     needs_data = "prmbench/*.jsonl (every file, as PRMBench's own evaluation; --prmbench-files test for the 17 test files): original_process, modified_process, error_steps (1-based), classification, idx"
     valid_above = True  # ssmisya/PRMBench: step_level_validity_labels = [score > 0.5 ...]
-    labels = {
+    labels: ClassVar[dict[str, str]] = {
         "overall": "first-error F1 in ProcessBench form: assay's own conversion of PRMBench, not an official PRMBench figure",
         "prm_score": "PRMScore, PRMBench's official metric: 0.5 F1(valid steps) + 0.5 F1(invalid steps), a step valid at score > 0.5",
     }

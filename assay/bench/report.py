@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,7 @@ def html_page(report: dict[str, Any]) -> str:
 def _finite(value: Any) -> Any:
     """NaN or an infinity as None (JSON null): report.json stays valid JSON; the notes say
     where the official code gives NaN."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}

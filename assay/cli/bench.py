@@ -106,6 +106,8 @@ def benchmark_options(args: argparse.Namespace) -> dict[str, object]:
         return {"files": args.prmbench_files}
     if args.single_game or args.judgebench_mix_splits:
         raise ValueError("--single-game and --judgebench-mix-splits apply to judgebench only")
+    if args.prmbench_files != "all":
+        raise ValueError("--prmbench-files applies to prmbench only")
     return {}
 
 
