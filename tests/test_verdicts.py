@@ -314,3 +314,20 @@ def test_an_echoed_prompt_followed_by_a_real_verdict_still_parses(name: str, rep
     verdict = parse_for(name)(echoed_prompt(name) + reply)
     assert isinstance(verdict, Verdict), verdict
     assert verdict.value == expected
+
+
+@pytest.mark.parametrize(
+    "parse,raw,expected",
+    [
+        (parse_criterion, "The response does not mention it\nVerdict: CANNOT ASSESS", "cannot_assess"),
+        (parse_criterion, "It gives no units, so it is not met\nVerdict: NOT MET", "not_met"),
+        (parse_pairwise, "My verdict is as follows: [[A]]", "a"),
+        (parse_pairwise, "[[A]]\n\nWhen comparing them, B was verbose.", "a"),
+        (parse_pairwise, "A is correct and B is not, so my final verdict: [[A]]", "a"),
+        (lambda raw: parse_score(raw, 1, 10), "Evaluate: correct and short.\nScore: 9", 9.0),
+    ],
+)
+def test_genuine_replies_near_template_wording_still_parse(parse, raw: str, expected) -> None:
+    verdict = parse(raw)
+    assert isinstance(verdict, Verdict), verdict
+    assert verdict.value == expected

@@ -139,10 +139,12 @@ def _critique(text: str, hit: _Hit) -> str:
 PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
 _PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}")
 ECHO_CONTEXT = 16  # characters of template text around a verdict that make it an echo
-ECHO_TAIL = 24  # a reply whose last characters are this much template text ends mid-instruction
-_ECHO_FOLLOWS = re.compile(r"""^["'\u201d\u2019)\s]*(?:if|when|for\s+a\s+tie)\b""", re.I)  # "[[A]] if assistant A is better"
+ECHO_TAIL = 40  # a reply whose last characters are this much template text ends mid-instruction
+_ECHO_FOLLOWS = re.compile(  # on the same line: "[[A]] if assistant A is better", "[[C]] for a tie"
+    r"""^[ \t"'\u201d\u2019)]*(?:(?:if|when)\s+(?:the\s+)?(?:response|assistant|output|answer|model|they|both|[AB]\b)|for\s+a\s+tie\b)""", re.I
+)
 _ECHO_PRECEDES = re.compile(
-    r"(?:this\s+format|this\s+form|like\s+this|as\s+follows|for\s+example|e\.g\.|one\s+of\s+these(?:\s+\w+)*\s+lines"
+    r"(?:this\s+format|this\s+form|like\s+this|for\s+example|e\.g\.|one\s+of\s+these(?:\s+\w+)*\s+lines"
     r"|reply\s+with\s+the\s+verdict\s+only|write\s+only\s+your\s+verdict)\s*:?\s*[\"'\u201c\u2018(]?\s*$",
     re.I,
 )
