@@ -239,6 +239,33 @@ def test_prmbench_a_step_at_exactly_half_is_invalid():
     assert scorers.first_error_from_step_scores(scores["a"], valid_above=True) == 0
 
 
+@pytest.mark.parametrize(
+    "scores,errors",
+    [
+        ([0.9, 0.9, 0.9], [2]),  # every step valid: no true negative, F1(invalid) = 0 (official: -0.0)
+        ([0.2, 0.9, 0.9], [2]),  # never flags the wrong step, flags a right one: official F1(invalid) = -1
+        ([0.5, 0.5], []),  # all exactly 0.5 on a correct solution: every step invalid, official F1(valid) = -1
+    ],
+)
+def test_prmbench_undefined_f1_is_null_with_the_official_figure_in_a_note(tmp_path, scores, errors):
+    meta = [{"idx": "a", "classification": "x", "error_steps": errors}]
+    official = official_prmbench(meta, {"a": scores})
+    pred = [scorers.prmbench_step_valid(s) for s in scores]
+    gold = [i + 1 not in errors for i in range(len(scores))]
+    ours = scorers.prm_score(pred, gold)
+    assert ours["official_prm_score"] == pytest.approx(official["prm_score"])
+    if -1 in (official["f1"], official["negative_f1"]):
+        assert ours["prm_score"] is None
+    else:
+        assert ours["prm_score"] == pytest.approx(official["prm_score"])
+    row = {"idx": "t0", "question": "q", "original_process": ["o"], "classification": "x", "modified_process": [f"s {v}" for v in scores], "error_steps": errors}
+    write_jsonl(tmp_path / "prmbench/prm_test_x.jsonl", [row])
+    report = run_benchmark("prmbench", data_dir=tmp_path, scorer=reads_scores, progress=False, resamples=0)
+    assert report["prm_score"] == ours["prm_score"]
+    if ours["prm_score"] is None:
+        assert any(f"prints PRMScore {official['prm_score']:.4f}" in n for n in report["data"]["notes"])
+
+
 # --- JudgeBench ---------------------------------------------------------------------------------
 def official_single_game(decisions: list[str], labels: list[str]) -> float:
     """ScalerLab/JudgeBench utils/metrics.py: compute_final_metrics(reverse_order=False): the

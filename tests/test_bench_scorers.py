@@ -143,7 +143,7 @@ def test_prm_score_averages_positive_and_negative_f1():
     gold = [True, True, False, False]
     pred = [True, False, False, True]
     # positive: tp 1, fp 1, fn 1 -> 0.5; negative: tp 1, fp 1, fn 1 -> 0.5
-    assert scorers.prm_score(pred, gold) == {"f1_positive": 0.5, "f1_negative": 0.5, "prm_score": 0.5}
+    assert scorers.prm_score(pred, gold) == {"f1_positive": 0.5, "f1_negative": 0.5, "prm_score": 0.5, "official_prm_score": 0.5}
 
 
 # --- best-of-N ------------------------------------------------------------------------------

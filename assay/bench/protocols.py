@@ -665,7 +665,14 @@ class PRMBench(ProcessBench):
         every_pred = [p for pred, _ in steps.values() for p in pred]
         every_gold = [g for _, gold in steps.values() for g in gold]
         if every_pred:
-            metrics.update(scorers.prm_score(every_pred, every_gold))
+            pooled_score = scorers.prm_score(every_pred, every_gold)
+            official = pooled_score.pop("official_prm_score")
+            metrics.update(pooled_score)
+            if pooled_score["prm_score"] is None:
+                notes.append(
+                    "prmbench: a step class has no true positive, so its F1 is undefined: prm_score is null; PRMBench's code marks it -1 "
+                    f"and prints PRMScore {official:.4f}"
+                )
             for subset, (pred, gold) in sorted(steps.items()):
                 if pred:
                     metrics[f"{subset}:prm_score"] = scorers.prm_score(pred, gold)["prm_score"]

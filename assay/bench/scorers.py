@@ -221,20 +221,33 @@ def prmbench_step_valid(score: float, threshold: float = 0.5) -> bool:
     return score > threshold
 
 
-def prm_score(step_correct_pred: Sequence[bool], step_correct_label: Sequence[bool]) -> dict[str, float]:
+def prm_score(step_correct_pred: Sequence[bool], step_correct_label: Sequence[bool]) -> dict[str, float | None]:
     """PRMBench's step-level PRMScore: 0.5 * F1 on correct steps (positive class) + 0.5 * F1 on
-    wrong steps (negative class), over all steps pooled."""
+    wrong steps (negative class), over all steps pooled (ssmisya/PRMBench
+    ``mr_eval/tasks/prmtest_classified/task.py: evaluate_function``).
+
+    The official code marks an undefined precision or recall as -1 and computes F1 from those
+    markers, so a class with no true positive but some false positives and false negatives
+    (or no step of either kind) gets F1 = -1, and PRMScore takes it at face value. Here such an
+    F1 is None (undefined), and so is ``prm_score``; ``official_prm_score`` holds the figure the
+    official code prints, -1 markers included."""
     pred = np.asarray(step_correct_pred, dtype=bool)
     gold = np.asarray(step_correct_label, dtype=bool)
 
-    def f1(positive: bool) -> float:
+    def f1(positive: bool) -> tuple[float | None, float]:
         tp = float(np.sum((pred == positive) & (gold == positive)))
         fp = float(np.sum((pred == positive) & (gold != positive)))
         fn = float(np.sum((pred != positive) & (gold == positive)))
-        return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+        precision = tp / (tp + fp) if tp + fp else -1.0
+        recall = tp / (tp + fn) if tp + fn else -1.0
+        official = 2 * precision * recall / (precision + recall) if precision + recall != 0 else -1.0
+        if official == -1.0 and tp == 0:
+            return None, official
+        return (0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)), official
 
-    f1_pos, f1_neg = f1(True), f1(False)
-    return {"f1_positive": f1_pos, "f1_negative": f1_neg, "prm_score": 0.5 * f1_pos + 0.5 * f1_neg}
+    (f1_pos, official_pos), (f1_neg, official_neg) = f1(True), f1(False)
+    score = None if f1_pos is None or f1_neg is None else 0.5 * f1_pos + 0.5 * f1_neg
+    return {"f1_positive": f1_pos, "f1_negative": f1_neg, "prm_score": score, "official_prm_score": 0.5 * official_pos + 0.5 * official_neg}
 
 
 # --- best-of-N ------------------------------------------------------------------------------
