@@ -146,21 +146,50 @@ def test_processbench_label_out_of_range(tmp_path):
         load("processbench", tmp_path)
 
 
-def test_prmbench_converts_and_dedupes_originals(tmp_path):
+def test_prmbench_reads_every_file_keeps_first_duplicate_and_takes_originals_from_redundency(tmp_path):
+    """As ssmisya/PRMBench mr_eval/tasks/prmtest_classified/task.py: load_data_function: every
+    .jsonl of the folder, the first of each (classification, idx), one correct solution per
+    idx from the ``redundency`` rows."""
     row = {"idx": "t0", "question": "q", "original_process": ["a", "b", "c"], "modified_process": ["a", "x", "y"], "error_steps": [3, 2], "classification": "circular"}
-    write_jsonl(tmp_path / "prmbench/prm_test_circular.jsonl", [row])
-    write_jsonl(tmp_path / "prmbench/prm_test_confidence.jsonl", [{**row, "classification": "confidence", "error_steps": [3]}])
-    write_jsonl(tmp_path / "prmbench/prm_train_x.jsonl", [row])  # not a test file: ignored
+    write_jsonl(tmp_path / "prmbench/prm_test_circular.jsonl", [row, {**row, "error_steps": [1]}])  # a duplicated (circular, t0)
+    write_jsonl(tmp_path / "prmbench/prm_test_redundency.jsonl", [{**row, "classification": "redundency", "error_steps": [3]}])
+    write_jsonl(tmp_path / "prmbench/prm_train_x.jsonl", [{**row, "idx": "t1", "classification": "confidence"}])
     loaded = load("prmbench", tmp_path)
-    got = sorted((i.subset, i.label, tuple(i.error_steps)) for i in loaded.items)
-    assert got == [("circular", 1, (1, 2)), ("confidence", 2, (2,)), ("original", -1, ())]
+    got = sorted((i.subset, i.id, i.label, tuple(i.error_steps)) for i in loaded.items)
+    assert got == [
+        ("circular", "circular:t0:modified", 1, (1, 2)),
+        ("confidence", "confidence:t1:modified", 1, (1, 2)),
+        ("original", "original:t0", -1, ()),
+        ("redundency", "redundency:t0:modified", 2, (2,)),
+    ]
+    assert "read all 3 .jsonl file(s)" in loaded.notes[0] and "prm_train_x.jsonl" in [p.name for p in loaded.files]
+    assert any("dropped 1" in n and "(circular:t0)" in n for n in loaded.notes)
+    test_only = load("prmbench", tmp_path, files="test")
+    assert [p.name for p in test_only.files] == ["prm_test_circular.jsonl", "prm_test_redundency.jsonl"]
+    assert "confidence" not in {i.subset for i in test_only.items} and "left out" in test_only.notes[0]
+    with pytest.raises(ValueError, match="all, test"):
+        load("prmbench", tmp_path, files="train")
 
 
-def test_prmbench_skips_a_row_whose_first_error_is_past_the_end(tmp_path):
+def test_prmbench_keeps_a_row_whose_first_error_is_past_the_end(tmp_path):
     row = {"idx": "t0", "original_process": ["a"], "modified_process": ["a", "b"], "error_steps": [5], "classification": "c"}
     write_jsonl(tmp_path / "prmbench/test.jsonl", [row])
     loaded = load("prmbench", tmp_path)
-    assert [i.subset for i in loaded.items] == [] and "line 1" in loaded.notes[0]
+    assert [(i.subset, i.label, i.error_steps) for i in loaded.items] == [("c", 4, [4])]
+    assert any("line 1" in n and "past the last step are kept" in n for n in loaded.notes)
+
+
+def test_judgebench_splits_are_not_pooled_and_identical_pairs_are_named(tmp_path):
+    row = {"pair_id": "p1", "source": "livebench-math", "question": "q", "response_A": "same", "response_B": "same ", "label": "A>B"}
+    write_jsonl(tmp_path / "judgebench/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl", [row])
+    loaded = load("judgebench", tmp_path)
+    assert "read 1 file(s)" in loaded.notes[0] and "gpt-4o-2024-05-13" in loaded.notes[0]
+    assert "identical" in loaded.notes[1] and "p1" in loaded.notes[1]
+    write_jsonl(tmp_path / "judgebench/dataset=judgebench,response_model=claude-3-5-sonnet-20240620.jsonl", [row])
+    with pytest.raises(DataError, match="2 response-model splits.*--judgebench-mix-splits"):
+        load("judgebench", tmp_path)
+    pooled = load("judgebench", tmp_path, mix_splits=True)
+    assert len(pooled.items) == 2 and "pooled" in pooled.notes[0]
 
 
 def test_math_bon_nested_scores(tmp_path):

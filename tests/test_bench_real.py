@@ -107,7 +107,28 @@ def test_math_cot_100_reference_figures(data_dir, tmp_path):
 def test_prmbench_loads_the_released_test_files(data_dir):
     from assay.bench.loaders import load
 
-    loaded = load("prmbench", data_dir)
+    loaded = load("prmbench", data_dir, files="test")
+    assert len(loaded.files) == 17 and all("test" in p.name for p in loaded.files)
     labels = Counter(i.label == -1 for i in loaded.items)
-    assert labels[False] > 2800 and labels[True] > 1000
-    assert any("skipped 4 row(s)" in n for n in loaded.notes)
+    assert labels[False] > 2800 and labels[True] > 300
+    assert any("4 row(s) whose first error step lies past the last step are kept" in n for n in loaded.notes)
+
+
+def test_prmbench_reads_all_25_files_by_default_and_says_so(data_dir, tmp_path, capsys):
+    """PRMBench's own evaluation reads every .jsonl of its data folder: 6,216 rows in 25 files;
+    the first of each duplicated (classification, idx) row is kept (5 dropped)."""
+    from assay.bench.loaders import load
+    from assay.cli import main
+
+    loaded = load("prmbench", data_dir)
+    assert len(loaded.files) == 25 and "read all 25 .jsonl file(s)" in loaded.notes[0] and "6216 rows" in loaded.notes[0]
+    assert any("dropped 5" in n for n in loaded.notes)
+    assert any("16 row(s) whose first error step lies past the last step are kept" in n for n in loaded.notes)
+    modified = [i for i in loaded.items if i.subset != "original"]
+    assert len(modified) == 6216 - 5
+    (tmp_path / "steps.py").write_text("def first(response, steps):\n    from assay.types import Judgment\n    return Judgment(score=1.0, rationale='all valid', details={'step_scores': [1.0] * len(steps)})\n")
+    (tmp_path / "c.yaml").write_text('rewards:\n  steps: {type: function, path: "steps.py:first"}\n')
+    code = main(["bench", "prmbench", "--config", str(tmp_path / "c.yaml"), "--data-dir", str(data_dir), "--limit", "30", "--bootstrap", "0", "-q"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "read all 25 .jsonl file(s)" in printed and "read 25 file(s)" in printed
+    assert "first-error F1 in ProcessBench form: assay's own conversion" in printed and "PRMScore, PRMBench's official metric" in printed

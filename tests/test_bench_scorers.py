@@ -127,7 +127,7 @@ def test_processbench_f1_is_harmonic_mean_of_the_two_accuracies():
     assert acc["acc_error"] == 0.5  # 2 of 4 (2, 0 right; -1 and 3 wrong)
     assert acc["f1"] == pytest.approx(2 * 1.0 * 0.5 / 1.5)
     assert scorers.processbench_accuracies([0], [-1])["f1"] is None  # no erroneous solutions
-    assert scorers.processbench_f1([5, 5], [-1, 1]) == 0.0
+    assert math.isnan(scorers.processbench_f1([5, 5], [-1, 1]))  # both accuracies 0: 0/0 = NaN, as ProcessBench's code (was 0.0)
 
 
 def test_prmbench_conversion_and_first_error():
@@ -143,7 +143,7 @@ def test_prm_score_averages_positive_and_negative_f1():
     gold = [True, True, False, False]
     pred = [True, False, False, True]
     # positive: tp 1, fp 1, fn 1 -> 0.5; negative: tp 1, fp 1, fn 1 -> 0.5
-    assert scorers.prm_score(pred, gold) == {"f1_positive": 0.5, "f1_negative": 0.5, "prm_score": 0.5}
+    assert scorers.prm_score(pred, gold) == {"f1_positive": 0.5, "f1_negative": 0.5, "prm_score": 0.5, "official_prm_score": 0.5}
 
 
 # --- best-of-N ------------------------------------------------------------------------------

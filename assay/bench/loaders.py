@@ -230,11 +230,32 @@ def judgebench_family(source: str) -> str:
     return {"livebench-reasoning": "reasoning", "livebench-math": "math", "livecodebench": "coding"}.get(source, source)
 
 
-def load_judgebench(data_dir: str | Path | None, limit: int | None = None) -> Loaded:
-    """``judgebench/*.jsonl``: rows with pair_id, source, question, response_A, response_B, label (A>B or B>A)."""
+def judgebench_split(path: Path) -> str:
+    """The response-model split a JudgeBench file holds: ``response_model=X`` in its name
+    (``dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl``), else the file stem."""
+    stem = path.name.split(".jsonl")[0]
+    for part in stem.split(","):
+        if part.startswith("response_model="):
+            return part.split("=", 1)[1]
+    return stem
+
+
+def load_judgebench(data_dir: str | Path | None, limit: int | None = None, mix_splits: bool = False) -> Loaded:
+    """``judgebench/*.jsonl``: rows with pair_id, source, question, response_A, response_B, label
+    (A>B or B>A). Files of different response-model splits (GPT-4o, Claude) are not pooled
+    unless ``mix_splits``; the notes name the files read and any pair whose two responses are
+    identical (no pointwise reward can separate them)."""
     folder = _folder(data_dir, "judgebench")
     files = data_files(folder, ("*.jsonl", "*.jsonl.gz"))
+    splits = sorted({judgebench_split(p) for p in files})
+    if len(splits) > 1 and not mix_splits:
+        raise DataError(
+            folder, "files", None,
+            f"{len(files)} files of {len(splits)} response-model splits ({', '.join(splits)}): JudgeBench reports each split apart; "
+            "point --data-dir at a folder with one split, or pass --judgebench-mix-splits to pool them",
+        )
     items: list[Item] = []
+    identical: list[str] = []
     for path in files:
         for where, row in read_records(path):
             label = _text(row, path, where, "label")
@@ -242,11 +263,16 @@ def load_judgebench(data_dir: str | Path | None, limit: int | None = None) -> Lo
                 raise DataError(path, where, "label", f"expected 'A>B' or 'B>A', got {label!r}")
             source = _text(row, path, where, "source")
             rid = f"{path.stem}:{_require(row, path, where, 'pair_id')}"
+            a, b = _text(row, path, where, "response_A"), _text(row, path, where, "response_B")
+            if a.strip() == b.strip():
+                identical.append(f"{path.name} {where} ({rid})")
             items.append(LabeledPair(
-                rid, _text(row, path, where, "question"), _text(row, path, where, "response_A"), _text(row, path, where, "response_B"),
-                "a" if label == "A>B" else "b", judgebench_family(source), {"source": source},
+                rid, _text(row, path, where, "question"), a, b, "a" if label == "A>B" else "b", judgebench_family(source), {"source": source, "split": judgebench_split(path)},
             ))
-    return Loaded(_limited(items, limit), files)
+    notes = [f"judgebench: read {len(files)} file(s) of response-model split(s) {', '.join(splits)}" + (" (pooled: --judgebench-mix-splits)" if len(splits) > 1 else "")]
+    if identical:
+        notes.append(f"judgebench: warning: {len(identical)} pair(s) have two identical responses, so no pointwise reward can be right on them: {'; '.join(identical)}")
+    return Loaded(_limited(items, limit), files, notes)
 
 
 # --- LLMBar ---------------------------------------------------------------------------------
@@ -338,21 +364,41 @@ def prmbench_label(error_steps: list[int]) -> int:
     return min(error_steps) - 1 if error_steps else -1
 
 
-def load_prmbench(data_dir: str | Path | None, limit: int | None = None, pattern: str = "*test*.jsonl") -> Loaded:
-    """``prmbench/*test*.jsonl``: each row gives two ProcessItems: the modified process (label =
-    first error step - 1, subset = its classification) and the original process (label -1,
-    subset ``original``; an original shared by several files is kept once). A row whose first
-    error step lies past its last step (4 in the released test files) cannot be converted and
-    is skipped with a note naming it."""
+PRMBENCH_FILE_SETS = ("all", "test")
+PRMBENCH_CORRECT_SOURCE = "redundency"  # PRMBench takes the correct (original) solutions from these rows, spelt so
+
+
+def prmbench_files(folder: Path, files: str = "all") -> list[Path]:
+    """The files PRMBench's evaluation reads: ``all``, every ``.jsonl`` of the folder (its own
+    ``load_dir_of_jsonl_data_function_default``), or ``test``, those whose name holds
+    ``test`` (the 16 ``prm800k_test_*`` files and ``prm_test_p12_multi_solutions``): for a
+    PRM trained on the ``prm800k_train_p1_first400_*`` files."""
+    if files not in PRMBENCH_FILE_SETS:
+        raise ValueError(f"prmbench files must be one of {', '.join(PRMBENCH_FILE_SETS)}, got {files!r}")
+    every = sorted(p for p in folder.glob("*.jsonl") if p.is_file())
+    return every if files == "all" else [p for p in every if "test" in p.name]
+
+
+def load_prmbench(data_dir: str | Path | None, limit: int | None = None, files: str = "all") -> Loaded:
+    """``prmbench/*.jsonl``, read as ssmisya/PRMBench ``mr_eval/tasks/prmtest_classified/task.py:
+    load_data_function`` does: every file (``files="test"``: the test files only), the first
+    row of each (classification, idx) kept, and one correct solution per idx taken from the
+    ``redundency`` rows' original process. Each kept row gives a ProcessItem for its modified
+    process (label = first error step - 1, subset = its classification; error steps are
+    1-based); each correct solution one with label -1 (subset ``original``). A row whose
+    first error lies past its last step is kept (it counts in the official PRMScore, its
+    steps all valid); its label is then past the end, and it is left out of assay's
+    first-error F1, which cannot express it (a note names them)."""
     folder = _folder(data_dir, "prmbench")
-    files = sorted(folder.glob(pattern))
+    paths = prmbench_files(folder, files)
     items: list[Item] = []
-    seen_originals: set[str] = set()
-    out_of_range = 0
-    skipped: list[str] = []
-    used_ids: set[str] = set()
-    for path in files:
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    past_end: list[str] = []
+    rows = 0
+    for path in paths:
         for where, row in read_records(path):
+            rows += 1
             idx = str(_require(row, path, where, "idx"))
             classification = str(row.get("classification", path.stem))
             modified = _texts(row, path, where, "modified_process")
@@ -363,33 +409,37 @@ def load_prmbench(data_dir: str | Path | None, limit: int | None = None, pattern
                 raise DataError(path, where, "error_steps", "expected a list of step numbers") from None
             if errors and errors[0] < 1:
                 raise DataError(path, where, "error_steps", f"step numbers are 1-based, got {errors[0]}")
-            if errors and errors[0] > len(modified):
-                skipped.append(f"{path.name} {where} (first error step {errors[0]} of {len(modified)} steps)")
+            if classification == PRMBENCH_CORRECT_SOURCE and f"correct:{idx}" not in seen:
+                seen.add(f"correct:{idx}")
+                original = _texts(row, path, where, "original_process")
+                oq = str(row.get("original_question") or row.get("question") or "")
+                items.append(ProcessItem(f"original:{idx}", oq, original, -1, "original", [], {"file": path.name}))
+            key = f"{classification}:{idx}"
+            if key in seen:
+                duplicates.append(f"{path.name} {where} ({key})")
                 continue
-            if any(e > len(modified) for e in errors):
-                out_of_range += 1
-                errors = [e for e in errors if e <= len(modified)]
+            seen.add(key)
+            if errors and errors[0] > len(modified):
+                past_end.append(f"{path.name} {where} (first error step {errors[0]} of {len(modified)} steps)")
             question = str(row.get("modified_question") or row.get("question") or "")
-            rid = f"{classification}:{idx}:modified"
-            if rid in used_ids:  # the same idx twice in one error type: keep both, apart
-                rid = f"{rid}@{path.stem}:{where.split()[-1]}"
-            used_ids.add(rid)
             items.append(ProcessItem(
-                rid, question, modified, prmbench_label(errors), classification,
+                f"{key}:modified", question, modified, prmbench_label(errors), classification,
                 [e - 1 for e in errors], {"file": path.name},
             ))
-            original = _texts(row, path, where, "original_process")
-            key = _hash(original)
-            if key not in seen_originals:
-                seen_originals.add(key)
-                oq = str(row.get("original_question") or row.get("question") or "")
-                items.append(ProcessItem(f"original:{idx}:{key}", oq, original, -1, "original", [], {"file": path.name}))
-    notes = []
-    if skipped:
-        notes.append(f"prmbench: skipped {len(skipped)} row(s) whose first error step lies past the last step: {'; '.join(skipped)}")
-    if out_of_range:
-        notes.append(f"prmbench: {out_of_range} row(s) list an error step past the last step; those step numbers were dropped (the first error is within range in every row)")
-    return Loaded(_limited(items, limit), files, notes)
+    which = "all" if files == "all" else "the test"
+    notes = [
+        f"prmbench: read {which} {len(paths)} .jsonl file(s) of {folder} ({rows} rows"
+        + ("; PRMBench's own evaluation reads every file, --prmbench-files test keeps the test files only" if files == "all" else "; the prm800k_train_p1_first400 files were left out")
+        + "; the files are listed under data.files)"
+    ]
+    if duplicates:
+        notes.append(f"prmbench: kept the first of each duplicated (classification, idx) row, as PRMBench does; dropped {len(duplicates)}: {'; '.join(duplicates)}")
+    if past_end:
+        notes.append(
+            f"prmbench: {len(past_end)} row(s) whose first error step lies past the last step are kept (their steps count as valid in "
+            f"prm_score, as in PRMBench's code) but left out of the first-error F1: {'; '.join(past_end)}"
+        )
+    return Loaded(_limited(items, limit), paths, notes)
 
 
 # --- best-of-N math -------------------------------------------------------------------------
@@ -445,8 +495,16 @@ LOADERS: dict[str, Callable[..., Loaded]] = {
 }
 
 
-def load(benchmark: str, data_dir: str | Path | None = None, limit: int | None = None) -> Loaded:
-    """Load a benchmark by name (see ``LOADERS``)."""
+def load(benchmark: str, data_dir: str | Path | None = None, limit: int | None = None, **options: Any) -> Loaded:
+    """Load a benchmark by name (see ``LOADERS``); ``options`` go to its loader (prmbench
+    ``files``, judgebench ``mix_splits``)."""
     if benchmark not in LOADERS:
         raise KeyError(f"unknown benchmark {benchmark!r}; known: {', '.join(LOADERS)}")
-    return LOADERS[benchmark](data_dir, limit)
+    import inspect
+
+    loader = LOADERS[benchmark]
+    accepted = [name for name in inspect.signature(loader).parameters if name not in ("data_dir", "limit")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{benchmark} has no option {', '.join(unknown)} (its options: {', '.join(accepted) or 'none'})")
+    return loader(data_dir, limit, **options)

@@ -9,19 +9,38 @@ resumed run evaluate the very same data.
 Modes: ``pointwise`` (a reward scores every response), ``pairwise`` (a comparator judges
 pairs, in both orders), ``process`` (a reward predicts step labels), ``stored`` (scores
 stored in the benchmark file, math-bon only).
+
+Options a benchmark takes (``Protocol.options``, set with ``with_options``): JudgeBench's
+``single_game`` (one game per pair, as its ``--single_game``). An aggregate may return
+``notes`` (how a figure was computed, a figure the official code leaves undefined) and
+``labels`` (what a metric key means where the name alone could mislead).
+
+Position consistency, one definition for every pairwise protocol: among the pairs whose two
+games both gave a verdict (A, B or tie), the fraction with the same pick in both orders (a
+tie in both orders is consistent); a pair with an unparsed or failed game is left out.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from assay.bench import scorers
-from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+from assay.bench.items import (
+    BestOfN,
+    Item,
+    LabeledPair,
+    PreferencePair,
+    ProcessItem,
+    SampledSolutions,
+    StyledPair,
+)
 from assay.types import Pair, Sample
 
 Result = dict[str, Any]
@@ -90,6 +109,17 @@ class Protocol:
     modes: tuple[str, ...] = ("pointwise",)
     needs_data = ""  # what --list says
     records_ties = False  # pointwise outcomes mark a score tie (parts["tie"]); else no tie rate is reported
+    options: ClassVar[dict[str, Any]] = {}  # the benchmark's own options and their defaults (an instance's own after with_options)
+
+    def with_options(self, **options: Any) -> Protocol:
+        """A copy of this protocol with its options set (an unknown option is a ValueError)."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"{self.name} has no option {', '.join(unknown)} (its options: {known})")
+        configured = copy.copy(self)
+        configured.options = {**self.options, **options}  # type: ignore[misc]  # per instance
+        return configured
 
     def units(self, item: Item, mode: str) -> list[Unit]:
         raise NotImplementedError
@@ -164,27 +194,65 @@ class PreferencePairs(Protocol):
         return Outcome(item.id, item.subset, float(scorers.pair_correct(scores[0], scores[1])), {"tie": scores[0] == scores[1]})
 
 
+UNPARSED = ("parse", "abstained")  # a game that ended without a readable verdict
+
+
 def pairwise_outcome(item_id: str, subset: str, first: Result, second: Result, better_in_first: str) -> Outcome:
     """A comparator's two verdicts: ``first`` on (A, B), ``second`` on (B, A). Credit = mean
-    correctness of the two orders (a tie is wrong); consistent = same pick in both orders."""
+    correctness of the two orders (a tie is wrong); consistent = same pick in both orders (tie
+    and tie included); a game without a verdict makes the item invalid and counts under
+    ``parts["unparsed_games"]``."""
     kinds = [k for k in (failure_kind(first), failure_kind(second)) if k]
+    unparsed = sum(1 for k in kinds if k in UNPARSED)
     if kinds:
-        return Outcome(item_id, subset, None, failures=kinds)
+        return Outcome(item_id, subset, None, {"unparsed_games": unparsed, "games": 2}, failures=kinds)
     swap = {"a": "b", "b": "a", "tie": "tie"}
     pick1, pick2 = first["winner"], swap[second["winner"]]
     value = ((pick1 == better_in_first) + (pick2 == better_in_first)) / 2
-    return Outcome(item_id, subset, value, {"verdicts": [pick1, pick2]}, consistent=pick1 == pick2)
+    return Outcome(item_id, subset, value, {"verdicts": [pick1, pick2], "unparsed_games": 0, "games": 2}, consistent=pick1 == pick2)
+
+
+def unparsed_games(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
+    """Games that ended without a readable verdict (``parse`` failures, abstentions): count,
+    games played and rate, overall and per subset; None when no outcome records games."""
+    played = [o for o in outcomes if "games" in o.parts]
+    if not played:
+        return None
+
+    def tally(group: Sequence[Outcome]) -> dict[str, Any]:
+        count = sum(int(o.parts.get("unparsed_games", 0)) for o in group)
+        games = sum(int(o.parts["games"]) for o in group)
+        return {"count": count, "games": games, "rate": count / games if games else None}
+
+    by_subset: dict[str, list[Outcome]] = defaultdict(list)
+    for o in played:
+        by_subset[o.subset].append(o)
+    return {**tally(played), "by_subset": {s: tally(g) for s, g in sorted(by_subset.items())}}
 
 
 class RewardBench(PreferencePairs):
     name = "rewardbench"
     needs_data = "rewardbench/*.{jsonl,json,parquet}: prompt, chosen, rejected, subset (RewardBench 1 'filtered' split)"
+    labels: ClassVar[dict[str, str]] = {
+        "overall": "mean of the 4 sections, a section without data at 0 (reward-bench's calculate_scores_per_section; the leaderboard's average)",
+        "overall_present": "mean of the sections that have data",
+    }
 
     def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
         subsets = micro_by_subset(outcomes, exclude_failures)
         subsets.pop("overall")
         sections = scorers.rewardbench_sections(subsets)
-        return {"overall": sections.pop("overall", None), **{k.lower().replace(" ", "_"): v for k, v in sections.items()}, **subsets}
+        absent = scorers.rewardbench_absent_sections(subsets)
+        overall, present = sections.pop("overall", None), sections.pop("overall_present", None)
+        notes = []
+        if absent:
+            notes.append(
+                f"rewardbench: no subset of {', '.join(absent)} is present; reward-bench's calculate_scores_per_section scores such a "
+                f"section 0, so the leaderboard's 4-section mean (overall) is {overall:.4f}; the mean over the sections with data "
+                f"(overall_present) is {present if present is None else round(present, 4)}"
+            )
+        keyed = {k.lower().replace(" ", "_"): v for k, v in sections.items()}
+        return {"overall": overall, "overall_present": present, **keyed, **subsets, "notes": notes, "labels": dict(self.labels)}
 
 
 # --- RewardBench 2 and RMB best-of-N --------------------------------------------------------
@@ -220,7 +288,7 @@ class RewardBench2(BestOfNProtocol):
         if item.subset.lower() == "ties":
             accurate = min(chosen) > max(rejected)
             return Outcome(item.id, item.subset, float(accurate), {"chosen": chosen, "rejected": rejected})
-        return Outcome(item.id, item.subset, scorers.best_of_n_credit(chosen[0], rejected))
+        return Outcome(item.id, item.subset, scorers.best_of_n_credit(chosen[0], rejected, chosen[1:]))
 
     def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
         plain = [o for o in outcomes if o.subset.lower() != "ties"]
@@ -262,6 +330,11 @@ class RMB(Protocol):
         return self.bon.score_roles(item) if isinstance(item, BestOfN) else self.pairs.score_roles(item)
 
     def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        o = self._outcome(item, results, mode)
+        o.parts["category_path"] = str(item.meta.get("category_path", o.subset))
+        return o
+
+    def _outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
         if isinstance(item, PreferencePair):
             o = self.pairs.outcome(item, results, mode)
             o.parts["part"] = "pairwise"
@@ -270,24 +343,55 @@ class RMB(Protocol):
         if mode == "pairwise":
             games = [pairwise_outcome(item.id, item.subset, results[f"{item.id}/cr{i}"], results[f"{item.id}/rc{i}"], "a") for i in range(len(item.rejected))]
             kinds = [k for g in games for k in g.failures]
+            tally = {"unparsed_games": sum(g.parts["unparsed_games"] for g in games), "games": 2 * len(games)}
             if kinds:
-                return Outcome(item.id, item.subset, None, {"part": "bon"}, kinds)
-            return Outcome(item.id, item.subset, float(all(g.value == 1.0 for g in games)), {"part": "bon"}, consistent=all(g.consistent for g in games))
+                return Outcome(item.id, item.subset, None, {"part": "bon", **tally}, kinds)
+            return Outcome(item.id, item.subset, float(all(g.value == 1.0 for g in games)), {"part": "bon", **tally}, consistent=all(g.consistent for g in games))
         scored = self.bon._scored(item, results)
         if isinstance(scored, list):
             return Outcome(item.id, item.subset, None, {"part": "bon"}, scored)
         return Outcome(item.id, item.subset, float(scorers.all_beaten(scored[0][0], scored[1])), {"part": "bon"})
 
+    AGGREGATION = (
+        "rmb: each part's accuracy is the micro mean over its items, the two goals (helpfulness, harmlessness) pooled; "
+        "'pairwise:<set>/<goal>' keys give each goal; best-of-N: an item is right only when the best response beats every loser "
+        "(pairwise judges: wins both orders against every loser); overall = the unweighted mean of the pairwise and best-of-N "
+        "parts present; per-category and per-scenario accuracies (RMB's own tables are per scenario) are under 'breakdown'"
+    )
+
+    @staticmethod
+    def levels(category_path: str) -> tuple[str, str]:
+        """(category, scenario) of an RMB ``category_path`` such as
+        ``Pairwise_set/Helpfulness/Code/Code Generation``: the category is goal/level-3
+        (``Helpfulness/Code``), the scenario the whole path below the set."""
+        parts = [p for p in category_path.split("/") if p]
+        below = parts[1:] if parts and parts[0].lower().endswith("_set") else parts
+        category = "/".join(below[:2]) if below else category_path
+        scenario = "/".join(below) if below else category_path
+        return category, scenario
+
     def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
+        breakdown: dict[str, dict[str, dict[str, Any]]] = {}
         for part in ("pairwise", "bon"):
             chosen = [o for o in outcomes if o.parts.get("part") == part]
             if chosen:
                 sub = micro_by_subset(chosen, exclude_failures)
                 metrics[part] = sub.pop("overall")
                 metrics.update({f"{part}:{k}": v for k, v in sub.items()})
+                tables: dict[str, dict[str, list[float]]] = {"category": defaultdict(list), "scenario": defaultdict(list)}
+                for o in chosen:
+                    c = credit(o, exclude_failures)
+                    if c is None:
+                        continue
+                    category, scenario = self.levels(o.parts.get("category_path", o.subset))
+                    tables["category"][category].append(c)
+                    tables["scenario"][scenario].append(c)
+                breakdown[part] = {
+                    level: {name: {"n": len(v), "accuracy": float(np.mean(v))} for name, v in sorted(table.items())} for level, table in tables.items()
+                }
         parts = [metrics[p] for p in ("pairwise", "bon") if metrics.get(p) is not None]
-        return {"overall": float(np.mean(parts)) if parts else None, **metrics}
+        return {"overall": float(np.mean(parts)) if parts else None, **metrics, "breakdown": breakdown, "notes": [self.AGGREGATION]}
 
 
 # --- labelled pairs in a fixed order (JudgeBench, LLMBar) -----------------------------------
@@ -331,26 +435,51 @@ class LLMBar(LabeledPairs):
 class JudgeBench(LabeledPairs):
     name = "judgebench"
     needs_data = "judgebench/*.jsonl: pair_id, source, question, response_A, response_B, label (A>B|B>A)"
+    options: ClassVar[dict[str, Any]] = {"single_game": False}
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        units = super().units(item, mode)
+        if self.options.get("single_game") and mode == "pairwise":
+            return units[:1]  # the original order only (JudgeBench's --single_game)
+        return units
 
     def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
         assert isinstance(item, LabeledPair)
+        single = bool(self.options.get("single_game"))
         if mode == "pairwise":
-            first, second = results[f"{item.id}/ab"], results[f"{item.id}/ba"]
-            kinds = [failure_kind(first), failure_kind(second)]
+            first = results[f"{item.id}/ab"]
+            second = None if single else results[f"{item.id}/ba"]
+            games = [first] if single else [first, second]
+            kinds = [failure_kind(g) for g in games]
             # JudgeBench's own rule: an unparseable verdict is a game worth 0, and the pair is
             # still decided by the sum; a judge that could not answer at all fails the item
-            hard = [k for k in kinds if k and k not in ("parse", "abstained")]
+            hard = [k for k in kinds if k and k not in UNPARSED]
+            tally = {"unparsed_games": sum(1 for k in kinds if k), "games": len(games)}
             if hard:
-                return Outcome(item.id, item.subset, None, failures=hard)
+                return Outcome(item.id, item.subset, None, tally, failures=hard)
             game1 = None if kinds[0] else {"a": "A>B", "b": "B>A", "tie": None}[first["winner"]]
+            if single:  # utils/metrics.py compute_final_metrics(reverse_order=False): decision == label
+                return Outcome(item.id, item.subset, float(game1 == item.label_text), {"verdicts": [game1], **tally})
+            assert second is not None
             game2 = None if kinds[1] else {"a": "B>A", "b": "A>B", "tie": None}[second["winner"]]  # first position is B in game 2
             correct = scorers.judgebench_correct(game1, game2, item.label_text)
-            parts = {"verdicts": [game1, game2], "unparsed_games": sum(1 for k in kinds if k)}
-            return Outcome(item.id, item.subset, float(correct), parts, consistent=game1 == game2 and game1 is not None)
+            consistent = None
+            if not kinds[0] and not kinds[1]:
+                swap = {"a": "b", "b": "a", "tie": "tie"}
+                consistent = first["winner"] == swap[second["winner"]]  # tie/tie is consistent (the module docstring)
+            return Outcome(item.id, item.subset, float(correct), {"verdicts": [game1, game2], **tally}, consistent=consistent)
         scores, kinds = _scores(results, [f"{item.id}/a", f"{item.id}/b"])
         if scores is None:
             return Outcome(item.id, item.subset, None, failures=kinds)
+        if single:  # utils/judges.py reward models: 'A>B' if score_A > score_B else 'B>A', one game
+            verdict = scorers.scalar_verdict(scores[0], scores[1])
+            return Outcome(item.id, item.subset, float(verdict == item.label_text), {"tie": scores[0] == scores[1]})
         return Outcome(item.id, item.subset, float(scorers.judgebench_scalar_correct(scores[0], scores[1], item.better)), {"tie": scores[0] == scores[1]})
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        metrics = micro_by_subset(outcomes, exclude_failures)
+        games = "one game per pair (--single_game: the original order only)" if self.options.get("single_game") else "two games per pair, (A, B) and swapped"
+        return {**metrics, "notes": [f"judgebench: {games}"]}
 
 
 # --- RM-Bench -------------------------------------------------------------------------------
@@ -393,20 +522,25 @@ class RMBench(Protocol):
 
 
 # --- ProcessBench and PRMBench --------------------------------------------------------------
-def step_prediction(result: Result, threshold: float = 0.5) -> tuple[int | None, list[float] | None]:
+def step_prediction(result: Result, threshold: float = 0.5, valid_above: bool = False) -> tuple[int | None, list[float] | None]:
     """(first-error index, step scores) from a process reward's logged judgment: its details'
-    ``first_error`` (int, -1 for none) or ``step_scores`` (a step below ``threshold`` is wrong),
-    looked up on the judgment and then on its components (a config's composed reward)."""
+    ``first_error`` (int, -1 for none) or ``step_scores`` (a step below ``threshold`` is wrong;
+    with ``valid_above``, one not above it), looked up on the judgment and then on its
+    components (a config's composed reward)."""
     candidates = [result.get("details") or {}]
     candidates += [v.get("details") or {} for v in (result.get("details") or {}).values() if isinstance(v, dict)]
     for details in candidates:
         scores = details.get("step_scores")
         if isinstance(scores, list) and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores):
             first = details.get("first_error")
-            return (int(first) if isinstance(first, int) else scorers.first_error_from_step_scores(scores, threshold)), [float(s) for s in scores]
+            return (int(first) if isinstance(first, int) else scorers.first_error_from_step_scores(scores, threshold, valid_above)), [float(s) for s in scores]
         if isinstance(details.get("first_error"), int) and not isinstance(details.get("first_error"), bool):
             return int(details["first_error"]), None
     return None, None
+
+
+def _undefined(value: float | None) -> bool:
+    return value is not None and math.isnan(value)
 
 
 class ProcessBench(Protocol):
@@ -414,6 +548,7 @@ class ProcessBench(Protocol):
     modes = ("process",)
     needs_data = "processbench/{gsm8k,math,olympiadbench,omnimath}.{json,jsonl}: id, problem, steps, label (first wrong step, -1 none)"
     threshold = 0.5
+    valid_above = False  # a step is right at score >= threshold; PRMBench: only above it
 
     def units(self, item: Item, mode: str) -> list[Unit]:
         assert isinstance(item, ProcessItem)
@@ -424,21 +559,25 @@ class ProcessBench(Protocol):
         assert isinstance(item, ProcessItem)
         result = results[f"{item.id}/steps"]
         kind = failure_kind(result) if result.get("failure") else None
-        parts: dict[str, Any] = {"label": item.label, "error_steps": item.error_steps, "n_steps": len(item.steps)}
+        past_end = item.label >= len(item.steps)  # PRMBench: the first error lies past the last step
+        parts: dict[str, Any] = {"label": item.label, "error_steps": item.error_steps, "n_steps": len(item.steps), "past_end": past_end}
         if kind:
             return Outcome(item.id, item.subset, None, parts, [kind])
-        first, step_scores = step_prediction(result, self.threshold)
+        first, step_scores = step_prediction(result, self.threshold, self.valid_above)
         if first is None:
             return Outcome(item.id, item.subset, None, parts, ["input"])  # the reward gave no step-level prediction
         if step_scores is not None and len(step_scores) != len(item.steps):
             return Outcome(item.id, item.subset, None, parts, ["input"])  # unscored steps could hold the error
         parts.update(pred=first, step_scores=step_scores)
-        return Outcome(item.id, item.subset, float(first == item.label), parts)
+        # past the end, the steps given hold no error: -1 is the right reading of them
+        return Outcome(item.id, item.subset, float(first == (-1 if past_end else item.label)), parts)
 
     @staticmethod
     def _pairs(outcomes: Sequence[Outcome], exclude_failures: bool) -> tuple[list[int], list[int]]:
         preds, labels = [], []
         for o in outcomes:
+            if o.parts.get("past_end"):
+                continue  # no first-error index to match: left out of the F1 (the loader's note says so)
             if o.value is None and exclude_failures:
                 continue
             preds.append(o.parts["pred"] if o.value is not None else -2)  # -2: a failure matches no label
@@ -446,32 +585,58 @@ class ProcessBench(Protocol):
         return preds, labels
 
     def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        """Per subset the two accuracies and their F1, ``overall`` = the mean of the subsets'
+        F1, as ProcessBench's code computes them. A figure the official code makes NaN (both
+        accuracies 0: 0/0, and then the mean) is reported as None (JSON null) and named in
+        ``notes``; a subset missing one side (no erroneous or no correct solution) has no F1
+        and is left out of the mean, also noted."""
         metrics: dict[str, Any] = {}
+        notes: list[str] = []
         by_subset: dict[str, list[Outcome]] = defaultdict(list)
         for o in outcomes:
             by_subset[o.subset].append(o)
         f1s = []
         for subset, group in sorted(by_subset.items()):
             acc = scorers.processbench_accuracies(*self._pairs(group, exclude_failures))
-            metrics[subset] = acc["f1"]
+            f1 = acc["f1"]
+            if _undefined(f1):
+                notes.append(f"{self.name}: {subset}: both accuracies are 0, so the official F1 is 0/0 = NaN; reported as null")
+            elif f1 is None:
+                notes.append(f"{self.name}: {subset}: no {'correct' if acc['acc_correct'] is None else 'erroneous'} solution, so no F1; left out of the mean")
+            metrics[subset] = None if _undefined(f1) else f1
             metrics[f"{subset}:acc_error"], metrics[f"{subset}:acc_correct"] = acc["acc_error"], acc["acc_correct"]
-            if acc["f1"] is not None:
-                f1s.append(acc["f1"])
-        metrics = {"overall": float(np.mean(f1s)) if f1s else None, **metrics}
-        return metrics
+            if f1 is not None:
+                f1s.append(f1)
+        overall = float(np.mean(f1s)) if f1s else None
+        if _undefined(overall):
+            notes.append(f"{self.name}: the mean F1 is NaN in the official code (a subset's F1 is 0/0); overall reported as null")
+            overall = None
+        return {"overall": overall, **metrics, "notes": notes}
 
 
 class PRMBench(ProcessBench):
     name = "prmbench"
-    needs_data = "prmbench/*test*.jsonl: original_process, modified_process, error_steps (1-based), classification, idx"
+    needs_data = "prmbench/*.jsonl (every file, as PRMBench's own evaluation; --prmbench-files test for the 17 test files): original_process, modified_process, error_steps (1-based), classification, idx"
+    valid_above = True  # ssmisya/PRMBench: step_level_validity_labels = [score > 0.5 ...]
+    labels: ClassVar[dict[str, str]] = {
+        "overall": "first-error F1 in ProcessBench form: assay's own conversion of PRMBench, not an official PRMBench figure",
+        "prm_score": "PRMScore, PRMBench's official metric: 0.5 F1(valid steps) + 0.5 F1(invalid steps), a step valid at score > 0.5",
+    }
 
     def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
-        """Converted to ProcessBench form: F1 of the first-error index over all solutions; per
-        error type, the accuracy on its modified solutions and the F1 with the shared accuracy
-        on correct solutions; plus the step-level PRMScore over the modified solutions when
-        the reward gives step scores."""
+        """``overall`` (assay's conversion, labelled so): F1 of the first-error index over all
+        solutions; per error type, the accuracy on its modified solutions and the F1 with the
+        shared accuracy on correct solutions. ``prm_score`` (official, ssmisya/PRMBench
+        ``mr_eval/tasks/prmtest_classified/task.py: evaluate_function``): over the modified
+        solutions' steps (not the correct originals), a step valid at score > 0.5; per type
+        ``<type>:prm_score``."""
+        notes: list[str] = []
         pooled = scorers.processbench_accuracies(*self._pairs(outcomes, exclude_failures))
-        metrics: dict[str, Any] = {"overall": pooled["f1"], "acc_error": pooled["acc_error"], "acc_correct": pooled["acc_correct"]}
+        overall = pooled["f1"]
+        if _undefined(overall):
+            notes.append("prmbench: both first-error accuracies are 0, so the converted F1 is 0/0 = NaN; overall reported as null")
+            overall = None
+        metrics: dict[str, Any] = {"overall": overall, "acc_error": pooled["acc_error"], "acc_correct": pooled["acc_correct"]}
         by_subset: dict[str, list[Outcome]] = defaultdict(list)
         for o in outcomes:
             by_subset[o.subset].append(o)
@@ -479,27 +644,39 @@ class PRMBench(ProcessBench):
             acc = scorers.processbench_accuracies(*self._pairs(group, exclude_failures))
             if acc["acc_error"] is not None and pooled["acc_correct"] is not None:
                 a, b = acc["acc_error"], pooled["acc_correct"]
-                metrics[subset] = 0.0 if a + b == 0 else 2 * a * b / (a + b)
+                metrics[subset] = None if a + b == 0 else 2 * a * b / (a + b)
                 metrics[f"{subset}:acc_error"] = a
             elif acc["acc_correct"] is not None:
                 metrics[f"{subset}:acc_correct"] = acc["acc_correct"]
-        pred_steps: list[bool] = []
-        gold_steps: list[bool] = []
+        steps: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
         for o in outcomes:
             if o.subset == "original" or o.parts.get("error_steps") is None:
                 continue
             errors = set(o.parts["error_steps"])
+            pred_steps, gold_steps = steps[o.subset]
             if o.value is None or o.parts.get("step_scores") is None:
                 if o.value is None and not exclude_failures:  # a failure counts as every step judged wrongly
                     pred_steps += [i in errors for i in range(o.parts["n_steps"])]
                     gold_steps += [i not in errors for i in range(o.parts["n_steps"])]
                 continue
             scores = o.parts["step_scores"]
-            pred_steps += [s >= self.threshold for s in scores]  # one score per step (outcome() checks it)
-            gold_steps += [i not in errors for i in range(len(scores))]
-        if pred_steps:
-            metrics.update(scorers.prm_score(pred_steps, gold_steps))
-        return metrics
+            pred_steps += [scorers.prmbench_step_valid(s, self.threshold) for s in scores]  # one score per step (outcome() checks it)
+            gold_steps += [i not in errors for i in range(len(scores))]  # error steps past the end are never reached, as officially
+        every_pred = [p for pred, _ in steps.values() for p in pred]
+        every_gold = [g for _, gold in steps.values() for g in gold]
+        if every_pred:
+            pooled_score = scorers.prm_score(every_pred, every_gold)
+            official = pooled_score.pop("official_prm_score")
+            metrics.update(pooled_score)
+            if pooled_score["prm_score"] is None:
+                notes.append(
+                    "prmbench: a step class has no true positive, so its F1 is undefined: prm_score is null; PRMBench's code marks it -1 "
+                    f"and prints PRMScore {official:.4f}"
+                )
+            for subset, (pred, gold) in sorted(steps.items()):
+                if pred:
+                    metrics[f"{subset}:prm_score"] = scorers.prm_score(pred, gold)["prm_score"]
+        return {**metrics, "notes": notes, "labels": dict(self.labels)}
 
 
 # --- best-of-N math -------------------------------------------------------------------------

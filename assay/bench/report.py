@@ -14,12 +14,14 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 META_KEYS = {
     "benchmark", "n", "n_scored", "invalid", "invalid_rate", "failures", "failure_policy", "ci", "position_consistency",
     "tie_rate", "subsets", "mode", "reward", "config", "config_hash", "seed", "limit", "data", "units", "seconds", "probes",
+    "seconds_this_run", "options", "unparsed_games", "labels", "breakdown",
 }
 
 
@@ -33,28 +35,68 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _label(report: dict[str, Any], key: str) -> str:
+    label = (report.get("labels") or {}).get(key)
+    return f"{key} ({label})" if label else key
+
+
+def _unparsed_cell(report: dict[str, Any], subset: str) -> str:
+    row = ((report.get("unparsed_games") or {}).get("by_subset") or {}).get(subset)
+    if not row:
+        return "-"
+    return f"{row['count']}/{row['games']} ({row['rate']:.1%})" if row["rate"] is not None else "0/0"
+
+
+def files_line(report: dict[str, Any]) -> str | None:
+    """``read N file(s): a, b`` (names only), or None when the report names no file."""
+    files = (report.get("data") or {}).get("files") or []
+    if not files:
+        return None
+    return f"read {len(files)} file(s): " + ", ".join(Path(f).name for f in files)
+
+
 def terminal_table(report: dict[str, Any]) -> str:
-    """Metrics, then the subset table with the invalid rate beside every accuracy."""
+    """Metrics, then the subset table with the invalid rate (and, for judged pairs, the
+    unparsed games) beside every accuracy, then the files read and the notes."""
     ci = (report.get("ci") or {}).get("overall")
     lines = [
         f"{report['benchmark']}  reward: {report.get('reward')}  mode: {report.get('mode')}  n={report['n']}  "
         f"invalid={report['invalid']} ({report['invalid_rate']:.1%}, {report['failure_policy'].replace('_', ' ')})",
     ]
+    unparsed = report.get("unparsed_games")
+    if unparsed:
+        rate = f"{unparsed['rate']:.1%}" if unparsed["rate"] is not None else "-"
+        lines[0] += f"  unparsed games={unparsed['count']} of {unparsed['games']} ({rate})"
     if ci:
         lines.append(f"overall {_fmt(report.get('overall'))}  95% CI [{ci[0]:.4f}, {ci[1]:.4f}] (bootstrap, seed {report['ci']['seed']})")
-    rows = [("metric", "value")] + [(k, _fmt(v)) for k, v in metric_items(report)]
+    rows = [("metric", "value")] + [(_label(report, k), _fmt(v)) for k, v in metric_items(report)]
     for extra in ("position_consistency", "tie_rate"):
         if report.get(extra) is not None:
             rows.append((extra, _fmt(report[extra])))
     lines.append(_table(rows))
     subsets = report.get("subsets") or {}
     if subsets:
-        srows = [("subset", "n", "accuracy", "invalid", "invalid_rate")]
-        srows += [(name, str(s["n"]), _fmt(s["accuracy"]), str(s["invalid"]), f"{s['invalid_rate']:.1%}") for name, s in subsets.items()]
-        lines.append(_table(srows))
+        head: tuple[str, ...] = ("subset", "n", "accuracy", "invalid", "invalid_rate")
+        srows = [(name, str(s["n"]), _fmt(s["accuracy"]), str(s["invalid"]), f"{s['invalid_rate']:.1%}") for name, s in subsets.items()]
+        if unparsed:
+            head += ("unparsed_games",)
+            srows = [row + (_unparsed_cell(report, row[0]),) for row in srows]
+        lines.append(_table([head, *srows]))
+    for part, levels in (report.get("breakdown") or {}).items():
+        categories = levels.get("category") or {}
+        if categories:
+            crow = [(f"{part} category", "n", "accuracy")] + [(name, str(v["n"]), _fmt(v["accuracy"])) for name, v in categories.items()]
+            lines.append(_table(crow))
+        scenarios = levels.get("scenario") or {}
+        if scenarios:
+            lines.append(f"{part}: {len(scenarios)} scenario accuracies under breakdown.{part}.scenario in report.json")
     units = report.get("units") or {}
     if units.get("reused"):
         lines.append(f"reused {units['reused']} of {units['total']} scored units from the log; computed {units['computed']}")
+    if units.get("retried"):
+        lines.append(f"retried {units['retried']} unit(s) whose saved result was a transient backend/timeout failure")
+    if (line := files_line(report)) is not None:
+        lines.append(line)
     for note in (report.get("data") or {}).get("notes", []):
         lines.append(f"note: {note}")
     return "\n\n".join(lines)
@@ -141,20 +183,35 @@ def plots(report: dict[str, Any]) -> dict[str, str]:
 
 
 def html_page(report: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in metric_items(report))
+    rows = "".join(f"<tr><td>{html.escape(_label(report, k))}</td><td>{_fmt(v)}</td></tr>" for k, v in metric_items(report))
     subsets = report.get("subsets") or {}
+    unparsed = report.get("unparsed_games")
+    extra_head = "<th>unparsed games</th>" if unparsed else ""
     srows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{s['n']}</td><td>{_fmt(s['accuracy'])}</td><td>{s['invalid']}</td><td>{s['invalid_rate']:.1%}</td></tr>"
+        f"<tr><td>{html.escape(n)}</td><td>{s['n']}</td><td>{_fmt(s['accuracy'])}</td><td>{s['invalid']}</td><td>{s['invalid_rate']:.1%}</td>"
+        + (f"<td>{html.escape(_unparsed_cell(report, n))}</td>" if unparsed else "") + "</tr>"
         for n, s in subsets.items()
     )
+    breakdown = ""
+    for part, levels in (report.get("breakdown") or {}).items():
+        for level, table in levels.items():
+            if table:
+                body = "".join(f"<tr><td>{html.escape(name)}</td><td>{v['n']}</td><td>{_fmt(v['accuracy'])}</td></tr>" for name, v in table.items())
+                breakdown += f"<h3>{html.escape(part)} by {html.escape(level)}</h3><table><tr><th>{html.escape(level)}</th><th>n</th><th>accuracy</th></tr>{body}</table>"
+    if breakdown:
+        breakdown = "<h2>Breakdown</h2>" + breakdown
     figures = "".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(report).items())
     ci = (report.get("ci") or {}).get("overall")
     facts = {
         "reward": report.get("reward"), "mode": report.get("mode"), "n": report["n"], "invalid": f"{report['invalid']} ({report['invalid_rate']:.1%})",
         "failures by kind": report.get("failures"), "failure policy": report["failure_policy"],
+        "unparsed games": (f"{unparsed['count']} of {unparsed['games']} ({unparsed['rate']:.1%})" if unparsed["rate"] is not None else "0 of 0") if unparsed else None,
+        "files read": files_line(report),
         "overall 95% CI": f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "-", "position consistency": report.get("position_consistency"),
         "tie rate": report.get("tie_rate"), "config hash": report.get("config_hash"), "seed": report.get("seed"), "units": report.get("units"),
+        "options": report.get("options") or None, "seconds": report.get("seconds"),
     }
+    facts = {k: v for k, v in facts.items() if v is not None or k in ("position consistency", "tie rate")}
     frows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in (report.get("data") or {}).get("notes", []))
     probes = report.get("probes")
@@ -163,21 +220,39 @@ def html_page(report: dict[str, Any]) -> str:
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}</style>
 </head><body><h1>assay bench: {html.escape(report['benchmark'])}</h1>
 <table>{frows}</table><h2>Metrics (fractions)</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>
-<h2>Per subset</h2><table><tr><th>subset</th><th>n</th><th>accuracy</th><th>invalid</th><th>invalid rate</th></tr>{srows}</table>
-{probe_html}{('<h2>Notes</h2><ul>' + notes + '</ul>') if notes else ''}<h2>Plots</h2>{figures}</body></html>"""
+<h2>Per subset</h2><table><tr><th>subset</th><th>n</th><th>accuracy</th><th>invalid</th><th>invalid rate</th>{extra_head}</tr>{srows}</table>
+{breakdown}{probe_html}{('<h2>Notes</h2><ul>' + notes + '</ul>') if notes else ''}<h2>Plots</h2>{figures}</body></html>"""
+
+
+def _finite(value: Any) -> Any:
+    """NaN or an infinity as None (JSON null): report.json stays valid JSON; the notes say
+    where the official code gives NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def public(report: dict[str, Any]) -> dict[str, Any]:
-    """The report without its private keys (raw score lists kept for the plots)."""
-    return {k: v for k, v in report.items() if not k.startswith("_")}
+    """The report without its private keys (raw score lists kept for the plots), NaN as null."""
+    return {k: _finite(v) for k, v in report.items() if not k.startswith("_")}
 
 
 def write_report(report: dict[str, Any], folder: str | Path, html_too: bool = True) -> list[Path]:
+    """Write ``report.json`` and, unless ``html_too`` is False, ``report.html``; without the
+    page an older ``report.html`` in the folder is removed, so it never sits beside a newer
+    ``report.json`` it does not describe."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "report.json"]
     written[0].write_text(json.dumps(public(report), indent=2, default=str))
+    page = folder / "report.html"
     if html_too:
-        (folder / "report.html").write_text(html_page(report))
-        written.append(folder / "report.html")
+        page.write_text(html_page(report))
+        written.append(page)
+    elif page.exists():
+        page.unlink()
     return written

@@ -26,11 +26,14 @@ from typing import Any
 import numpy as np
 
 from assay.bench.loaders import load
-from assay.bench.protocols import PROTOCOLS, Outcome, Protocol, Result, Unit, credit, score_of
+from assay.bench.protocols import PROTOCOLS, Outcome, Protocol, Result, Unit, credit, score_of, unparsed_games
 from assay.bench.worklog import WorkLog, config_hash
 from assay.compose.composite import CompositeReward
 from assay.reward import Comparator, Reward
 from assay.spec import LoadedConfig, read_config
+
+
+TRANSIENT = ("backend", "timeout")  # failures --retry-failures computes again
 
 
 class BenchError(ValueError):
@@ -143,15 +146,23 @@ def run_benchmark(
     progress: bool = True,
     resamples: int = 1000,
     scorer: Any = None,
+    options: dict[str, Any] | None = None,
+    html: bool = True,
+    retry_failures: bool = False,
 ) -> dict[str, Any]:
-    """Run one benchmark and return its report (see report.py for the files written from it).
+    """Run one benchmark and return its report; with ``output`` it also writes what the CLI
+    writes (report.json, and report.html unless ``html=False``, see report.py).
     ``config`` is a path, a dict or an already read config (read here once otherwise);
-    ``scorer`` passes a Reward or Comparator object instead of a config (the Python API)."""
+    ``scorer`` passes a Reward or Comparator object instead of a config (the Python API);
+    ``options`` the benchmark's own options (judgebench ``single_game``, ``mix_splits``;
+    prmbench ``files``: ``all`` or ``test``); ``retry_failures`` recomputes saved results
+    that failed with a transient ``backend`` or ``timeout`` failure."""
     if benchmark not in PROTOCOLS:
         raise BenchError(f"unknown benchmark {benchmark!r}; known: {', '.join(PROTOCOLS)}")
-    protocol = PROTOCOLS[benchmark]
+    protocol_options = {k: v for k, v in (options or {}).items() if k in PROTOCOLS[benchmark].options}
+    protocol = PROTOCOLS[benchmark].with_options(**protocol_options)
     started = time.perf_counter()
-    loaded = load(benchmark, data_dir, limit)
+    loaded = load(benchmark, data_dir, limit, **{k: v for k, v in (options or {}).items() if k not in protocol_options})
     if scorer is not None:
         mode = scorer_mode(protocol, scorer)
         digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": scorer_identity(scorer)})
@@ -165,6 +176,7 @@ def run_benchmark(
     log = WorkLog(Path(output) if output else None, digest)
     header = {"benchmark": benchmark, "config": str(config) if not isinstance(config, dict) else "<dict>", "mode": mode, "seed": seed}
     done = log.open(resume, header)
+    retried = log.forget(done, TRANSIENT) if retry_failures else []
     try:
         units: list[Unit] = []
         seen: set[str] = set()
@@ -179,6 +191,7 @@ def run_benchmark(
         log.close()
     outcomes = [protocol.outcome(item, done, mode) for item in loaded.items]
     metrics = protocol.aggregate(outcomes, exclude_failures)
+    notes = list(loaded.notes) + list(metrics.pop("notes", []))
     invalid = [o for o in outcomes if not o.valid]
     failures = Counter(k for o in invalid for k in o.failures)
     consistency = [o.consistent for o in outcomes if o.consistent is not None]
@@ -213,9 +226,16 @@ def run_benchmark(
         "config_hash": digest,
         "seed": seed,
         "limit": limit,
-        "data": {"files": [str(p) for p in loaded.files], "notes": loaded.notes},
-        "units": {"total": len(units), "computed": computed, "reused": reused, "dropped_log_lines": log.dropped_lines},
-        "seconds": round(time.perf_counter() - started, 2),
+        "data": {"files": [str(p) for p in loaded.files], "notes": notes},
+        "options": protocol.options,
+        "unparsed_games": unparsed_games(outcomes),
+        "units": {"total": len(units), "computed": computed, "reused": reused, "retried": len(retried), "dropped_log_lines": log.dropped_lines, "torn_last_line": log.torn_last_line},
+        "seconds": round(log.seconds() if output else time.perf_counter() - started, 2),
+        "seconds_this_run": round(time.perf_counter() - started, 2),
         "_scores": scores,
     }
+    if output:
+        from assay.bench.report import write_report
+
+        report["_written"] = [str(p) for p in write_report(report, output, html_too=html)]
     return report

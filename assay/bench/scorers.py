@@ -10,10 +10,13 @@ No function here sees a reward or a failure: the runner decides what a failure c
     False
     >>> processbench_f1([-1, 2, 3], [-1, 2, 1])                 # acc_error 1/2, acc_correct 1
     0.6666666666666666
+    >>> math.isnan(processbench_f1([-1, 0], [1, -1]))           # both accuracies 0: 0/0, NaN as officially
+    True
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,14 +24,15 @@ from typing import Any
 import numpy as np
 
 # --- RewardBench 1 --------------------------------------------------------------------------
-# From allenai/reward-bench rewardbench/constants.py (EXAMPLE_COUNTS, SUBSET_MAPPING).
+# From allenai/reward-bench rewardbench/constants.py (EXAMPLE_COUNTS, SUBSET_MAPPING); the
+# xstest weights are 154 / 250 since its commit "Mirror change from leaderboard (#175)".
 REWARDBENCH_EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95,
     "mt-bench-easy": 28, "mt-bench-med": 40, "mt-bench-hard": 37,
     "math-prm": 984,  # actual length 447, weighted to equal the code subsets together
     "refusals-dangerous": 100, "refusals-offensive": 100,
     "llmbar-natural": 100, "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
-    "xstest-should-refuse": 250, "xstest-should-respond": 154, "donotanswer": 136,
+    "xstest-should-refuse": 154, "xstest-should-respond": 250, "donotanswer": 136,
     "hep-cpp": 164, "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
 }
 REWARDBENCH_SECTIONS: dict[str, list[str]] = {
@@ -47,24 +51,38 @@ def pair_correct(chosen: float, rejected: float) -> bool:
 
 def rewardbench_sections(subset_accuracy: Mapping[str, float]) -> dict[str, float]:
     """Section score = mean of its subsets' accuracies weighted by EXAMPLE_COUNTS (math-prm as
-    984), over the subsets present; ``overall`` = mean of the sections present."""
+    984), over the subsets present. A section none of whose subsets is present scores 0, as in
+    reward-bench's ``rewardbench/utils.py: calculate_scores_per_section``. ``overall`` = the
+    mean of the four sections (the leaderboard's average, absent sections at 0);
+    ``overall_present`` = the mean over the sections that have data; ``absent`` lists the
+    sections without data (as a count under ``sections_absent``)."""
     sections: dict[str, float] = {}
+    present_sections: list[float] = []
     for section, subsets in REWARDBENCH_SECTIONS.items():
         present = [s for s in subsets if s in subset_accuracy]
         if not present:
+            sections[section] = 0.0
             continue
         total = sum(REWARDBENCH_EXAMPLE_COUNTS[s] for s in present)
         sections[section] = sum(subset_accuracy[s] * REWARDBENCH_EXAMPLE_COUNTS[s] for s in present) / total
-    if sections:
-        sections["overall"] = float(np.mean(list(sections.values())))
+        present_sections.append(sections[section])
+    sections["overall"] = float(np.mean([sections[name] for name in REWARDBENCH_SECTIONS]))
+    sections["overall_present"] = float(np.mean(present_sections)) if present_sections else None  # type: ignore[assignment]
     return sections
 
 
+def rewardbench_absent_sections(subset_accuracy: Mapping[str, float]) -> list[str]:
+    """The sections none of whose subsets is present (scored 0 by the official code)."""
+    return [section for section, subsets in REWARDBENCH_SECTIONS.items() if not any(s in subset_accuracy for s in subsets)]
+
+
 # --- RewardBench 2 --------------------------------------------------------------------------
-def best_of_n_credit(chosen_score: float, rejected_scores: Sequence[float]) -> float:
-    """RewardBench 2 best-of-4: 1/k when the chosen completion is among k completions tied at
-    the top score, else 0."""
-    scores = [chosen_score, *rejected_scores]
+def best_of_n_credit(chosen_score: float, rejected_scores: Sequence[float], other_chosen: Sequence[float] = ()) -> float:
+    """RewardBench 2 best-of-4: 1/k when the (first) chosen completion is among k completions
+    tied at the top score, else 0. With several chosen completions the first must top *all*
+    the others, the other chosen included (reward-bench ``rewardbench/utils.py:
+    reroll_and_score_dataset``: ``scores[0] == max(scores)``, credit ``1 / #(scores == max)``)."""
+    scores = [chosen_score, *other_chosen, *rejected_scores]
     top = max(scores)
     if chosen_score < top:
         return 0.0
@@ -169,14 +187,17 @@ def judgebench_scalar_correct(score_a: float, score_b: float, better: str) -> bo
 # --- ProcessBench and PRMBench --------------------------------------------------------------
 def processbench_accuracies(predictions: Sequence[int], labels: Sequence[int]) -> dict[str, float | None]:
     """Accuracy on erroneous solutions (label >= 0: predicted index equals it), on correct ones
-    (label -1: predicted -1), and F1 = their harmonic mean (ProcessBench)."""
+    (label -1: predicted -1), and F1 = their harmonic mean (QwenLM/ProcessBench
+    ``code/run_eval_prm_trl.py: main``). When both accuracies are 0 the official F1 is 0/0 =
+    NaN, and so is any mean over it: ``f1`` is then ``nan`` (``f1_undefined`` True); a side
+    with no solutions gives None."""
     erroneous = [p == l for p, l in zip(predictions, labels, strict=True) if l != -1]
     correct = [p == -1 for p, l in zip(predictions, labels, strict=True) if l == -1]
     acc_error = float(np.mean(erroneous)) if erroneous else None
     acc_correct = float(np.mean(correct)) if correct else None
     f1 = None
     if acc_error is not None and acc_correct is not None:
-        f1 = 0.0 if acc_error + acc_correct == 0 else 2 * acc_error * acc_correct / (acc_error + acc_correct)
+        f1 = math.nan if acc_error + acc_correct == 0 else 2 * acc_error * acc_correct / (acc_error + acc_correct)
     return {"acc_error": acc_error, "acc_correct": acc_correct, "f1": f1}
 
 
@@ -184,25 +205,49 @@ def processbench_f1(predictions: Sequence[int], labels: Sequence[int]) -> float 
     return processbench_accuracies(predictions, labels)["f1"]
 
 
-def first_error_from_step_scores(step_scores: Sequence[float], threshold: float = 0.5) -> int:
-    """The index of the first step scored below ``threshold`` (the step is judged wrong), -1 if none."""
+def first_error_from_step_scores(step_scores: Sequence[float], threshold: float = 0.5, valid_above: bool = False) -> int:
+    """The index of the first step judged wrong, -1 if none. A step is wrong below
+    ``threshold``; with ``valid_above`` (PRMBench: a step is valid only at score > threshold)
+    a step scored exactly ``threshold`` is wrong too."""
+    if valid_above:
+        return next((i for i, s in enumerate(step_scores) if not s > threshold), -1)
     return next((i for i, s in enumerate(step_scores) if s < threshold), -1)
 
 
-def prm_score(step_correct_pred: Sequence[bool], step_correct_label: Sequence[bool]) -> dict[str, float]:
+def prmbench_step_valid(score: float, threshold: float = 0.5) -> bool:
+    """PRMBench's step label: valid when the score is strictly above the threshold
+    (ssmisya/PRMBench ``mr_eval/models/*.py``: ``step_level_validity_labels = [s >
+    self.validity_threshold ...]``, threshold 0.5), so a score of exactly 0.5 is invalid."""
+    return score > threshold
+
+
+def prm_score(step_correct_pred: Sequence[bool], step_correct_label: Sequence[bool]) -> dict[str, float | None]:
     """PRMBench's step-level PRMScore: 0.5 * F1 on correct steps (positive class) + 0.5 * F1 on
-    wrong steps (negative class), over all steps pooled."""
+    wrong steps (negative class), over all steps pooled (ssmisya/PRMBench
+    ``mr_eval/tasks/prmtest_classified/task.py: evaluate_function``).
+
+    The official code marks an undefined precision or recall as -1 and computes F1 from those
+    markers, so a class with no true positive but some false positives and false negatives
+    (or no step of either kind) gets F1 = -1, and PRMScore takes it at face value. Here such an
+    F1 is None (undefined), and so is ``prm_score``; ``official_prm_score`` holds the figure the
+    official code prints, -1 markers included."""
     pred = np.asarray(step_correct_pred, dtype=bool)
     gold = np.asarray(step_correct_label, dtype=bool)
 
-    def f1(positive: bool) -> float:
+    def f1(positive: bool) -> tuple[float | None, float]:
         tp = float(np.sum((pred == positive) & (gold == positive)))
         fp = float(np.sum((pred == positive) & (gold != positive)))
         fn = float(np.sum((pred != positive) & (gold == positive)))
-        return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+        precision = tp / (tp + fp) if tp + fp else -1.0
+        recall = tp / (tp + fn) if tp + fn else -1.0
+        official = 2 * precision * recall / (precision + recall) if precision + recall != 0 else -1.0
+        if official == -1.0 and tp == 0:
+            return None, official
+        return (0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)), official
 
-    f1_pos, f1_neg = f1(True), f1(False)
-    return {"f1_positive": f1_pos, "f1_negative": f1_neg, "prm_score": 0.5 * f1_pos + 0.5 * f1_neg}
+    (f1_pos, official_pos), (f1_neg, official_neg) = f1(True), f1(False)
+    score = None if f1_pos is None or f1_neg is None else 0.5 * f1_pos + 0.5 * f1_neg
+    return {"f1_positive": f1_pos, "f1_negative": f1_neg, "prm_score": score, "official_prm_score": 0.5 * official_pos + 0.5 * official_neg}
 
 
 # --- best-of-N ------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ examples:
   assay bench probes --config rewards.yaml --limit 200 --output runs/probes
 
 Failures count as wrong unless --exclude-failures; the report says which, beside the invalid
-rate. Re-running into the same --output with the same config resumes from samples.jsonl.
+rate. Re-running into the same --output with the same config resumes from samples.jsonl
+(--retry-failures computes the transient backend/timeout failures again).
 """
 
 PROBES = "probes"
@@ -40,8 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--resume", action="store_true", help="require resuming from the log in --output (fails if the config changed); resuming is automatic when the config hash matches")
     parser.add_argument("--batch-size", type=int, default=64, help="units scored together (default 64)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CI (default 1000; 0 for none)")
-    parser.add_argument("--no-html", action="store_true", help="write report.json only")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--retry-failures", action="store_true", help="on resume, compute again the units whose saved result is a transient backend or timeout failure")
+    parser.add_argument("--no-html", action="store_true", help="write report.json only (an older report.html in --output is removed)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars (model loading included)")
+    parser.add_argument("--single-game", action="store_true", help="judgebench: one game per pair, the original order only (JudgeBench's --single_game)")
+    parser.add_argument("--judgebench-mix-splits", action="store_true", help="judgebench: pool files of different response-model splits (refused by default)")
+    parser.add_argument("--prmbench-files", choices=("all", "test"), default="all", help="prmbench: every .jsonl of the folder (default, as PRMBench's own evaluation) or the 17 test files only (for a PRM trained on the train_p1_first400 files)")
     parser.set_defaults(func=run)
 
 
@@ -74,21 +79,56 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.benchmark == PROBES:
             return _probes(args)
-        from assay.bench.report import terminal_table, write_report
+        from assay.bench.report import terminal_table
         from assay.bench.runner import run_benchmark
 
+        if args.quiet:
+            quiet_progress()
         report = run_benchmark(
             args.benchmark, args.config, args.data_dir, args.output, args.limit, args.seed, args.exclude_failures,
             True if args.resume else None, args.batch_size, not args.quiet, args.bootstrap,
+            options=benchmark_options(args), html=not args.no_html, retry_failures=args.retry_failures,
         )
     except (BenchError, ConfigError, ConfigChanged, DataError, FileNotFoundError, ImportError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(terminal_table(report))
-    if args.output:
-        written = write_report(report, args.output, html_too=not args.no_html)
-        print("\nwrote " + ", ".join(str(p) for p in written))
+    if report.get("_written"):
+        print("\nwrote " + ", ".join(report["_written"]))
     return 0
+
+
+def benchmark_options(args: argparse.Namespace) -> dict[str, object]:
+    """The benchmark's own options from the command line (only those it takes)."""
+    if args.benchmark == "judgebench":
+        return {"single_game": args.single_game, "mix_splits": args.judgebench_mix_splits}
+    if args.benchmark == "prmbench":
+        return {"files": args.prmbench_files}
+    if args.single_game or args.judgebench_mix_splits:
+        raise ValueError("--single-game and --judgebench-mix-splits apply to judgebench only")
+    if args.prmbench_files != "all":
+        raise ValueError("--prmbench-files applies to prmbench only")
+    return {}
+
+
+def quiet_progress() -> None:
+    """``-q``: no progress bar at all, the model-loading bars of transformers, huggingface_hub
+    and sentence-transformers included (set before they are imported, and switched off in
+    those already imported)."""
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
 
 def _probes(args: argparse.Namespace) -> int:

@@ -16,7 +16,13 @@ How they read:
    ``[[A]]`` / ``[[B]]`` / ``[[C]]`` / ``[[tie]]``, ``[RESULT] 4``, ``Score: 7/10``,
    ``Rating: [[8]]``, ``\\boxed{...}``, ``Final verdict: B``, and JSON such as
    ``{"score": 4}`` or ``{"winner": "A"}``. Plain sentences ("Response A is better") are
-   used only when no explicit form is present.
+   used only when no explicit form is present; a bare number is not a score (the prompts
+   ask for a ``Score: N`` line) unless ``parse_score(..., bare_number=True)``.
+4. A verdict inside the judge prompt's own instructions is no verdict: text that matches the
+   wording around a verdict in ``prompts/*.txt`` ("...write only your verdict: [[A]] when
+   response A"), a verdict offered as a choice ("[[A]]" if ...), and a reply that ends in
+   the middle of those instructions (an echoed prompt cut off by ``max_tokens``) are
+   ``parse`` failures.
 
     >>> parse_pairwise("A is terse; B explains the proof.\\n\\nFinal verdict: **[[B]]**.").value
     'b'
@@ -38,11 +44,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from assay.types import Failure
 
-PARSER_VERSION = "1"  # bump when a parser's behaviour changes: it keys the request cache
+PARSER_VERSION = "2"  # bump when a parser's behaviour changes: it keys the request cache
 
 NUM = r"(-?\d+(?:\.\d+)?)"
 
@@ -124,6 +132,97 @@ def _critique(text: str, hit: _Hit) -> str:
     before = text[: hit.start].strip()
     before = re.sub(r"(?i)(final\s+verdict|verdict|score|rating|result|winner)\s*[:=-]?\s*$", "", before).strip()
     return before
+
+
+# --- echoed prompts ---------------------------------------------------------------------------
+
+PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
+_PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}")
+ECHO_CONTEXT = 16  # characters of template text around a verdict that make it an echo
+ECHO_TAIL = 40  # a reply whose last characters are this much template text ends mid-instruction
+_ECHO_FOLLOWS = re.compile(  # on the same line: "[[A]] if assistant A is better", "[[C]] for a tie"
+    r"""^[ \t"'\u201d\u2019)]*(?:(?:if|when)\s+(?:the\s+)?(?:response|assistant|output|answer|model|they|both|[AB]\b)|for\s+a\s+tie\b)""", re.I
+)
+_ECHO_PRECEDES = re.compile(
+    r"(?:this\s+format|this\s+form|like\s+this|for\s+example|e\.g\.|one\s+of\s+these(?:\s+\w+)*\s+lines"
+    r"|reply\s+with\s+the\s+verdict\s+only|write\s+only\s+your\s+verdict)\s*:?\s*[\"'\u201c\u2018(]?\s*$",
+    re.I,
+)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).lower()
+
+
+@lru_cache(maxsize=1)
+def template_segments() -> tuple[str, ...]:
+    """The fixed text of every judge prompt (``prompts/*.txt``), cut at its ``{{placeholders}}``
+    and whitespace-normalised: what a judge that echoes its prompt writes back."""
+    segments: list[str] = []
+    for path in sorted(PROMPT_DIR.glob("*.txt")):
+        text = re.sub(r"^=== \w+ ===$", "", path.read_text(encoding="utf-8"), flags=re.M)
+        segments += [_norm(part).strip() for part in _PLACEHOLDER.split(text) if len(part.strip()) >= ECHO_CONTEXT]
+    return tuple(segments)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def echoed_at(text: str, start: int, end: int) -> bool:
+    """Whether the verdict at ``text[start:end]`` sits inside a judge prompt's own
+    instructions: the text around it is the template's text around that verdict for at least
+    ``ECHO_CONTEXT`` characters ("write only your verdict: [[A]] when response A"), or it is
+    offered as a choice ("[[A]]" if ..., "... in this format: [[A]]")."""
+    if _ECHO_FOLLOWS.match(text[end:]) or _ECHO_PRECEDES.search(text[max(0, start - 80):start]):
+        return True
+    hit = _norm(text[start:end])
+    before, after = _norm(text[max(0, start - 80):start]), _norm(text[end:end + 80])
+    for segment in template_segments():
+        position = segment.find(hit)
+        while position >= 0:
+            back = _common_prefix(before[::-1], segment[:position][::-1])
+            forward = _common_prefix(after, segment[position + len(hit):])
+            if back + forward >= ECHO_CONTEXT:
+                return True
+            position = segment.find(hit, position + 1)
+    return False
+
+
+def ends_mid_instruction(text: str) -> bool:
+    """Whether the text ends inside a judge prompt's instructions (an echoed prompt cut off by
+    ``max_tokens``): its last ``ECHO_TAIL`` characters are template text."""
+    tail = _norm(text).rstrip()
+    if len(tail) < ECHO_TAIL:
+        return False
+    tail = tail[-ECHO_TAIL:]
+    return any(tail in segment for segment in template_segments())
+
+
+_ECHO_MESSAGE = "the verdict appears inside the judge prompt's own instructions: the prompt was echoed back"
+_TAIL_MESSAGE = "the output ends in the middle of the judge prompt's instructions: the prompt was echoed back and cut off (max_tokens?)"
+
+
+def _echo_failure(text: str, hits: list[_Hit], raw: str) -> tuple[list[_Hit], Failure | None]:
+    """Hits with the echoed ones removed, or a failure when the text ends mid-instruction or
+    every verdict found was an echo."""
+    if ends_mid_instruction(text):
+        return [], _fail(_TAIL_MESSAGE, raw)
+    echoed = [h for h in hits if echoed_at(text, h.start, h.end)]
+    kept = [h for h in hits if h not in echoed]
+    if hits and not kept:
+        return [], _fail(_ECHO_MESSAGE, raw)
+    if echoed:
+        last = max(kept, key=lambda h: h.start)
+        paragraph = _paragraph_start(text, last.start)
+        if any(h.start >= paragraph for h in echoed):  # the template's choices beside the "verdict"
+            return [], _fail(_ECHO_MESSAGE, raw)
+    return kept, None
 
 
 # --- JSON anywhere in the text ------------------------------------------------------------------
@@ -221,6 +320,9 @@ def parse_pairwise(raw: str, allow_tie: bool = True) -> Verdict | Failure:
             hits.append(_Hit(start, end, label, "json"))
     if not hits:
         hits = _pair_hits(text, _PAIR_WEAK, False)
+    hits, echoed = _echo_failure(text, hits, raw)
+    if echoed:
+        return echoed
     if not hits:
         return _fail("no verdict found: expected [[A]], [[B]] or [[C]] (tie) at the end", raw)
     hits.sort(key=lambda h: h.start)
@@ -274,8 +376,11 @@ def _score_hits(text: str, patterns: Sequence[tuple[str, re.Pattern[str]]], stro
     return hits
 
 
-def parse_score(raw: str, minimum: float, maximum: float) -> Verdict | Failure:
-    """A number on the scale ``minimum..maximum`` from a pointwise judge's output."""
+def parse_score(raw: str, minimum: float, maximum: float, bare_number: bool = False) -> Verdict | Failure:
+    """A number on the scale ``minimum..maximum`` from a pointwise judge's output. A reply that
+    is only a bare number ("10", no ``Score:`` line) is a ``parse`` failure, since the judge
+    prompt asks for a score line; ``bare_number=True`` accepts it (a prompt that asks for the
+    number alone)."""
     text = prepare(raw)
     if isinstance(text, Failure):
         return text
@@ -287,7 +392,14 @@ def parse_score(raw: str, minimum: float, maximum: float) -> Verdict | Failure:
         elif isinstance(value, str) and re.fullmatch(r"\s*" + NUM + r"\s*", value):
             hits.append(_Hit(start, end, (float(value), None), "json"))
     if not hits:
-        hits = _score_hits(text, _SCORE_WEAK, False)
+        weak = _score_hits(text, _SCORE_WEAK, False)
+        if weak and not bare_number:
+            shown = f"{weak[-1].value[0]:g}"
+            return _fail(f"a bare number ({shown}) without a 'Score: N' line, which the prompt asks for: not read as a score", raw)
+        hits = weak
+    hits, echoed = _echo_failure(text, hits, raw)
+    if echoed:
+        return echoed
     if not hits:
         return _fail(f"no score found: expected e.g. 'Score: N' with N from {minimum:g} to {maximum:g} at the end", raw)
     hits.sort(key=lambda h: h.start)
@@ -345,6 +457,9 @@ def parse_criterion(raw: str) -> Verdict | Failure:
         value = _json_field(obj, ("verdict", "met", "result", "decision"))
         if value is not None and (label := _criterion_label(value)):
             hits.append(_Hit(start, end, label, "json"))
+    hits, echoed = _echo_failure(text, hits, raw)
+    if echoed:
+        return echoed
     if not hits:
         return _fail("no verdict found: expected 'Verdict: MET', 'Verdict: NOT MET' or 'Verdict: CANNOT ASSESS'", raw)
     hits.sort(key=lambda h: h.start)
@@ -373,6 +488,11 @@ def parse_listwise(raw: str, n: int, minimum: float, maximum: float) -> Verdict 
     if isinstance(text, Failure):
         return text
     candidates = [(s, e, o) for s, e, o in json_objects(text) if isinstance(o, dict) and ({"scores", "ranking", "rank"} & {str(k).lower() for k in o})]
+    if ends_mid_instruction(text):
+        return _fail(_TAIL_MESSAGE, raw)
+    if candidates and all(echoed_at(text, s, e) for s, e, _ in candidates):
+        return _fail(_ECHO_MESSAGE, raw)
+    candidates = [(s, e, o) for s, e, o in candidates if not echoed_at(text, s, e)]
     if not candidates:
         return _fail(f'no JSON verdict found: expected {{"scores": {{...}}, "ranking": [...]}} for {n} responses', raw)
     start, _, obj = candidates[-1]
