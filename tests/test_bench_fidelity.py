@@ -17,7 +17,7 @@ import pytest
 
 from assay.bench import scorers
 from assay.bench.runner import run_benchmark
-from assay.reward import Comparator, reward
+from assay.reward import Comparator, Reward, reward
 from assay.types import Failure, Judgment, Preference
 
 
@@ -448,13 +448,13 @@ def test_retry_failures_recomputes_transient_failures_only(tmp_path):
     write_llmbar(tmp_path)
     state = {"down": True}
 
-    class Flaky:
+    class Flaky(Reward):
         """A reward whose backend is down on the first run (a transient failure) and fails one
         response for good (an input failure)."""
 
-        name = "flaky"
+        type_name = "flaky"
 
-        def score(self, samples):
+        def score_batch(self, samples):
             out = []
             for s in samples:
                 if s.response == "s":
