@@ -99,6 +99,16 @@ def gold_query(sample: Sample, options: SqlInputOptions) -> tuple[str | None, Ju
 
 def database_path(sample: Sample, options: SqlInputOptions) -> tuple[str | None, Judgment | None]:
     """The database file, or an ``input`` failure naming what was looked for."""
+    path, failure = named_database(sample, options)
+    if path is None and failure is None:
+        root = " or " + repr(options.db_id_field) if options.db_root else ""
+        return None, Judgment.fail("input", f"no database: the sample has no {options.db_field!r}{root} and the reward has no 'database' option")
+    return path, failure
+
+
+def named_database(sample: Sample, options: SqlInputOptions) -> tuple[str | None, Judgment | None]:
+    """The database file when the sample or the options name one: (path, None); (None, None)
+    when none is named; (None, an ``input`` failure) when the named file is not there."""
     root = Path(options.db_root) if options.db_root else None
     named = sample.get(options.db_field)
     if isinstance(named, str) and named.strip():
@@ -116,7 +126,7 @@ def database_path(sample: Sample, options: SqlInputOptions) -> tuple[str | None,
         path = Path(options.database)
         where = "the reward's 'database' option"
     else:
-        return None, Judgment.fail("input", f"no database: the sample has no {options.db_field!r}" + (f" or {options.db_id_field!r}" if root else "") + " and the reward has no 'database' option")
+        return None, None
     if not path.is_file():
         return None, Judgment.fail("input", f"the database {str(path)!r} (from {where}) does not exist or is not a file")
     return os.path.abspath(path), None
