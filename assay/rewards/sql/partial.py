@@ -88,16 +88,17 @@ class SqlSyntax(Reward):
             if path is None:
                 check = "sqlglot"
         details = {"query": query, "check": check}
-        if statement_kind(query) != "query":
-            return Judgment(0.0, f"the text from {extracted.how} is not a query (it must start with SELECT, WITH or VALUES)", details=details)
         if check == "sqlglot":
             try:
                 parse_query(query)
             except QueryParseError as error:
                 return Judgment(0.0, f"the query from {extracted.how} does not parse (sqlglot, sqlite dialect): {error}", details=details)
             return Judgment(1.0, f"the query from {extracted.how} parses (sqlglot, sqlite dialect)", details=details)
+        # a query is compiled as EXPLAIN (listed, not run); any other statement is never run
+        # either: the executor only compiles it, for the database's error or the policy's refusal
+        text = "EXPLAIN " + query if statement_kind(query) == "query" and not query.lstrip().upper().startswith("EXPLAIN") else query
         with self._lock:
-            outcome = self._database(path).run("EXPLAIN " + query, self.options.timeout_seconds, 10_000_000)  # type: ignore[arg-type]
+            outcome = self._database(path).run(text, self.options.timeout_seconds, 10_000_000)  # type: ignore[arg-type]
         name = os.path.basename(path)  # type: ignore[arg-type]
         if outcome.ok:
             return Judgment(1.0, f"the query from {extracted.how} compiles on {name} (EXPLAIN)", details=details)
