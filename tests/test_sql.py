@@ -226,7 +226,7 @@ def test_partial_rewards(chinook):
     assert loose.score == 1.0 and "parses" in loose.rationale
 
     linking = SqlSchemaLinking(database=chinook).score(samples)
-    assert 0 < linking[0].score < 1 and linking[1].score == pytest.approx(4 / 6)  # the wrong join: album.albumid for album.artistid
+    assert linking[0].score == pytest.approx(5 / 6) and linking[1].score == pytest.approx(4 / 6)  # the wrong join: album.albumid for album.artistid
     assert "missing: column:album.artistid; extra: column:album.albumid" in linking[1].rationale
     assert linking[2].score == 0.0 and "does not parse" in linking[2].rationale
     same = SqlSchemaLinking(database=chinook).score([Sample(response=fenced(pick["q04-c2"]["gold"]), reference=pick["q04-c2"]["gold"])])[0]
@@ -250,6 +250,16 @@ def test_composed_config_weights_and_gate(chinook):
     assert best.score == pytest.approx(7.0)  # 3 + 1 + 1 + 1 + 1
     assert broken.score == 0.0 and "capped" in broken.rationale
     assert 0 < wrong.score < 3 and wrong.details["execution"].score == 0.0
+
+
+@pytest.mark.parametrize("module", ["guard", "compare", "inputs", "parsing"])
+def test_module_doctests(module):
+    import doctest
+    import importlib
+
+    pytest.importorskip("sqlglot")
+    result = doctest.testmod(importlib.import_module(f"assay.rewards.sql.{module}"))
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_import_assay_does_not_import_sqlglot():

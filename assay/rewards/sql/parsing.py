@@ -154,4 +154,12 @@ def schema_items(tree: Any, schema: dict[str, set[str]] | None = None) -> set[st
             items.add(f"column:{next(iter(tables))}.{name}")
         else:
             items.add(f"column:{name}")
+    for join in tree.find_all(exp.Join):  # JOIN ... USING (col): the column of every joined table that has it
+        for ident in join.args.get("using") or ():
+            name = ident.name.lower() if hasattr(ident, "name") else str(ident).lower()
+            owners = [t for t in tables if schema is not None and name in schema.get(t, ())]
+            if owners:
+                items.update(f"column:{t}.{name}" for t in owners)
+            else:
+                items.add(f"column:{name}")
     return items
