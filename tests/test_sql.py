@@ -163,6 +163,7 @@ def test_the_guard_refuses_and_nothing_is_written(chinook, tmp_path):
         "SELECT fts3_tokenizer('simple')": "refused",
         "BEGIN": "refused",
         "WITH x AS (SELECT 1) DELETE FROM Genre": "refused",
+        "SELECT value FROM json_each('[1, 2]')": "refused",
         "SELECT randomblob(100000000)": "error",
         "PRAGMA table_info(Genre)": "ok",
     }

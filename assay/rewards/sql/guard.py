@@ -11,6 +11,8 @@ everything else, in particular
   ``ANALYZE``, transactions and savepoints;
 - every PRAGMA outside :data:`READ_ONLY_PRAGMAS` (``journal_mode``, ``writable_schema``,
   ``query_only``, ``temp_store_directory``, ... with or without a value);
+- table-valued functions (``json_each``, ``pragma_table_info``, ...): SQLite sets those
+  virtual tables up by asking to update ``sqlite_master``, refused like any write;
 - the functions in :data:`DENIED_FUNCTIONS`: ``load_extension`` (extension loading is also
   off at the connection level) and ``fts3_tokenizer`` (a known way to reach native pointers).
 
