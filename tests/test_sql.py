@@ -187,14 +187,14 @@ def test_memory_bound_ends_a_blow_up_as_a_zero(chinook):
         r.close()
 
 
-def _kill_worker_while_running(r: SqlExecution, sample: Sample):
-    r.warm_up()  # a worker that is ready, so the kill lands inside the query
+def _kill_worker_while_running(r: SqlExecution, sample: Sample, how: int = signal.SIGKILL):
+    r.warm_up()  # a worker that is ready, so the signal lands inside the query
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("j", r.score([sample])[0]))
     thread.start()
     time.sleep(1.0)
     for pid in r.worker_pids():
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, how)
     thread.join(30)
     return result["j"]
 
@@ -208,6 +208,22 @@ def test_a_worker_killed_mid_query_is_attributed_to_its_phase(chinook):
         j = _kill_worker_while_running(r, Sample(response=fenced("SELECT 1"), reference=slow))
         assert j.score is None and j.failure.kind == "internal" and "gold query died" in j.rationale
         assert r.score([Sample(response=fenced("SELECT 2"), reference="SELECT 2")])[0].score == 1.0
+    finally:
+        r.close()
+
+
+def test_a_worker_that_stops_answering_is_killed_at_the_phase_deadline(chinook):
+    """A stopped worker (SIGSTOP: its own progress handler cannot fire) stands for a query stuck
+    in one long step: the parent kills it at the phase's bound plus the grace."""
+    r = SqlExecution(database=chinook, workers=1, timeout_seconds=2, gold_timeout_seconds=2)
+    try:
+        slow = "SELECT COUNT(*) FROM Track a, Track b, Track c"
+        started = time.monotonic()
+        j = _kill_worker_while_running(r, Sample(response=fenced(slow), reference="SELECT 1"), signal.SIGSTOP)
+        assert j.score == 0.0 and "time limit exceeded (2 s; the worker was killed)" in j.rationale
+        assert time.monotonic() - started < 15
+        j = _kill_worker_while_running(r, Sample(response=fenced("SELECT 1"), reference=slow), signal.SIGSTOP)
+        assert j.failure.kind == "timeout" and "the worker was killed" in j.rationale
     finally:
         r.close()
 
