@@ -55,6 +55,11 @@ REWARD_TYPES: dict[str, Entry] = {
     "json_valid": Entry("assay.rewards.rules.json_format:JsonValid", "1 when the response (or its fenced block) is valid JSON", "verifiable"),
     "json_schema": Entry("assay.rewards.rules.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
     "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
+    # SQL on SQLite
+    "sql": Entry("assay.rewards.sql.reward:SqlExecution", "execution accuracy on SQLite (Spider/BIRD): predicted vs gold query results, read-only, bounded workers", "sql"),
+    "sql_syntax": Entry("assay.rewards.sql.partial:SqlSyntax", "1 when the predicted query compiles (the database's EXPLAIN) or parses (sqlglot, sqlite dialect)", "sql", "sql"),
+    "sql_schema_linking": Entry("assay.rewards.sql.partial:SqlSchemaLinking", "Jaccard of the tables and columns referenced by predicted and gold query (sqlglot), Reasoning-SQL", "sql", "sql"),
+    "sql_ngram": Entry("assay.rewards.sql.partial:SqlNgram", "Jaccard of the token n-grams of predicted and gold query, Reasoning-SQL", "sql"),
     "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
     "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
     "step_arithmetic": Entry("assay.rewards.process.arithmetic:StepArithmetic", "checks the arithmetic a step asserts (GSM8K <<a-b=c>> annotations, a op b = c chains, LaTeX), exactly; abstains with no claim", "process"),
