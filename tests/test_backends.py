@@ -22,7 +22,7 @@ from assay.backends.cache import CachedBackend, RequestCache, cache_key
 from assay.backends.local import merge_system, render_chat
 from assay.backends.openai import OpenAIBackend, normalize_base_url
 from assay.reward import run_sync
-from assay.rewards.judges.judge import PointwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.types import Sample
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -13,7 +13,9 @@ from assay.backends.base import BackendError, BackendTimeout, Completion, TokenL
 from assay.compose.load import ConfigError, load_comparator, load_reward
 from assay.rewards.judges import prompting
 from assay.bench.probes.injection import injection_probe
-from assay.rewards.judges.judge import ListwiseJudge, PairwiseJudge, PointwiseJudge
+from assay.rewards.judges.listwise import ListwiseJudge
+from assay.rewards.judges.pairwise import PairwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.rewards.judges.rubric import Rubric, RubricReward, contrastive_rubric, generate_rubric
 from assay.rewards.judges.tournament import PairwiseTournament, bradley_terry
 from assay.reward import run_sync

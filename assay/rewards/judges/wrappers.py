@@ -32,7 +32,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from assay.reward import Comparator, Options, Reward
-from assay.rewards.judges.judge import combine_orders, item_id
+from assay.rewards.judges.base import item_id
+from assay.rewards.judges.pairwise import combine_orders
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 
 def derive_seed(seed: int, item: str, index: int) -> int:

@@ -50,7 +50,7 @@ from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
 from assay.rewards.models.response_parts import response_part_or_failure
-from assay.rewards.models.response_parts import short_repr as _short
+from assay.text import shorten
 from assay.types import Judgment, Sample
 
 Reduction = Literal["mean", "sum", "prob"]
@@ -349,7 +349,7 @@ class _CausalLMReward(Reward):
         worst = min(range(n), key=lambda k: result.logprobs[k])
         worst_token = tokenizer.decode([result.tokens[worst]])
         rationale = (
-            f"{what} {value:.4g} of the {self.scored_name} {_short(scored)} ({n} tokens, mean log p {mean:.3f}, "
+            f"{what} {value:.4g} of the {self.scored_name} {shorten(scored, 60, quote=True)} ({n} tokens, mean log p {mean:.3f}, "
             f"least likely token {worst_token!r} at log p {result.logprobs[worst]:.2f}) given the prompt and response"
         )
         if item.dropped:

@@ -47,8 +47,3 @@ def response_part_or_failure(sample: Sample, part: str = "whole", empty: str | N
         return Judgment.fail("input", empty)
     return text
 
-
-def short_repr(text: str, limit: int = 60) -> str:
-    """``text`` with its white space folded, cut to ``limit`` characters, as a repr for a rationale."""
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")

@@ -39,7 +39,7 @@ from assay.backends.local_models import ModelLoadError, bisect_call, is_oom, len
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.models.response_parts import response_part_or_failure
-from assay.rewards.models.response_parts import short_repr as _short
+from assay.text import groups_of, shorten
 from assay.types import Judgment, Sample
 
 Part = Literal["whole", "after_think", "answer_tag"]
@@ -174,7 +174,7 @@ class SemanticSimilarity(Reward):
             if encoded.truncated(value):
                 notes.append(f"{what} truncated to its first {encoded.max_tokens} of {encoded.token_counts[value]} tokens")
         scaled = "" if self.options.rescale == "raw" else f"; rescaled to [0, 1] with floor {self.options.floor:g}: {score:.3f}"
-        rationale = f"cosine similarity {cosine:.3f} between the {part} {_short(text)} and the {self.options.against} {_short(reference)}{scaled}"
+        rationale = f"cosine similarity {cosine:.3f} between the {part} {shorten(text, 60, quote=True)} and the {self.options.against} {shorten(reference, 60, quote=True)}{scaled}"
         if notes:
             rationale += " (" + "; ".join(notes) + ")"
         return Judgment(score=score, rationale=rationale, details={"cosine": cosine}, meta={"truncated": bool(notes)})
@@ -196,15 +196,14 @@ class GroupDiversity(Reward):
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
         judgments: list[Judgment | None] = [None] * len(samples)
         texts: dict[int, str] = {}
-        groups: dict[str, list[int]] = {}
         for i, sample in enumerate(samples):
             text = response_part_or_failure(sample, self.options.part, empty="the response is empty: it has no content to be diverse with")
             if isinstance(text, Judgment):
                 judgments[i] = text
-                continue
-            key = f"group:{sample.group!r}" if sample.group is not None else f"prompt:{sample.prompt_text}"
-            texts[i] = text
-            groups.setdefault(key, []).append(i)
+            else:
+                texts[i] = text
+        kept = list(texts)
+        groups = {key: [kept[j] for j in local] for key, local in groups_of([samples[i] for i in kept], by_prompt=True).items()}
         for members in groups.values():
             if len(members) < 2:
                 judgments[members[0]] = Judgment.fail(
