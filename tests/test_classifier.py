@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pydantic
 import pytest
 
 pytest.importorskip("transformers")
@@ -107,7 +108,7 @@ def test_failures_are_typed_and_isolated(rm_folder, tmp_path):
     assert judgments[0].score == pytest.approx(judgments[3].score, abs=1e-6)
     missing = SequenceClassifierReward(model=str(tmp_path / "absent")).score([good])[0]
     assert missing.failure.kind == "backend" and "does not exist" in missing.rationale
-    with pytest.raises(ValueError):
+    with pytest.raises(pydantic.ValidationError, match=r"model\n  Field required"):
         SequenceClassifierReward()
 
 

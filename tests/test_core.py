@@ -28,7 +28,7 @@ def test_chat_response_reads_last_assistant_message():
 
 
 def test_failure_kind_is_checked_and_round_trips():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown failure kind 'made_up'"):
         Failure("made_up", "x")  # type: ignore[arg-type]
     j = Judgment.fail("parse", "no verdict", raw="blah")
     assert not j.ok and j.score is None
