@@ -11,11 +11,10 @@ failure (a parser crash its ``parse`` failure), never the whole batch's ``intern
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from loopback import JsonHandler, serving
 
 from assay.backends.openai import OpenAIBackend
 from assay.reward import run_sync
@@ -47,15 +46,9 @@ GOOD = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    delay = 0.0
-
-    def log_message(self, *args):  # quiet
-        pass
-
+class Handler(JsonHandler):
     def do_POST(self) -> None:  # noqa: N802
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        payload = self.payload()
         text = "\n".join(m["content"] for m in payload["messages"])
         if payload["model"] == "slow":
             time.sleep(0.3)
@@ -63,27 +56,13 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             kind = "judge_listwise" if '"ranking"' in text else "judge_pairwise" if "[[A]]" in text else "judge_pointwise"
             body = json.dumps(completion(GOOD[kind], usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 0}}))
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
+        self.send(200, body)
 
 
 @pytest.fixture(scope="module")
 def url():
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with serving(Handler) as base:
+        yield base
 
 
 def backend(url: str, model: str = "m", **kwargs) -> OpenAIBackend:

@@ -33,7 +33,7 @@ from assay.backends.base import Backend, BackendError, Completion
 from assay.backends.settings import BackendOptions, build_backend, sampling_params
 from assay.reward import internal_failure
 from assay.rewards.judges import prompting
-from assay.rewards.judges.verdicts import PARSER_VERSION, Verdict
+from assay.rewards.judges.verdicts import PARSER_VERSION, TokenReading, Verdict
 from assay.text import prompt_text, reference_shown, text_of
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 
@@ -98,6 +98,9 @@ class JudgeCore:
     """
 
     prompt_name: ClassVar[str] = ""
+    # the option that switches to reading the verdict from the next token's top-k
+    # ("score_by", "verdict_by"); set to "logprobs", the prompt is ``<prompt_name>_logprobs``
+    by_logprobs_option: ClassVar[str] = ""
     options: Any  # a JudgeOptions (or another BackendOptions with use_reference and harden)
 
     def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
@@ -122,13 +125,50 @@ class JudgeCore:
         return completion
 
     @staticmethod
-    def _read(parse: Callable[..., Verdict | Failure], text: str, *args: Any, **kwargs: Any) -> Verdict | Failure:
-        """``parse(text, ...)``, where a parser that raises on the reply (a hostile text) is a
+    def _read(parse: Callable[[str], Verdict | Failure], text: str) -> Verdict | Failure:
+        """``parse(text)``, where a parser that raises on the reply (a hostile text) is a
         ``parse`` failure of this item with the raw text kept, not a crash of the batch."""
         try:
-            return parse(text, *args, **kwargs)
+            return parse(text)
         except Exception as error:  # noqa: BLE001 - the reply is data: any crash reading it is a parse failure
             return Failure("parse", f"the verdict parser could not read this reply ({type(error).__name__}: {str(error)[:200]})", text)
+
+    async def _verdict(
+        self, messages: list[dict[str, Any]], overrides: dict[str, Any] | None, parse: Callable[[str], Verdict | Failure],
+        result: type[Result], what: str, **meta: Any,
+    ) -> tuple[Completion, Verdict, dict[str, Any]] | Result:
+        """The call and the reading of a judge that writes its verdict as text: the
+        completion, the verdict and the meta, or the item's failed result (the call's failure,
+        or a ``parse`` failure: "could not read {what} from the judge", raw text kept)."""
+        completion = await self._call(messages, overrides)
+        if isinstance(completion, Failure):
+            return call_failed(completion, result, self._meta(None))
+        verdict = self._read(parse, completion.text)
+        meta = self._meta(completion, **meta)
+        if isinstance(verdict, Failure):
+            return result.fail("parse", f"could not read {what} from the judge: {verdict.message}", raw=completion.text, **meta)  # type: ignore[return-value]
+        return completion, verdict, meta
+
+    async def _token_reading(
+        self, messages: list[dict[str, Any]], overrides: dict[str, Any] | None, read: Callable[[Any], TokenReading | Failure],
+        result: type[Result], what: str, **meta: Any,
+    ) -> tuple[Completion, TokenReading, dict[str, Any]] | Result:
+        """The call and the reading of a judge that reads its verdict from the next token's
+        top-k (``score_by`` / ``verdict_by: logprobs``): one generated token, then ``read`` over
+        its logprobs; a failure is the item's result ("could not read {what} from the token
+        probabilities" for a ``parse`` one)."""
+        completion = await self._call(messages, self._next_token_params(overrides))
+        if isinstance(completion, Failure):
+            return call_failed(completion, result, self._meta(None, **meta))
+        meta = self._meta(completion, **meta)
+        try:
+            reading = read(completion.logprobs)
+        except Exception as error:  # noqa: BLE001 - the logprobs are data, like a reply's text
+            reading = Failure("parse", f"the token probabilities could not be read ({type(error).__name__}: {error})")
+        if isinstance(reading, Failure):
+            how = f"read {what} from the token probabilities" if reading.kind == "parse" else f"judge by logprobs ({what})"
+            return result.fail(reading.kind, f"could not {how}: {reading.message}", raw=reading.raw or completion.text, **meta)  # type: ignore[return-value]
+        return completion, reading, meta
 
     @staticmethod
     async def _each(items: Sequence[Any], overrides: Sequence[dict[str, Any] | None] | None, judge: Callable[[Any, dict[str, Any] | None], Awaitable[Result]], result: type[Result]) -> list[Result]:
@@ -145,7 +185,8 @@ class JudgeCore:
         return list(await asyncio.gather(*(one(item, o) for item, o in zip(items, overrides, strict=True))))
 
     def _prompt_name(self, options: JudgeOptions) -> str:
-        return self.prompt_name
+        by_logprobs = bool(self.by_logprobs_option) and getattr(options, self.by_logprobs_option, "text") == "logprobs"
+        return f"{self.prompt_name}_logprobs" if by_logprobs else self.prompt_name
 
     def _cue_messages(self, system: str, user: str, suffix: str = "") -> list[dict[str, str]]:
         """Messages for a prompt that ends right before the verdict (logprob modes).

@@ -16,15 +16,16 @@ group with that failure; other groups are not touched.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, ScaleOptions, call_failed
-from assay.rewards.judges.verdicts import Verdict, parse_listwise
+from assay.rewards.judges.base import JudgeCore, ScaleOptions
+from assay.rewards.judges.verdicts import parse_listwise
 from assay.text import groups_of, shorten
-from assay.types import Failure, Judgment, Sample
+from assay.types import Judgment, Sample
 
 
 class ListwiseOptions(ScaleOptions):
@@ -55,7 +56,7 @@ class ListwiseJudge(JudgeCore, Reward):
         results: list[Judgment | None] = [None] * len(samples)
         for (_, members), judgments in zip(groups, outcomes, strict=True):
             # a group whose judging raised comes back as one failure: every member gets it
-            for index, judgment in zip(members, judgments if isinstance(judgments, list) else [judgments] * len(members), strict=True):
+            for index, judgment in zip(members, judgments if isinstance(judgments, list) else [replace(judgments) for _ in members], strict=True):
                 results[index] = judgment
         return [j for j in results if j is not None]
 
@@ -71,14 +72,13 @@ class ListwiseJudge(JudgeCore, Reward):
         order = list(range(len(group)))
         if o.shuffle:
             random.Random(f"{o.shuffle_seed}:{group_id}").shuffle(order)
-        completion = await self._call(self.build_messages(group, order), overrides)
-        if isinstance(completion, Failure):
-            return [call_failed(completion, Judgment, self._meta(None)) for _ in group]
-        verdict = self._read(parse_listwise, completion.text, len(group), o.scale_min, o.scale_max)
-        meta = self._meta(completion, group_size=len(group), shown_order=[i + 1 for i in order])
-        if isinstance(verdict, Failure):
-            return [Judgment.fail("parse", f"could not read the group's scores from the judge: {verdict.message}", raw=completion.text, **meta) for _ in group]
-        assert isinstance(verdict, Verdict)
+        judged = await self._verdict(
+            self.build_messages(group, order), overrides, lambda text: parse_listwise(text, len(group), o.scale_min, o.scale_max),
+            Judgment, "the group's scores", group_size=len(group), shown_order=[i + 1 for i in order],
+        )
+        if isinstance(judged, Judgment):  # the group's call or reading failed: every member fails with it
+            return [replace(judged, meta=dict(judged.meta)) for _ in group]
+        _, verdict, meta = judged
         scores, ranking = verdict.value["scores"], verdict.value["ranking"]
         out: list[Judgment | None] = [None] * len(group)
         for shown, original in enumerate(order, start=1):

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from assay.reward import Comparator
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, JudgeOptions, call_failed, shown_mass
-from assay.rewards.judges.verdicts import TokenReading, next_token_choice, pairwise_probability, parse_pairwise
+from assay.rewards.judges.base import JudgeCore, JudgeOptions, shown_mass
+from assay.rewards.judges.verdicts import next_token_choice, pairwise_probability, parse_pairwise
 from assay.text import shorten, text_of
 from assay.types import Failure, Pair, Preference
 
@@ -44,9 +44,7 @@ class PairwiseJudge(JudgeCore, Comparator):
     type_name = "pairwise_judge"
     Options = PairwiseOptions
     prompt_name = "judge_pairwise"
-
-    def _prompt_name(self, options: JudgeOptions) -> str:
-        return "judge_pairwise_logprobs" if getattr(options, "verdict_by", "text") == "logprobs" else self.prompt_name
+    by_logprobs_option = "verdict_by"
 
     async def acompare_batch(self, pairs: list[Pair]) -> list[Preference]:
         return await self.ajudge(pairs)
@@ -70,13 +68,10 @@ class PairwiseJudge(JudgeCore, Comparator):
         o = self.options
         if o.verdict_by == "logprobs":
             return await self._judge_by_logprobs(pair, overrides)
-        completion = await self._call(self.build_messages(pair), overrides)
-        if isinstance(completion, Failure):
-            return call_failed(completion, Preference, self._meta(None))
-        verdict = self._read(parse_pairwise, completion.text, allow_tie=o.allow_tie)
-        meta = self._meta(completion)
-        if isinstance(verdict, Failure):
-            return Preference.fail("parse", f"could not read a verdict from the judge: {verdict.message}", raw=completion.text, **meta)
+        judged = await self._verdict(self.build_messages(pair), overrides, lambda text: parse_pairwise(text, allow_tie=o.allow_tie), Preference, "a verdict")
+        if isinstance(judged, Preference):
+            return judged
+        completion, verdict, meta = judged
         probability = None
         if o.logprobs:
             found = pairwise_probability(completion.logprobs, verdict.value)
@@ -96,15 +91,12 @@ class PairwiseJudge(JudgeCore, Comparator):
     async def _judge_by_logprobs(self, pair: Pair, overrides: dict[str, Any] | None) -> Preference:
         """``verdict_by: logprobs``: the most likely verdict letter, and P(A) / (P(A) + P(B))."""
         o = self.options
-        completion = await self._call(self.build_messages(pair), self._next_token_params(overrides))
-        if isinstance(completion, Failure):
-            return call_failed(completion, Preference, self._meta(None, verdict_by="logprobs"))
-        meta = self._meta(completion, verdict_by="logprobs")
-        reading = next_token_choice(completion.logprobs, allow_tie=o.allow_tie)
-        if isinstance(reading, Failure):
-            what = "read a verdict from the token probabilities" if reading.kind == "parse" else "judge by logprobs"
-            return Preference.fail(reading.kind, f"could not {what}: {reading.message}", raw=reading.raw or completion.text, **meta)
-        assert isinstance(reading, TokenReading)
+        judged = await self._token_reading(
+            self.build_messages(pair), overrides, lambda logprobs: next_token_choice(logprobs, allow_tie=o.allow_tie), Preference, "a verdict", verdict_by="logprobs"
+        )
+        if isinstance(judged, Preference):
+            return judged
+        completion, reading, meta = judged
         best = max(reading.mass.values())
         leaders = [letter for letter, p in reading.mass.items() if p == best]
         if len(leaders) > 1 and not o.allow_tie:

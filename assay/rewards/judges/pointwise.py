@@ -41,10 +41,10 @@ from pydantic import model_validator
 
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, JudgeOptions, ScaleOptions, call_failed, shown_mass
-from assay.rewards.judges.verdicts import TokenReading, expected_score, next_token_score, parse_score
+from assay.rewards.judges.base import JudgeCore, ScaleOptions, shown_mass
+from assay.rewards.judges.verdicts import expected_score, next_token_score, parse_score
 from assay.text import shorten
-from assay.types import Failure, Judgment, Sample
+from assay.types import Judgment, Sample
 
 
 class PointwiseOptions(ScaleOptions):
@@ -72,9 +72,7 @@ class PointwiseJudge(JudgeCore, Reward):
     type_name = "judge"
     Options = PointwiseOptions
     prompt_name = "judge_pointwise"
-
-    def _prompt_name(self, options: JudgeOptions) -> str:
-        return "judge_pointwise_logprobs" if getattr(options, "score_by", "text") == "logprobs" else self.prompt_name
+    by_logprobs_option = "score_by"
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
         return await self.ajudge(samples)
@@ -98,13 +96,10 @@ class PointwiseJudge(JudgeCore, Reward):
         o = self.options
         if o.score_by == "logprobs":
             return await self._judge_by_logprobs(sample, overrides)
-        completion = await self._call(self.build_messages(sample), overrides)
-        if isinstance(completion, Failure):
-            return call_failed(completion, Judgment, self._meta(None))
-        verdict = self._read(parse_score, completion.text, o.scale_min, o.scale_max)
-        meta = self._meta(completion)
-        if isinstance(verdict, Failure):
-            return Judgment.fail("parse", f"could not read a score from the judge: {verdict.message}", raw=completion.text, **meta)
+        judged = await self._verdict(self.build_messages(sample), overrides, lambda text: parse_score(text, o.scale_min, o.scale_max), Judgment, "a score")
+        if isinstance(judged, Judgment):
+            return judged
+        completion, verdict, meta = judged
         text_score = float(verdict.value)
         value = text_score
         how = f"score {text_score:g} on the scale {o.scale_min:g}-{o.scale_max:g}"
@@ -127,15 +122,12 @@ class PointwiseJudge(JudgeCore, Reward):
     async def _judge_by_logprobs(self, sample: Sample, overrides: dict[str, Any] | None) -> Judgment:
         """``score_by: logprobs``: the expected score over the score tokens of the next token."""
         o = self.options
-        completion = await self._call(self.build_messages(sample), self._next_token_params(overrides))
-        if isinstance(completion, Failure):
-            return call_failed(completion, Judgment, self._meta(None, score_by="logprobs"))
-        meta = self._meta(completion, score_by="logprobs")
-        reading = next_token_score(completion.logprobs, o.scale_min, o.scale_max)
-        if isinstance(reading, Failure):
-            what = "read a score from the token probabilities" if reading.kind == "parse" else "score by logprobs"
-            return Judgment.fail(reading.kind, f"could not {what}: {reading.message}", raw=reading.raw or completion.text, **meta)
-        assert isinstance(reading, TokenReading)
+        judged = await self._token_reading(
+            self.build_messages(sample), overrides, lambda logprobs: next_token_score(logprobs, o.scale_min, o.scale_max), Judgment, "a score", score_by="logprobs"
+        )
+        if isinstance(judged, Judgment):
+            return judged
+        completion, reading, meta = judged
         value = reading.value
         meta.update(score_distribution=reading.distribution, next_token=completion.text)
         return Judgment(

@@ -155,8 +155,7 @@ class RubricReward(JudgeCore, Reward):
         return await self.ajudge(samples)
 
     async def ajudge(self, samples: Sequence[Sample], overrides: Sequence[dict[str, Any] | None] | None = None) -> list[Judgment]:
-        overrides = overrides or [None] * len(samples)
-        return list(await asyncio.gather(*(self._judge(s, o) for s, o in zip(samples, overrides, strict=True))))
+        return await self._each(samples, overrides, self._judge, Judgment)
 
     def build_messages(self, sample: Sample, criterion: Criterion) -> list[dict[str, str]]:
         values = self._texts(sample)
@@ -171,7 +170,7 @@ class RubricReward(JudgeCore, Reward):
             entry.update(verdict=None, failure=completion)
             return entry
         entry["usage"] = completion.usage
-        verdict = parse_criterion(completion.text)
+        verdict = self._read(parse_criterion, completion.text)
         if isinstance(verdict, Failure):
             entry.update(verdict=None, failure=Failure("parse", f"criterion {criterion.text!r}: {verdict.message}", completion.text))
         else:
