@@ -47,7 +47,7 @@ from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
 from assay.rewards.models.head import EmbeddingHead, head_features, load_head
-from assay.rewards.models.response_parts import response_part_or_failure
+from assay.rewards.models.response_parts import response_parts
 from assay.types import Judgment, Sample
 
 def _relative_to(path: str | None, base_dir: str | os.PathLike[str] | None) -> Any:
@@ -225,14 +225,8 @@ class EmbeddingHeadReward(Reward):
         except ModelLoadError as error:
             return [Judgment.fail("backend", str(error)) for _ in samples]
         kind = head.config["features"]
-        judgments: list[Judgment | None] = [None] * len(samples)
-        pending: dict[int, tuple[str, str]] = {}
-        for i, sample in enumerate(samples):
-            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to embed and score")
-            if isinstance(response, Judgment):
-                judgments[i] = response
-                continue
-            pending[i] = (sample.prompt_text, response)
+        judgments, responses = response_parts(samples, empty="the response is empty: there is nothing to embed and score")
+        pending = {i: (samples[i].prompt_text, response) for i, response in responses.items()}
         if pending:
             order = list(pending)
 

@@ -49,7 +49,7 @@ from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, 
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.models.response_parts import response_part_or_failure
+from assay.rewards.models.response_parts import response_parts
 from assay.text import shorten
 from assay.types import Judgment, Sample
 
@@ -307,13 +307,10 @@ class _CausalLMReward(Reward):
         return context + before, scored
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        judgments: list[Judgment | None] = [None] * len(samples)
+        judgments, responses = response_parts(samples, empty="the response is empty: there is nothing to condition the likelihood on")
         pending: dict[int, tuple[str, str]] = {}
-        for i, sample in enumerate(samples):
-            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to condition the likelihood on")
-            if isinstance(response, Judgment):
-                judgments[i] = response
-                continue
+        for i in responses:
+            sample = samples[i]
             scored = self.scored_of(sample)
             if isinstance(scored, Judgment):
                 judgments[i] = scored

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from assay.types import Judgment, Sample
 
@@ -46,4 +47,18 @@ def response_part_or_failure(sample: Sample, part: str = "whole", empty: str | N
     if empty is not None and not text.strip():
         return Judgment.fail("input", empty)
     return text
+
+
+def response_parts(samples: Sequence[Sample], part: str = "whole", empty: str | None = None) -> tuple[list[Judgment | None], dict[int, str]]:
+    """:func:`response_part_or_failure` over a batch: the judgments list with each failure in
+    its sample's place (None elsewhere, for the reward to fill), and the texts found, by index."""
+    judgments: list[Judgment | None] = [None] * len(samples)
+    texts: dict[int, str] = {}
+    for i, sample in enumerate(samples):
+        text = response_part_or_failure(sample, part, empty)
+        if isinstance(text, Judgment):
+            judgments[i] = text
+        else:
+            texts[i] = text
+    return judgments, texts
 

@@ -38,7 +38,7 @@ from assay.backends.encoder import EncodedTexts, encode_distinct, encode_failure
 from assay.backends.local_models import ModelLoadError, sentence_encoder
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
-from assay.rewards.models.response_parts import response_part_or_failure
+from assay.rewards.models.response_parts import response_parts
 from assay.text import groups_of, shorten
 from assay.types import Judgment, Sample
 
@@ -68,13 +68,10 @@ class SemanticSimilarity(Reward):
         return max(0.0, (cosine - self.options.floor) / (1.0 - self.options.floor))
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        judgments: list[Judgment | None] = [None] * len(samples)
+        judgments, texts = response_parts(samples, self.options.part)
         pairs: dict[int, tuple[str, str]] = {}
-        for i, sample in enumerate(samples):
-            text = response_part_or_failure(sample, self.options.part)
-            if isinstance(text, Judgment):
-                judgments[i] = text
-                continue
+        for i, text in texts.items():
+            sample = samples[i]
             reference = sample.prompt_text if self.options.against == "prompt" else sample.get(self.options.against)
             if isinstance(reference, (list, dict)):
                 judgments[i] = Judgment.fail("input", f"{self.options.against} must be text, got {type(reference).__name__}")
@@ -132,14 +129,7 @@ class GroupDiversity(Reward):
         device: str = "cpu"
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        judgments: list[Judgment | None] = [None] * len(samples)
-        texts: dict[int, str] = {}
-        for i, sample in enumerate(samples):
-            text = response_part_or_failure(sample, self.options.part, empty="the response is empty: it has no content to be diverse with")
-            if isinstance(text, Judgment):
-                judgments[i] = text
-            else:
-                texts[i] = text
+        judgments, texts = response_parts(samples, self.options.part, empty="the response is empty: it has no content to be diverse with")
         kept = list(texts)
         groups = {key: [kept[j] for j in local] for key, local in groups_of([samples[i] for i in kept], by_prompt=True).items()}
         for members in groups.values():
