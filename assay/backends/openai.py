@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 from assay.backends.base import Backend, BackendError, BackendTimeout, Completion, TokenLogprob
 from assay.backends.http import JsonClient
-from assay.types import Message, prompt_text
+from assay.text import Message, content_text, prompt_text
 
 __all__ = ["Backend", "BackendError", "BackendTimeout", "Completion", "OpenAIBackend", "TokenLogprob", "normalize_base_url"]
 
@@ -162,10 +162,7 @@ class OpenAIBackend:
                 logprobs = _completion_logprobs(choice.get("logprobs"))
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
             raise malformed(f"unreadable logprobs: {type(error).__name__}") from None
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict)) if isinstance(content, list) else str(content)
+        content = content_text(content)
         finish = choice.get("finish_reason")
         return Completion(
             text=content,
