@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from assay import Judgment, Reward, Sample, reward, run_sync
-from assay.types import Failure, Pair, text_of
+from assay.text import text_of
+from assay.types import Failure, Pair
 
 
 def test_sample_from_dict_keeps_extras_and_reads_fields():
@@ -132,7 +133,7 @@ def test_import_assay_is_light():
 
 
 def test_reference_shown_to_judges_keeps_every_acceptable_answer():
-    from assay.types import reference_shown
+    from assay.text import reference_shown
 
     assert reference_shown("Paris") == "Paris" and reference_shown(None) == ""
     both = reference_shown(["Paris", "paris, France"])
