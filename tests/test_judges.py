@@ -11,17 +11,17 @@ import pytest
 from scripted_backend import ScriptedBackend, user_text
 
 from assay.backends.base import BackendError, BackendTimeout, Completion, TokenLogprob
-from assay.compose.load import ConfigError, load_comparator, load_reward
-from assay.rewards.judges import prompting
 from assay.bench.probes.injection import injection_probe
+from assay.compose.load import ConfigError, load_comparator, load_reward
+from assay.reward import run_sync
+from assay.rewards.judges import prompting
 from assay.rewards.judges.listwise import ListwiseJudge
 from assay.rewards.judges.pairwise import PairwiseJudge
 from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.rewards.judges.rubric import Rubric, RubricReward, contrastive_rubric, generate_rubric
 from assay.rewards.judges.tournament import PairwiseTournament, bradley_terry
-from assay.reward import run_sync
-from assay.types import Pair, Preference, Sample
 from assay.rewards.judges.wrappers import Ensemble, Swap, Vote, derive_seed
+from assay.types import Pair, Preference, Sample
 
 
 def block(text: str, tag: str) -> str:

@@ -16,8 +16,8 @@ group with that failure; other groups are not touched.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from assay.reward import Reward

@@ -43,9 +43,9 @@ from pydantic import model_validator
 from assay.backends.base import Backend
 from assay.reward import Comparator, Reward
 from assay.rewards.judges.pairwise import PairwiseJudge, PairwiseOptions
+from assay.rewards.judges.wrappers import Swap
 from assay.text import groups_of
 from assay.types import Judgment, Pair, Preference, Sample
-from assay.rewards.judges.wrappers import Swap
 
 
 class TournamentOptions(PairwiseOptions):

@@ -36,6 +36,7 @@ from assay.rewards.judges.base import item_id
 from assay.rewards.judges.pairwise import combine_orders
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 
+
 def derive_seed(seed: int, item: str, index: int) -> int:
     """A 31-bit seed from (seed, item, index): different per vote, the same on every rerun."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{item}:{index}".encode()).digest()[:4], "big") & 0x7FFFFFFF

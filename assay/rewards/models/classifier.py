@@ -50,6 +50,7 @@ from assay.rewards.models.head import EmbeddingHead, head_features, load_head
 from assay.rewards.models.response_parts import response_parts
 from assay.types import Judgment, Sample
 
+
 def _relative_to(path: str | None, base_dir: str | os.PathLike[str] | None) -> Any:
     """A relative path in a config file is read relative to that file's folder."""
     if path and base_dir is not None and not Path(path).expanduser().is_absolute():
