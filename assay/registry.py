@@ -72,8 +72,8 @@ REWARD_TYPES: dict[str, Entry] = {
     "classifier": Entry("assay.rewards.models.classifier:SequenceClassifierReward", "a Hugging Face sequence-classification reward model (one logit)", "model", "models"),
     "embedding_head": Entry("assay.rewards.models.classifier:EmbeddingHeadReward", "a frozen sentence encoder plus a small trained head", "model", "models"),
     # LLM judges
-    "judge": Entry("assay.rewards.judges.judge:PointwiseJudge", "an LLM judge that writes a critique, then a score on a scale", "judge"),
-    "listwise_judge": Entry("assay.rewards.judges.judge:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
+    "judge": Entry("assay.rewards.judges.pointwise:PointwiseJudge", "an LLM judge that writes a critique, then a score on a scale", "judge"),
+    "listwise_judge": Entry("assay.rewards.judges.listwise:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
     "pairwise_tournament": Entry("assay.rewards.judges.tournament:PairwiseTournament", "pairwise judge verdicts within a group turned into per-response rewards", "judge"),
     "rubric": Entry("assay.rewards.judges.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
     # served elsewhere
@@ -81,7 +81,7 @@ REWARD_TYPES: dict[str, Entry] = {
 }
 
 COMPARATOR_TYPES: dict[str, Entry] = {
-    "pairwise_judge": Entry("assay.rewards.judges.judge:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
+    "pairwise_judge": Entry("assay.rewards.judges.pairwise:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
 }
 
 _loaded_plugins = False

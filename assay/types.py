@@ -2,7 +2,8 @@
 
 Every reward in assay returns a score *and* its reason. When a score cannot be computed, the
 score is ``None`` and ``failure`` says why, with the raw text kept: a failure is never a
-made-up 0 or 1. This module imports nothing from assay, so everything else can import it.
+made-up 0 or 1. This module imports only ``assay.text`` (which imports nothing from assay),
+so everything else can import it; the text helpers are re-exported here for old imports.
 
     >>> from assay.types import Sample, Judgment
     >>> s = Sample(prompt="2+2?", response="4", reference="4")
@@ -15,11 +16,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from assay.text import Message, Text, prompt_text, reference_shown, reference_texts, text_of
+
+__all__ = [
+    "FAILURE_KINDS", "Failure", "FailureKind", "Judgment", "Message", "Pair", "Preference", "Sample", "Text",
+    "PAIR_FIELDS", "SAMPLE_FIELDS", "Winner", "outcome", "prompt_text", "reference_shown", "reference_texts", "text_of",
+]
+
 FailureKind = Literal["parse", "backend", "timeout", "input", "internal"]
 FAILURE_KINDS: tuple[str, ...] = ("parse", "backend", "timeout", "input", "internal")
-
-Message = dict[str, Any]
-Text = str | list[Message]
 
 # Fields of a Sample that are not free-form extras (everything else in a JSONL row is an extra).
 SAMPLE_FIELDS = ("prompt", "response", "reference", "id", "group", "steps")
@@ -54,65 +59,6 @@ class Failure:
             return None
         return cls(kind=data["kind"], message=data.get("message", ""), raw=data.get("raw"))
 
-
-def text_of(value: Text | None) -> str:
-    """The text a reward should read: a string as is, or the last assistant message's content
-    when given chat messages (tools may append messages, so the answer is the last one)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        for message in reversed(value):
-            if isinstance(message, dict) and message.get("role", "assistant") == "assistant":
-                return _content_text(message.get("content"))
-        return _content_text(value[-1].get("content")) if value and isinstance(value[-1], dict) else ""
-    raise TypeError(f"expected a string or a list of chat messages, got {type(value).__name__}")
-
-
-def _content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
-
-
-def prompt_text(value: Text | None) -> str:
-    """The prompt as one string: chat messages joined as ``role: content`` lines."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return "\n".join(f"{m.get('role', 'user')}: {_content_text(m.get('content'))}" for m in value)
-
-
-
-def reference_texts(reference: Any) -> list[str] | None:
-    """The reference as a list of non-empty strings, or None when unusable."""
-    if isinstance(reference, str):
-        items = [reference]
-    elif isinstance(reference, (list, tuple)) and all(isinstance(r, str) for r in reference):
-        items = list(reference)
-    else:
-        return None
-    items = [r for r in items if r.strip()]
-    return items or None
-
-
-def reference_shown(reference: Any) -> str:
-    """The reference as text for a judge's prompt: a string as is, several acceptable answers
-    one per line, chat messages as their answer, anything else as ``str``; "" for none."""
-    if reference is None:
-        return ""
-    texts = reference_texts(reference)
-    if texts is not None:
-        return texts[0] if len(texts) == 1 else "any of these answers is correct:\n" + "\n".join(f"- {t}" for t in texts)
-    if isinstance(reference, list):
-        return text_of(reference)
-    return str(reference)
 
 @dataclass
 class Sample:
@@ -194,11 +140,15 @@ class Judgment:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Judgment:
+    def from_dict(cls, data: dict[str, Any], details_key: str = "details") -> Judgment:
+        """A judgment back from :meth:`to_dict` (or an output row, whose components sit
+        under ``details_key="rewards"``); components written as judgments (dicts with a
+        ``score`` and a ``rationale``) come back as Judgments, other details as they are."""
+        details = data.get(details_key) or {}
         return cls(
             score=data.get("score"),
             rationale=data.get("rationale", ""),
-            details=data.get("details") or {},
+            details={name: cls.from_dict(value) if _looks_like_judgment(value) else value for name, value in details.items()},
             failure=Failure.from_dict(data.get("failure")),
             meta=data.get("meta") or {},
         )
@@ -238,6 +188,29 @@ class Preference:
             **({"meta": _plain(self.meta)} if self.meta else {}),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preference:
+        """A preference back from :meth:`to_dict`."""
+        return cls(
+            winner=data.get("winner"),
+            rationale=data.get("rationale", ""),
+            probability=data.get("probability"),
+            failure=Failure.from_dict(data.get("failure")),
+            meta=data.get("meta") or {},
+        )
+
+
+def outcome(result: Judgment | Preference) -> str:
+    """How a result ended: ``"scored"`` (a score, or a winner), ``"abstained"`` (none, and no
+    failure: the reward does not apply), or the failure's kind (``parse``, ``backend``, ...)."""
+    if result.failure is not None:
+        return result.failure.kind
+    decided = result.winner if isinstance(result, Preference) else result.score
+    return "abstained" if decided is None else "scored"
+
+
+PAIR_FIELDS = ("prompt", "response_a", "response_b", "reference", "id")
+
 
 @dataclass
 class Pair:
@@ -258,6 +231,19 @@ class Pair:
 
     def swapped(self) -> Pair:
         return Pair(self.prompt, self.response_b, self.response_a, self.reference, self.id, self.extra)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Pair:
+        """A pair from a row: the named fields (``response_a``, ``response_b`` required), every
+        other field an extra."""
+        return cls(
+            row.get("prompt"), row["response_a"], row["response_b"], row.get("reference"), row.get("id"),
+            extra={k: v for k, v in row.items() if k not in PAIR_FIELDS},
+        )
+
+
+def _looks_like_judgment(value: Any) -> bool:
+    return isinstance(value, dict) and "score" in value and "rationale" in value
 
 
 def _plain(value: Any) -> Any:

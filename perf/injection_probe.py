@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.bench.probes.injection import injection_probe
-from assay.rewards.judges.judge import PairwiseJudge, PointwiseJudge
+from assay.rewards.judges.pairwise import PairwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.types import Pair, Sample
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from assay.rewards.judges.judge import PointwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.types import Sample
 
 RESULTS = Path(__file__).resolve().parent / "results"

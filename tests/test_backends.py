@@ -13,22 +13,22 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from loopback import JsonHandler, serving
 
 from assay.backends.base import BackendError, BackendTimeout
 from assay.backends.cache import CachedBackend, RequestCache, cache_key
 from assay.backends.local import merge_system, render_chat
 from assay.backends.openai import OpenAIBackend, normalize_base_url
 from assay.reward import run_sync
-from assay.rewards.judges.judge import PointwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.types import Sample
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     """Behaviour chosen by the request's model name."""
 
     counts: Counter = Counter()
@@ -36,23 +36,9 @@ class Handler(BaseHTTPRequestHandler):
     latency = 0.5
     in_flight = 0  # "slow" requests being answered now, and the most at once
     max_in_flight = 0
-    protocol_version = "HTTP/1.1"  # keep-alive, like a real server
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def _send(self, status: int, body: str, headers: dict | None = None) -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self) -> None:  # noqa: N802
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        payload = self.payload()
         model = payload["model"]
         with self.lock:
             self.counts[model] += 1
@@ -64,17 +50,17 @@ class Handler(BaseHTTPRequestHandler):
         }
         if model == "flaky":  # 429 twice, then fine
             if count <= 2:
-                return self._send(429, '{"error": "slow down"}', {"Retry-After": "0"})
-            return self._send(200, json.dumps(ok))
+                return self.send(429, '{"error": "slow down"}', {"Retry-After": "0"})
+            return self.send(200, json.dumps(ok))
         if model == "down":
-            return self._send(503, '{"error": "overloaded"}')
+            return self.send(503, '{"error": "overloaded"}')
         if model == "bad-request":
-            return self._send(400, '{"error": "unknown parameter"}')
+            return self.send(400, '{"error": "unknown parameter"}')
         if model == "garbage":
-            return self._send(200, "<html>not json</html>")
+            return self.send(200, "<html>not json</html>")
         if model == "hang":
             time.sleep(3)
-            return self._send(200, json.dumps(ok))
+            return self.send(200, json.dumps(ok))
         if model == "slow":
             with self.lock:
                 Handler.in_flight += 1
@@ -82,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(self.latency)
             with self.lock:
                 Handler.in_flight -= 1
-            return self._send(200, json.dumps(ok))
+            return self.send(200, json.dumps(ok))
         if model == "logprobs":
             ok["choices"][0]["logprobs"] = {"content": [
                 {"token": "Score", "logprob": -0.01, "top_logprobs": [{"token": "Score", "logprob": -0.01}]},
@@ -90,26 +76,16 @@ class Handler(BaseHTTPRequestHandler):
                 {"token": " 7", "logprob": -0.4, "top_logprobs": [{"token": " 7", "logprob": -0.4}, {"token": " 8", "logprob": -1.2}]},
             ]}
             ok["choices"][0]["message"]["content"] = "Score: 7"
-            return self._send(200, json.dumps(ok))
+            return self.send(200, json.dumps(ok))
         if model == "completions":
-            return self._send(200, json.dumps({"model": model, "choices": [{"text": " Score: 5", "finish_reason": "stop", "logprobs": {"tokens": [" Score", ":", " 5"], "token_logprobs": [-0.1, -0.1, -0.2], "top_logprobs": [{" Score": -0.1}, {":": -0.1}, {" 5": -0.2, " 4": -1.9}]}}]}))
-        return self._send(200, json.dumps(ok))
-
-
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):  # clients that time out close early: expected here
-        pass
+            return self.send(200, json.dumps({"model": model, "choices": [{"text": " Score: 5", "finish_reason": "stop", "logprobs": {"tokens": [" Score", ":", " 5"], "token_logprobs": [-0.1, -0.1, -0.2], "top_logprobs": [{" Score": -0.1}, {":": -0.1}, {" 5": -0.2, " 4": -1.9}]}}]}))
+        return self.send(200, json.dumps(ok))
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with serving(Handler) as url:
+        yield url
 
 
 def backend(url: str, model: str, **kwargs) -> OpenAIBackend:

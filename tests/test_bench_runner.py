@@ -138,7 +138,7 @@ def test_changed_function_file_changes_the_hash(tmp_path):
     write_config(tmp_path, body="return -float(len(response))")
     from assay.bench.worklog import ConfigChanged
 
-    with pytest.raises(ConfigChanged):
+    with pytest.raises(ConfigChanged, match=r"was written under config hash [0-9a-f]+, this run's is [0-9a-f]+"):
         run_benchmark("llmbar", config, tmp_path, out, resume=True, progress=False)
     fresh = run_benchmark("llmbar", config, tmp_path, out, progress=False)  # automatic: starts over
     assert fresh["units"]["reused"] == 0 and fresh["overall"] == 0.25  # q2 now right, q1 wrong

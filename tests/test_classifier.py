@@ -4,14 +4,18 @@ here (no downloads), and the ``embedding_head`` reward on the packaged MiniLM, o
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
+import pydantic
 import pytest
 
 pytest.importorskip("transformers")
 
 from assay.backends import local_models  # noqa: E402
 from assay.registry import reward_class  # noqa: E402
-from assay.rewards.models.classifier import EmbeddingHeadReward, SequenceClassifierReward, fit_head, load_head  # noqa: E402
+from assay.rewards.models.classifier import EmbeddingHeadReward, SequenceClassifierReward  # noqa: E402
+from assay.rewards.models.head import load_head  # noqa: E402
+from assay.train.heads import fit_head  # noqa: E402
 from assay.types import Sample  # noqa: E402
 
 CHAT_TEMPLATE = (
@@ -104,7 +108,7 @@ def test_failures_are_typed_and_isolated(rm_folder, tmp_path):
     assert judgments[0].score == pytest.approx(judgments[3].score, abs=1e-6)
     missing = SequenceClassifierReward(model=str(tmp_path / "absent")).score([good])[0]
     assert missing.failure.kind == "backend" and "does not exist" in missing.rationale
-    with pytest.raises(ValueError):
+    with pytest.raises(pydantic.ValidationError, match=r"model\n  Field required"):
         SequenceClassifierReward()
 
 
@@ -133,6 +137,16 @@ def test_embedding_head_fit_save_load_score(tmp_path, monkeypatch):
     assert truncated.ok and truncated.meta["truncated"] and "truncated to its first 8" in truncated.rationale
     bad = EmbeddingHeadReward(head=str(tmp_path / "absent.safetensors")).score([samples[0]])[0]
     assert bad.failure.kind == "backend"
+
+
+def test_a_head_saved_before_the_move_to_assay_train_still_scores(monkeypatch):
+    """tests/fixtures/head_v1.safetensors was written by save_head when it lived in
+    rewards/models/classifier.py (commit 02f7b6c); the scores are the ones that code gave."""
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    path = Path(__file__).parent / "fixtures" / "head_v1.safetensors"
+    assert load_head(path).config == {"format": "assay-embedding-head/1", "input_dim": 1152, "hidden": [4], "activation": "gelu", "features": "prompt_response", "encoder": None}
+    judgments = EmbeddingHeadReward(head=str(path)).score([Sample(prompt="What is 2 + 2?", response="4"), Sample(prompt="Capital of France?", response="Paris.")])
+    assert [j.score for j in judgments] == pytest.approx([-0.4740108549594879, -0.480500727891922], abs=1e-5)
 
 
 def test_a_label_index_the_model_lacks_fails_as_setup(rm_folder):

@@ -30,7 +30,7 @@ def test_weighted_sum_skip_with_everything_failed_is_none():
 def test_weighted_sum_value_policy_is_visible():
     total, why = compose.weighted_sum({"a": 1.0, "b": None}, {"a": 1.0, "b": 1.0}, on_failure="value", failure_value=-1.0)
     assert total == 0.0 and "failed->-1" in why
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"on_failure 'value' needs failure_value"):
         compose.weighted_sum({"b": None}, {"b": 1.0}, on_failure="value")
 
 
@@ -99,5 +99,5 @@ def test_scheduled_weight():
     assert compose.scheduled_weight(500, 1.0, 0.0, 100) == 0.0
     assert compose.scheduled_weight(50, 1.0, 0.0, 100, "cosine") == pytest.approx(0.5)
     assert compose.scheduled_weight(50, 1.0, 0.0, 100, "constant") == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown schedule 'bogus'"):
         compose.scheduled_weight(1, 1.0, 0.0, 10, "bogus")  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ def test_unknown_option_names_entry_and_key(fn_dir):
         rewards:
           n: {type: function, path: funcs.py:length, colour: red}
     """)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ConfigError, match=r"rewards\.n\.colour: Extra inputs are not permitted") as error:
         load_reward(path)
     assert "rewards.n.colour" in str(error.value) and str(path) in str(error.value)
 
@@ -151,7 +151,8 @@ def test_log_sigmoid_sum_method(fn_dir):
 
 def test_output_is_json_serialisable(fn_dir):
     reward = load_reward({"rewards": {"n": {"type": "function", "path": str(fn_dir / "funcs.py") + ":length"}}})
-    json.dumps(reward.score([Sample(response="x")])[0].to_dict())
+    row = reward.score([Sample(response="x")])[0].to_dict()
+    assert json.loads(json.dumps(row)) == row
 
 
 def test_group_judging_rewards_make_the_whole_config_need_whole_groups():

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from assay import Judgment, Reward, Sample, reward, run_sync
-from assay.types import Failure, Pair, text_of
+from assay.text import text_of
+from assay.types import Failure, Pair
 
 
 def test_sample_from_dict_keeps_extras_and_reads_fields():
@@ -28,7 +29,7 @@ def test_chat_response_reads_last_assistant_message():
 
 
 def test_failure_kind_is_checked_and_round_trips():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown failure kind 'made_up'"):
         Failure("made_up", "x")  # type: ignore[arg-type]
     j = Judgment.fail("parse", "no verdict", raw="blah")
     assert not j.ok and j.score is None
@@ -132,7 +133,7 @@ def test_import_assay_is_light():
 
 
 def test_reference_shown_to_judges_keeps_every_acceptable_answer():
-    from assay.types import reference_shown
+    from assay.text import reference_shown
 
     assert reference_shown("Paris") == "Paris" and reference_shown(None) == ""
     both = reference_shown(["Paris", "paris, France"])

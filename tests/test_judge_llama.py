@@ -23,10 +23,11 @@ import pytest
 from assay.backends.base import BackendTimeout
 from assay.backends.openai import OpenAIBackend
 from assay.reward import run_sync
-from assay.rewards.judges.judge import PairwiseJudge, PointwiseJudge
+from assay.rewards.judges.pairwise import PairwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.rewards.judges.rubric import RubricReward
-from assay.types import Judgment, Pair, Preference, Sample
 from assay.rewards.judges.wrappers import Swap
+from assay.types import Judgment, Pair, Preference, Sample
 
 pytestmark = pytest.mark.slow
 

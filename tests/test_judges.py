@@ -6,19 +6,22 @@ from __future__ import annotations
 import math
 import re
 
+import pydantic
 import pytest
 from scripted_backend import ScriptedBackend, user_text
 
 from assay.backends.base import BackendError, BackendTimeout, Completion, TokenLogprob
-from assay.compose.load import ConfigError, load_comparator, load_reward
-from assay.rewards.judges import prompting
 from assay.bench.probes.injection import injection_probe
-from assay.rewards.judges.judge import ListwiseJudge, PairwiseJudge, PointwiseJudge
+from assay.compose.load import ConfigError, load_comparator, load_reward
+from assay.reward import run_sync
+from assay.rewards.judges import prompting
+from assay.rewards.judges.listwise import ListwiseJudge
+from assay.rewards.judges.pairwise import PairwiseJudge
+from assay.rewards.judges.pointwise import PointwiseJudge
 from assay.rewards.judges.rubric import Rubric, RubricReward, contrastive_rubric, generate_rubric
 from assay.rewards.judges.tournament import PairwiseTournament, bradley_terry
-from assay.reward import run_sync
-from assay.types import Pair, Preference, Sample
 from assay.rewards.judges.wrappers import Ensemble, Swap, Vote, derive_seed
+from assay.types import Pair, Preference, Sample
 
 
 def block(text: str, tag: str) -> str:
@@ -109,7 +112,7 @@ def test_pointwise_score_by_logprobs_never_makes_up_a_number() -> None:
     assert all(r.score is None for r in results)
     assert "no score token" in results[0].rationale and "'The': 0.500" in results[0].failure.raw
     assert "logprobs" in results[1].rationale
-    with pytest.raises(ValueError, match="single digit"):
+    with pytest.raises(pydantic.ValidationError, match="single digit"):
         PointwiseJudge(client=ScriptedBackend(lambda m, p: ""), score_by="logprobs")  # default 1-10: "10" is two tokens
     reward = load_reward({"rewards": {"j": {"type": "judge", "score_by": "logprobs", "scale_max": 5, "mode": "completions"}}})
     assert reward.components["j"].options.score_by == "logprobs"
@@ -262,7 +265,7 @@ def test_vote_uses_distinct_seeds_and_reports_agreement() -> None:
     assert seeds == [derive_seed(7, "item-1", i) for i in range(5)]
     assert result.score in {4.0, 5.0, 6.0} and 0 < result.meta["agreement"] <= 1
     assert len(result.meta["votes"]) == 5
-    with pytest.raises(ValueError):
+    with pytest.raises(pydantic.ValidationError, match='temperature must be above 0 when k > 1'):
         Vote(PointwiseJudge(client=backend), k=3, temperature=0)
 
 
@@ -445,7 +448,7 @@ def test_config_wraps_judges_in_vote_and_swap() -> None:
 
 
 def test_tournament_refuses_bradley_terry_against_an_anchor() -> None:
-    with pytest.raises(ValueError, match="bradley_terry needs format all_pairs"):
+    with pytest.raises(pydantic.ValidationError, match="bradley_terry needs format all_pairs"):
         PairwiseTournament(client=ScriptedBackend([]), format="anchor", aggregate="bradley_terry")
 
 

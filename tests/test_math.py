@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from assay.registry import reward_class
@@ -100,7 +101,7 @@ def test_registered_and_options():
     options = cls.Options.model_validate({"timeout_seconds": 3, "max_chars": 500})
     built = cls(name="m", **options.model_dump())
     assert built.options.timeout_seconds == 3 and built.options.max_chars == 500
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match=r"timeout\n  Extra inputs are not permitted"):
         cls.Options.model_validate({"timeout": 3})
 
 
@@ -222,7 +223,7 @@ def test_hung_worker_is_killed_and_replaced():
     assert js[1].score == 1.0, js[1].rationale  # sent again to the replacement worker
     assert elapsed < 15
     assert pid not in r.worker_pids()
-    with pytest.raises(ProcessLookupError):
+    with pytest.raises(ProcessLookupError, match="No such process"):
         os.kill(pid, 0)  # killed and reaped, not leaked
     r.close()
 
@@ -272,7 +273,7 @@ def test_close_stops_processes():
     r.warm_up()
     (pid,) = r.worker_pids()
     r.close()
-    with pytest.raises(ProcessLookupError):
+    with pytest.raises(ProcessLookupError, match="No such process"):
         os.kill(pid, 0)
     assert score(r, r"\boxed{\frac{1}{2}}", "0.5").score == 1.0  # a new pool on next use
     r.close()

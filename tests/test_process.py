@@ -2,7 +2,7 @@
 
 import pytest
 
-from assay import Sample, load_reward
+from assay import ConfigError, Sample, load_reward
 from assay.rewards.process.steps import aggregate, split_steps
 
 STEP_SCORER = '''
@@ -26,7 +26,7 @@ def test_aggregate():
     assert aggregate([1.0, 0.5], "mean") == 0.75
     assert aggregate([1.0, 0.5], "last") == 0.5
     assert aggregate([0.5, 0.5], "product") == 0.25
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown aggregation 'max'"):
         aggregate([1.0], "max")
 
 
@@ -58,5 +58,5 @@ def test_failed_step_fails_the_sample_not_the_batch(reward):
 
 
 def test_step_reward_needs_a_type():
-    with pytest.raises(ValueError, match="needs a 'type'"):
+    with pytest.raises(ConfigError, match="needs a 'type'"):
         load_reward({"rewards": {"s": {"type": "process", "step_reward": {}}}})

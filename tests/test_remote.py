@@ -10,6 +10,7 @@ import socket
 import time
 from pathlib import Path
 
+import pydantic
 import pytest
 
 pytest.importorskip("fastapi")
@@ -66,7 +67,7 @@ def test_remote_failures_are_typed_not_scores(monkeypatch):
     assert judgment.failure.kind == "backend" and "gave up after 2 attempts" in judgment.rationale
     [unsendable] = RemoteReward(url=f"http://127.0.0.1:{port}").score([Sample(response="4", extra={"blob": object()})])
     assert unsendable.failure.kind == "input"
-    with pytest.raises(ValueError, match="http"):
+    with pytest.raises(pydantic.ValidationError, match="http"):
         RemoteReward(url="reward-host:8000")
     with pytest.raises(ValueError, match="MISSING_TOKEN"):
         RemoteReward(url="http://x", token_env="MISSING_TOKEN")

@@ -3,10 +3,10 @@
 Every judge in assay talks to its model through this protocol, whatever serves the model
 (an OpenAI-compatible server, transformers in-process, a request cache in front of either,
 or a scripted stand-in in unit tests). A backend returns a :class:`Completion`: the text,
-per-token logprobs when the model gives them, token usage, latency and how many attempts
-it took. A backend that cannot answer raises :class:`BackendError` (or
-:class:`BackendTimeout`); judges turn those into typed failures (``backend``, ``timeout``),
-never into scores.
+per-token logprobs when the model gives them, token usage, latency (the call's own time,
+apart from the wait for a concurrency slot, ``queue_s``) and how many attempts it took. A
+backend that cannot answer raises :class:`BackendError` (or :class:`BackendTimeout`); judges
+turn those into typed failures (``backend``, ``timeout``), never into scores.
 
     >>> class Echo:
     ...     model = "echo"
@@ -52,12 +52,13 @@ class Completion:
     text: str
     logprobs: list[TokenLogprob] | None = None
     usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, completion_tokens, total_tokens
-    latency_s: float = 0.0  # wall time of the answering request (all attempts)
+    latency_s: float = 0.0  # the call's own wall time: its requests and backoffs (all attempts), without queue_s
     model: str = ""
     finish_reason: str | None = None
     attempts: int = 1
     cached: bool = False
     reasoning: str | None = None  # separate reasoning channel (vLLM/SGLang reasoning parsers), if any
+    queue_s: float = 0.0  # time spent waiting for a concurrency slot before (and between) the requests
 
     def meta(self) -> dict[str, Any]:
         """The parts of the completion a Judgment keeps in ``meta``."""
@@ -65,6 +66,7 @@ class Completion:
             "model": self.model,
             "usage": dict(self.usage),
             "latency_s": round(self.latency_s, 4),
+            "queue_s": round(self.queue_s, 4),
             "attempts": self.attempts,
             "finish_reason": self.finish_reason,
         }

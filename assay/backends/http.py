@@ -4,7 +4,9 @@ bound, bounded retries with backoff, and a per-request timeout.
 Used by the OpenAI-compatible judge backend and by the ``remote`` reward (an assay server).
 
 - **Concurrency**: at most ``concurrency`` requests in flight (an asyncio semaphore and one
-  httpx client per event loop: both are bound to the loop they were first used on).
+  httpx client per event loop: both are bound to the loop they were first used on). The wait
+  for a slot is measured apart (:meth:`JsonClient.post_timed`), so a caller can report a
+  call's own latency and its queue wait separately.
 - **Retries**: on 408, 409, 429, 5xx, timeouts and connection errors, with exponential
   backoff and jitter; a ``Retry-After`` header is honoured, capped at ``max_backoff``. Other
   4xx answers fail at once: sending the same request again would not help.
@@ -22,12 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from assay.backends.base import BackendError, BackendTimeout
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A 200 answer: its text, the attempts it took, and the seconds spent waiting for a
+    concurrency slot (summed over the attempts), which are not the server's time."""
+
+    text: str
+    attempts: int
+    queued_s: float = 0.0
 
 
 class JsonClient:
@@ -89,16 +103,25 @@ class JsonClient:
     async def post(self, path: str, payload: Any) -> tuple[str, int]:
         """POST ``payload`` (JSON-able, or JSON already encoded as bytes) to ``base_url + path``;
         the 200 answer's text and the number of attempts it took. Raises BackendError / BackendTimeout."""
+        reply = await self.post_timed(path, payload)
+        return reply.text, reply.attempts
+
+    async def post_timed(self, path: str, payload: Any) -> Reply:
+        """:meth:`post`, with the time spent waiting for a concurrency slot (all attempts) kept
+        apart from the call's own time, in :class:`Reply`."""
         import httpx
 
         client, semaphore = self._state()
         url = self.base_url + path
         last: BackendError | None = None
         attempts = 0
+        queued = 0.0
         for attempt in range(self.retries + 1):
             attempts = attempt + 1
             retry_after = None
+            asked = time.perf_counter()
             async with semaphore:
+                queued += time.perf_counter() - asked
                 self.calls += 1
                 try:
                     # wait_for bounds the whole request; httpx's timeout bounds each phase
@@ -110,7 +133,7 @@ class JsonClient:
                     last = BackendError(f"could not reach {url}: {type(error).__name__}: {error}", attempts=attempts)
                 else:
                     if response.status_code == 200:
-                        return response.text, attempts
+                        return Reply(response.text, attempts, queued)
                     body = response.text[:2000]
                     last = BackendError(f"{url} answered HTTP {response.status_code}: {body[:300]}", status=response.status_code, attempts=attempts, body=body)
                     if response.status_code not in RETRY_STATUSES:

@@ -104,7 +104,8 @@ class LocalBackend:
     def _complete_sync(self, messages: list[Message], params: dict[str, Any]) -> Completion:
         import torch
 
-        with self._lock:
+        asked = time.perf_counter()
+        with self._lock:  # one generation at a time: the wait for it is queue time, not latency
             started = time.perf_counter()
             model, tokenizer = self._load()
             prompt = render_chat(tokenizer, messages, fallback="gemma" if self.model_path is None else "plain")
@@ -144,6 +145,7 @@ class LocalBackend:
                 logprobs=logprobs,
                 usage={"prompt_tokens": prompt_length, "completion_tokens": len(new_ids), "total_tokens": prompt_length + len(new_ids)},
                 latency_s=time.perf_counter() - started,
+                queue_s=started - asked,
                 model=self.model,
                 finish_reason=finish,
             )

@@ -15,7 +15,11 @@ are joined into one prompt). What it guarantees:
 - **sampling parameters passed through** on every call (``temperature`` defaults to 0:
   judge decoding is deterministic unless asked), plus logprobs / top logprobs when asked
   and the server gives them;
-- **usage and latency recorded** on every :class:`~assay.backends.base.Completion`.
+- **usage and latency recorded** on every :class:`~assay.backends.base.Completion`: ``latency_s``
+  is the call's own time (its requests and the backoffs between them), ``queue_s`` the time
+  it waited for a concurrency slot, kept apart so a full queue does not read as a slow server;
+- **a malformed 200 answer is a failure of that call** (``BackendError``): choices that are
+  not objects, a ``usage`` that is not an object of finite counts, unreadable logprobs.
 
 Failures raise :class:`~assay.backends.base.BackendError` / ``BackendTimeout``; the judges
 turn them into typed failures.
@@ -31,6 +35,7 @@ in a config file).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from typing import Any
@@ -38,7 +43,7 @@ from urllib.parse import urlsplit
 
 from assay.backends.base import Backend, BackendError, BackendTimeout, Completion, TokenLogprob
 from assay.backends.http import JsonClient
-from assay.types import Message, prompt_text
+from assay.text import Message, content_text, prompt_text
 
 __all__ = ["Backend", "BackendError", "BackendTimeout", "Completion", "OpenAIBackend", "TokenLogprob", "normalize_base_url"]
 
@@ -118,36 +123,55 @@ class OpenAIBackend:
         """One completion, with retries; raises BackendError / BackendTimeout."""
         path, payload = self._payload(messages, params)
         started = time.perf_counter()
-        text, attempts = await self.http.post(path, payload)
-        return self._parse(text, self.base_url + path, started, attempts)
+        reply = await self.http.post_timed(path, payload)
+        return self._parse(reply.text, self.base_url + path, started, reply.attempts, reply.queued_s)
 
-    def _parse(self, text: str, url: str, started: float, attempts: int) -> Completion:
+    def _parse(self, text: str, url: str, started: float, attempts: int, queued: float = 0.0) -> Completion:
+        """The completion in a 200 answer's body; a body of any other shape (not JSON, no
+        ``choices[0]`` object, a ``usage`` that is not an object of finite counts, logprobs
+        that are not numbers) raises BackendError: that call's ``backend`` failure."""
+
+        def malformed(why: str) -> BackendError:
+            return BackendError(f"{url} answered 200 with a body that is not an OpenAI completion ({why}): {text[:300]!r}", status=200, attempts=attempts, body=text[:2000])
+
         try:
             data = json.loads(text)
-            choice = data["choices"][0]
-        except (ValueError, KeyError, IndexError, TypeError) as error:
-            raise BackendError(f"{url} answered 200 with a body that is not an OpenAI completion ({type(error).__name__}): {text[:300]!r}", status=200, attempts=attempts, body=text[:2000]) from None
-        if self.mode == "chat":
-            message = choice.get("message") or {}
-            content = message.get("content")
-            reasoning = message.get("reasoning_content") or message.get("reasoning")
-            logprobs = _chat_logprobs(choice.get("logprobs"))
-        else:
-            content = choice.get("text")
-            reasoning = None
-            logprobs = _completion_logprobs(choice.get("logprobs"))
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict)) if isinstance(content, list) else str(content)
-        usage = {k: int(v) for k, v in (data.get("usage") or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        except (ValueError, RecursionError) as error:
+            raise malformed(type(error).__name__) from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise malformed("no choices[0] object")
+        choice = choices[0]
+        usage_block = data.get("usage") or {}
+        if not isinstance(usage_block, dict):
+            raise malformed(f"usage is a {type(usage_block).__name__}, not an object")
+        counts = {k: v for k, v in usage_block.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}  # nested details are skipped
+        if not all(math.isfinite(v) for v in counts.values()):
+            raise malformed("usage holds a count that is not a finite number")
+        try:
+            if self.mode == "chat":
+                message = choice.get("message") or {}
+                if not isinstance(message, dict):
+                    raise malformed(f"choices[0].message is a {type(message).__name__}, not an object")
+                content = message.get("content")
+                reasoning = message.get("reasoning_content") or message.get("reasoning")
+                logprobs = _chat_logprobs(choice.get("logprobs"))
+            else:
+                content = choice.get("text")
+                reasoning = None
+                logprobs = _completion_logprobs(choice.get("logprobs"))
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
+            raise malformed(f"unreadable logprobs: {type(error).__name__}") from None
+        content = content_text(content)
+        finish = choice.get("finish_reason")
         return Completion(
             text=content,
             logprobs=logprobs,
-            usage=usage,
-            latency_s=time.perf_counter() - started,
+            usage={k: int(v) for k, v in counts.items()},
+            latency_s=time.perf_counter() - started - queued,
+            queue_s=queued,
             model=str(data.get("model") or self.model),
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish if isinstance(finish, str) else None,
             attempts=attempts,
             reasoning=reasoning if isinstance(reasoning, str) else None,
         )

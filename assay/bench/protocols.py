@@ -32,16 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from assay.bench import scorers
-from assay.bench.items import (
-    BestOfN,
-    Item,
-    LabeledPair,
-    PreferencePair,
-    ProcessItem,
-    SampledSolutions,
-    StyledPair,
-)
-from assay.types import Pair, Sample
+from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+from assay.types import Judgment, Pair, Preference, Sample, outcome
 
 Result = dict[str, Any]
 
@@ -83,9 +75,8 @@ def failure_kind(result: Result) -> str | None:
     """The failure kind of a logged result, ``abstained`` for a score of None without one."""
     if result.get("failure"):
         return result["failure"].get("kind", "internal")
-    if "winner" in result:
-        return None if result.get("winner") in ("a", "b", "tie") else "abstained"
-    return None if isinstance(result.get("score"), (int, float)) else "abstained"
+    kind = outcome(Preference.from_dict(result) if "winner" in result else Judgment.from_dict(result))
+    return None if kind == "scored" else kind
 
 
 def score_of(result: Result) -> float | None:

@@ -34,7 +34,6 @@ config (YAML): a comparator ...
 
 _LABELS = {"a": "a", "b": "b", "tie": "tie", "c": "tie", "draw": "tie", "a=b": "tie"}
 _SHOWN = {"a": "A", "b": "B", "tie": "tie", None: None}
-PAIR_FIELDS = ("prompt", "response_a", "response_b", "reference", "id")
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
@@ -126,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
 
     def flush(batch: list[tuple[dict[str, Any], str | None]], out: Any) -> None:
-        pairs = [Pair(**{k: r.get(k) for k in PAIR_FIELDS}, extra={k: v for k, v in r.items() if k not in PAIR_FIELDS}) for r, _ in batch]
+        pairs = [Pair.from_dict(r) for r, _ in batch]
         for (row, label), preference in zip(batch, comparator.compare(pairs), strict=True):
             failure = preference.failure
             write_row(out, {**row, "winner": _SHOWN[preference.winner], "probability": preference.probability, "rationale": preference.rationale, "failure": failure.to_dict() if failure else None})

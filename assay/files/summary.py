@@ -7,7 +7,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from assay.types import Judgment
+from assay.types import Judgment, outcome
 
 
 @dataclass
@@ -17,12 +17,13 @@ class RewardStats:
     abstained: int = 0
 
     def add(self, judgment: Judgment) -> None:
-        if judgment.failure is not None:
-            self.failures[judgment.failure.kind] += 1
-        elif judgment.score is None:
+        kind = outcome(judgment)
+        if kind == "scored":
+            self.scores.append(judgment.score)  # type: ignore[arg-type]
+        elif kind == "abstained":
             self.abstained += 1
         else:
-            self.scores.append(judgment.score)
+            self.failures[kind] += 1
 
     def as_dict(self) -> dict[str, object]:
         n = len(self.scores)

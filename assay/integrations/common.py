@@ -34,7 +34,7 @@ from typing import Any
 from assay.compose.composite import CompositeReward
 from assay.reward import Reward
 from assay.spec import LoadedConfig, read_config
-from assay.types import Judgment
+from assay.types import Judgment, outcome
 
 CONFIG_ENV = "ASSAY_CONFIG"
 FAILURE_SCORE_ENV = "ASSAY_FAILURE_SCORE"
@@ -140,7 +140,7 @@ def flat_result(judgment: Judgment, names: list[str], failure_score: float) -> d
     out: dict[str, Any] = {
         "score": failure_score if failed else float(judgment.score),  # type: ignore[arg-type]
         "failed": 1 if failed else 0,
-        "failure_kind": judgment.failure.kind if judgment.failure else ("abstained" if judgment.score is None else ""),
+        "failure_kind": "" if outcome(judgment) == "scored" else outcome(judgment),
         "rationale": judgment.rationale,
     }
     for name in names:

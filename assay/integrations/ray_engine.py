@@ -33,7 +33,7 @@ from assay.files.jsonl import InputError, Row, read_rows, write_row
 from assay.files.score_file import output_row
 from assay.files.summary import Summary
 from assay.spec import LoadedConfig, read_config
-from assay.types import Failure, Judgment, Sample
+from assay.types import Judgment, Sample
 
 Config = str | os.PathLike[str] | dict[str, Any] | LoadedConfig
 
@@ -55,8 +55,7 @@ class ScoreActor:
 
 def judgment_of(out: dict[str, Any]) -> Judgment:
     """The total Judgment (with component Judgments in details) back from an output row, for the summary."""
-    details = {name: Judgment.from_dict(value) for name, value in (out.get("rewards") or {}).items()}
-    return Judgment(score=out.get("score"), rationale=out.get("rationale", ""), failure=Failure.from_dict(out.get("failure")), details=details)
+    return Judgment.from_dict(out, details_key="rewards")
 
 
 def _read(input_path: Path, on_bad_line: str) -> tuple[list[Row], list[InputError]]:

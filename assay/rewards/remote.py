@@ -35,17 +35,8 @@ from assay.backends.base import BackendError, BackendTimeout
 from assay.backends.http import JsonClient
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.text import groups_of
 from assay.types import Judgment, Sample
-
-
-def _judgment(data: Any) -> Judgment:
-    """A judgment as the server wrote it, with its components' judgments rebuilt in ``details``."""
-    judgment = Judgment.from_dict(data)
-    judgment.details = {
-        name: Judgment.from_dict(value) if isinstance(value, dict) and "score" in value and "rationale" in value else value
-        for name, value in judgment.details.items()
-    }
-    return judgment
 
 
 class RemoteReward(Reward):
@@ -96,12 +87,9 @@ class RemoteReward(Reward):
     def _chunks(self, samples: list[Sample], indices: list[int]) -> list[list[int]]:
         """Requests of at most ``batch_size`` samples that never split a group (the server
         normalises within a request); a group larger than that is one request of its own."""
-        groups: dict[Any, list[int]] = {}
-        for i in indices:
-            key = ("group", repr(samples[i].group)) if samples[i].group is not None else ("alone", i)
-            groups.setdefault(key, []).append(i)
         chunks: list[list[int]] = [[]]
-        for members in groups.values():
+        for local in groups_of([samples[i] for i in indices]).values():
+            members = [indices[j] for j in local]
             if chunks[-1] and len(chunks[-1]) + len(members) > self.options.batch_size:
                 chunks.append([])
             chunks[-1].extend(members)
@@ -117,7 +105,7 @@ class RemoteReward(Reward):
         except BackendError as error:
             return [Judgment.fail(self._failure_kind(error.status), f"the reward server failed: {error}") for _ in rows]
         try:
-            judgments = [_judgment(j) for j in json.loads(text)["judgments"]]
+            judgments = [Judgment.from_dict(j) for j in json.loads(text)["judgments"]]
         except (ValueError, KeyError, TypeError) as error:
             return [Judgment.fail("backend", f"the reward server's answer is not a list of judgments ({type(error).__name__}): {text[:200]!r}") for _ in rows]
         if len(judgments) != len(rows):

@@ -177,8 +177,7 @@ def parse_pairs(body: Any, limit: int) -> list[Pair]:
         for field in ("prompt", "response_a", "response_b"):
             if row.get(field) is not None and (problem := text_problem(row[field])):
                 raise ApiError(422, f"pairs[{i}].{field}: {problem}")
-        extra = {k: v for k, v in row.items() if k not in ("prompt", "response_a", "response_b", "reference", "id")}
-        pairs.append(Pair(row.get("prompt"), row["response_a"], row["response_b"], row.get("reference"), row.get("id"), extra))
+        pairs.append(Pair.from_dict(row))
     return pairs
 
 

@@ -43,9 +43,10 @@ from assay.backends.base import Backend
 from assay.backends.settings import BackendOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.judges.judge import JudgeCore, short
+from assay.rewards.judges.base import JudgeCore
 from assay.rewards.judges.verdicts import json_objects, parse_criterion, prepare
-from assay.types import Failure, Judgment, Sample, prompt_text, reference_shown
+from assay.text import prompt_text, reference_shown, shorten
+from assay.types import Failure, Judgment, Sample
 
 RUBRIC_FORMAT = "assay.rubric"
 RUBRIC_FORMAT_VERSION = 1
@@ -154,8 +155,7 @@ class RubricReward(JudgeCore, Reward):
         return await self.ajudge(samples)
 
     async def ajudge(self, samples: Sequence[Sample], overrides: Sequence[dict[str, Any] | None] | None = None) -> list[Judgment]:
-        overrides = overrides or [None] * len(samples)
-        return list(await asyncio.gather(*(self._judge(s, o) for s, o in zip(samples, overrides, strict=True))))
+        return await self._each(samples, overrides, self._judge, Judgment)
 
     def build_messages(self, sample: Sample, criterion: Criterion) -> list[dict[str, str]]:
         values = self._texts(sample)
@@ -170,11 +170,11 @@ class RubricReward(JudgeCore, Reward):
             entry.update(verdict=None, failure=completion)
             return entry
         entry["usage"] = completion.usage
-        verdict = parse_criterion(completion.text)
+        verdict = self._read(parse_criterion, completion.text)
         if isinstance(verdict, Failure):
             entry.update(verdict=None, failure=Failure("parse", f"criterion {criterion.text!r}: {verdict.message}", completion.text))
         else:
-            entry.update(verdict=verdict.value, reason=short(verdict.critique, 300))
+            entry.update(verdict=verdict.value, reason=shorten(verdict.critique, 300))
         return entry
 
     async def _judge(self, sample: Sample, overrides: dict[str, Any] | None) -> Judgment:
@@ -282,7 +282,7 @@ async def generate_rubric(backend: Backend, prompt: Any, reference: Any = None, 
         "min_criteria": str(min_criteria),
         "max_criteria": str(max_criteria),
     }
-    return await _generate(backend, options, "rubric_generate", values, {"method": "from_prompt", "prompt_text": short(prompt_text(prompt), 500)})
+    return await _generate(backend, options, "rubric_generate", values, {"method": "from_prompt", "prompt_text": shorten(prompt_text(prompt), 500)})
 
 
 async def contrastive_rubric(
@@ -311,7 +311,7 @@ async def contrastive_rubric(
         "min_criteria": str(min_criteria),
         "max_criteria": str(max_criteria),
     }
-    rubric = await _generate(backend, options, "rubric_contrastive", values, {"method": "contrastive", "prompt_text": short(prompt_text(prompt), 500)})
+    rubric = await _generate(backend, options, "rubric_contrastive", values, {"method": "contrastive", "prompt_text": shorten(prompt_text(prompt), 500)})
     if not consistency_filter:
         return rubric
     judge = judge or RubricReward(client=backend, **{k: v for k, v in options.model_dump().items() if k in RubricOptions.model_fields and k != "max_tokens"})

@@ -42,9 +42,10 @@ from pydantic import model_validator
 
 from assay.backends.base import Backend
 from assay.reward import Comparator, Reward
-from assay.rewards.judges.judge import PairwiseJudge, PairwiseOptions
-from assay.types import Judgment, Pair, Preference, Sample
+from assay.rewards.judges.pairwise import PairwiseJudge, PairwiseOptions
 from assay.rewards.judges.wrappers import Swap
+from assay.text import groups_of
+from assay.types import Judgment, Pair, Preference, Sample
 
 
 class TournamentOptions(PairwiseOptions):
@@ -108,9 +109,7 @@ class PairwiseTournament(Reward):
         return [self.comparator]
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
-        groups: dict[Any, list[int]] = {}
-        for index, sample in enumerate(samples):
-            groups.setdefault(("group", sample.group) if sample.group is not None else ("alone", index), []).append(index)
+        groups = groups_of(samples)
         results: list[Judgment | None] = [None] * len(samples)
         pairs: list[Pair] = []
         plan: list[tuple[Any, int, int]] = []  # (group key, i, j) with j = -1 for the anchor

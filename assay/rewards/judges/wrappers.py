@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from assay.reward import Comparator, Options, Reward, TakesSamplingOverrides
-from assay.rewards.judges.judge import combine_orders, item_id
+from assay.rewards.judges.base import item_id
+from assay.rewards.judges.pairwise import combine_orders
 from assay.spec import VoteOptions
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 

@@ -51,6 +51,7 @@ from pydantic import Field
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.rules.extraction import last_boxed
+from assay.text import shorten
 from assay.types import Judgment, Sample
 
 __all__ = ["MathReward", "extract_math_answer", "fast_compare"]
@@ -219,11 +220,6 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _ItemTimeout()
 
 
-def _short(value: Any, limit: int = 200) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _warm_up(parse: Any, verify: Any, configs: list[Any]) -> None:
     """Run math-verify once over common shapes, so the lazy imports inside sympy and the
     LaTeX parser happen at start-up rather than inside the first items' deadlines."""
@@ -275,9 +271,9 @@ def _worker_main(inbox: Connection, conn: Connection, timeout_seconds: int) -> N
             parsed = parse(full_text, extraction_config=configs, parsing_timeout=None)
             used = "math_verify"
         if not parsed:
-            return ("no_answer", _short(gold_parsed))
+            return ("no_answer", shorten(gold_parsed, 200))
         equal = verify(gold_parsed, parsed, timeout_seconds=None)
-        return ("ok", bool(equal), _short(gold_parsed), _short(parsed), used)
+        return ("ok", bool(equal), shorten(gold_parsed, 200), shorten(parsed, 200), used)
 
     while True:
         try:
@@ -297,7 +293,7 @@ def _worker_main(inbox: Connection, conn: Connection, timeout_seconds: int) -> N
             except _ItemTimeout:
                 result = ("timeout",)
             except Exception as error:  # noqa: BLE001 - one item's error stays that item's
-                result = ("error", f"{type(error).__name__}: {_short(error, 300)}")
+                result = ("error", f"{type(error).__name__}: {shorten(error, 300)}")
             try:
                 conn.send(("result", item_id, result, time.monotonic() - started))
             except (BrokenPipeError, OSError):

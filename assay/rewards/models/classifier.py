@@ -11,8 +11,8 @@ what a reward model reads last) and the rationale says so. Batches of similar le
 ``embedding_head`` embeds the response (and, with ``features: prompt_response``, the prompt)
 with a frozen sentence encoder (the packaged MiniLM by default) and applies a small head, a
 linear layer or small MLP, stored in one ``.safetensors`` file of a few hundred KB with its
-configuration in the file's metadata. :func:`save_head` / :func:`load_head` write and read it;
-:func:`fit_head` trains one on preference pairs (Bradley-Terry loss) in seconds.
+configuration in the file's metadata (the format: :mod:`assay.rewards.models.head`);
+:func:`assay.train.heads.fit_head` trains one on preference pairs (Bradley-Terry loss) in seconds.
 
 Empty input is a typed failure: an empty response fails with kind ``input``.
 
@@ -20,17 +20,15 @@ Empty input is a typed failure: an empty response fails with kind ``input``.
       rm: {type: classifier, model: /models/Skywork-Reward-V2-Qwen3-0.6B, max_length: 4096}
       tiny_rm: {type: embedding_head, head: heads/helpful.safetensors}
 
-    >>> from assay.rewards.models.classifier import fit_head, EmbeddingHeadReward   # doctest: +SKIP
+    >>> from assay.train.heads import fit_head                                     # doctest: +SKIP
+    >>> from assay.rewards.models.classifier import EmbeddingHeadReward            # doctest: +SKIP
     >>> head = fit_head([("2+2?", "4", "5"), ("Capital of France?", "Paris", "Rome")])   # doctest: +SKIP
     >>> head.save("head.safetensors"); EmbeddingHeadReward(head="head.safetensors")     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -48,10 +46,9 @@ from assay.backends.local_models import (
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.models.response_parts import response_part_or_failure
+from assay.rewards.models.head import EmbeddingHead, head_features, load_head
+from assay.rewards.models.response_parts import response_parts
 from assay.types import Judgment, Sample
-
-HEAD_FORMAT = "assay-embedding-head/1"
 
 
 def _relative_to(path: str | None, base_dir: str | os.PathLike[str] | None) -> Any:
@@ -190,127 +187,6 @@ def _classify(model: Any, tokenizer: Any, inputs: list[list[int]], batch_size: i
 # --- embedding head ------------------------------------------------------------------------
 
 
-class EmbeddingHead:
-    """A small head over sentence embeddings: config (dict) plus a torch module."""
-
-    def __init__(self, config: dict[str, Any], module: Any) -> None:
-        self.config = config
-        self.module = module
-
-    @staticmethod
-    def build(input_dim: int, hidden: Sequence[int] = (), activation: str = "gelu", features: str = "response", encoder: str | None = None) -> EmbeddingHead:
-        config = {"format": HEAD_FORMAT, "input_dim": int(input_dim), "hidden": [int(h) for h in hidden],
-                  "activation": activation, "features": features, "encoder": encoder}
-        return EmbeddingHead(config, _make_module(config))
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        return save_head(path, self)
-
-    def __call__(self, features: Any) -> Any:
-        return self.module(features).squeeze(-1)
-
-
-def _make_module(config: dict[str, Any]) -> Any:
-    import torch
-
-    activations = {"gelu": torch.nn.GELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
-    if config["activation"] not in activations:
-        raise ValueError(f"activation must be one of {sorted(activations)}, got {config['activation']!r}")
-    layers: list[Any] = []
-    width = int(config["input_dim"])
-    for size in config["hidden"]:
-        layers += [torch.nn.Linear(width, size), activations[config["activation"]]()]
-        width = size
-    layers.append(torch.nn.Linear(width, 1))
-    return torch.nn.Sequential(*layers).eval()
-
-
-def save_head(path: str | os.PathLike[str], head: EmbeddingHead) -> Path:
-    """Write the head as one .safetensors file, its config as JSON in the file's metadata."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in head.module.state_dict().items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata={"assay_head": json.dumps(head.config)})
-    os.replace(tmp, path)
-    return path
-
-
-def load_head(path: str | os.PathLike[str]) -> EmbeddingHead:
-    """Read a head written by :func:`save_head`."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"embedding head file {path} does not exist")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    if "assay_head" not in metadata:
-        raise ModelLoadError(f"{path} has no assay_head metadata: not a head written by assay.rewards.models.classifier.save_head")
-    config = json.loads(metadata["assay_head"])
-    if config.get("format") != HEAD_FORMAT:
-        raise ModelLoadError(f"{path} is format {config.get('format')!r}; this assay reads {HEAD_FORMAT!r}")
-    module = _make_module(config)
-    module.load_state_dict(load_file(str(path)))
-    return EmbeddingHead(config, module.eval())
-
-
-def _features(encoder: Any, prompts: list[str], responses: list[str], kind: str, batch_size: int = 64, max_length: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """Feature rows for the head and the encoding record (truncation, failures)."""
-    import torch
-
-    from assay.rewards.models.semantic import encode_distinct
-
-    texts = responses + (prompts if kind == "prompt_response" else [])
-    encoded = encode_distinct(encoder, texts, batch_size, max_length)
-    bad = [t for t in texts if t in encoded.failed]
-    if bad:
-        raise encoded.failed[bad[0]]
-    r = torch.stack([encoded.vectors[t] for t in responses])
-    if kind == "response":
-        return r, {"encoded": encoded}
-    p = torch.stack([encoded.vectors[t] for t in prompts])
-    return torch.cat([p, r, p * r], dim=1), {"encoded": encoded}
-
-
-def fit_head(
-    pairs: Sequence[tuple[str, str, str] | dict[str, str]],
-    features: Literal["response", "prompt_response"] = "prompt_response",
-    hidden: Sequence[int] = (64,),
-    epochs: int = 200,
-    lr: float = 1e-2,
-    weight_decay: float = 1e-4,
-    seed: int = 0,
-    encoder: str | None = None,
-) -> EmbeddingHead:
-    """Train a head on preference pairs ``(prompt, chosen, rejected)`` (or dicts with those
-    keys) with the Bradley-Terry loss ``-log sigmoid(r(chosen) - r(rejected))``, full batch."""
-    import torch
-
-    rows = [(p["prompt"], p["chosen"], p["rejected"]) if isinstance(p, dict) else tuple(p) for p in pairs]
-    if not rows:
-        raise ValueError("fit_head needs at least one (prompt, chosen, rejected) pair")
-    model = sentence_encoder(encoder)
-    prompts = [r[0] or "" for r in rows]
-    chosen, _ = _features(model, prompts, [r[1] for r in rows], features)
-    rejected, _ = _features(model, prompts, [r[2] for r in rows], features)
-    torch.manual_seed(random.Random(f"{seed}:fit_head").randrange(2**31))
-    head = EmbeddingHead.build(chosen.shape[1], hidden, "gelu", features, encoder)
-    module = head.module.train()
-    optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        margin = module(chosen).squeeze(-1) - module(rejected).squeeze(-1)
-        loss = -torch.nn.functional.logsigmoid(margin).mean()
-        loss.backward()
-        optimizer.step()
-    module.eval()
-    return head
-
-
 class EmbeddingHeadReward(Reward):
     """A frozen sentence encoder plus a small trained head (one .safetensors file)."""
 
@@ -350,19 +226,13 @@ class EmbeddingHeadReward(Reward):
         except ModelLoadError as error:
             return [Judgment.fail("backend", str(error)) for _ in samples]
         kind = head.config["features"]
-        judgments: list[Judgment | None] = [None] * len(samples)
-        pending: dict[int, tuple[str, str]] = {}
-        for i, sample in enumerate(samples):
-            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to embed and score")
-            if isinstance(response, Judgment):
-                judgments[i] = response
-                continue
-            pending[i] = (sample.prompt_text, response)
+        judgments, responses = response_parts(samples, empty="the response is empty: there is nothing to embed and score")
+        pending = {i: (samples[i].prompt_text, response) for i, response in responses.items()}
         if pending:
             order = list(pending)
 
             def run(indices: list[int]) -> list[float]:
-                feats, _ = _features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, self.options.max_length)
+                feats, _ = head_features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, self.options.max_length)
                 with torch.inference_mode():
                     return head(feats.to(next(head.module.parameters()).dtype)).tolist()
 

@@ -49,8 +49,8 @@ from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, 
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.models.response_parts import response_part_or_failure
-from assay.rewards.models.response_parts import short_repr as _short
+from assay.rewards.models.response_parts import response_parts
+from assay.text import shorten
 from assay.types import Judgment, Sample
 
 Reduction = Literal["mean", "sum", "prob"]
@@ -285,13 +285,10 @@ class _CausalLMReward(Reward):
         return context + before, scored
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        judgments: list[Judgment | None] = [None] * len(samples)
+        judgments, responses = response_parts(samples, empty="the response is empty: there is nothing to condition the likelihood on")
         pending: dict[int, tuple[str, str]] = {}
-        for i, sample in enumerate(samples):
-            response = response_part_or_failure(sample, empty="the response is empty: there is nothing to condition the likelihood on")
-            if isinstance(response, Judgment):
-                judgments[i] = response
-                continue
+        for i in responses:
+            sample = samples[i]
             scored = self.scored_of(sample)
             if isinstance(scored, Judgment):
                 judgments[i] = scored
@@ -327,7 +324,7 @@ class _CausalLMReward(Reward):
         worst = min(range(n), key=lambda k: result.logprobs[k])
         worst_token = tokenizer.decode([result.tokens[worst]])
         rationale = (
-            f"{what} {value:.4g} of the {self.scored_name} {_short(scored)} ({n} tokens, mean log p {mean:.3f}, "
+            f"{what} {value:.4g} of the {self.scored_name} {shorten(scored, 60, quote=True)} ({n} tokens, mean log p {mean:.3f}, "
             f"least likely token {worst_token!r} at log p {result.logprobs[worst]:.2f}) given the prompt and response"
         )
         if item.dropped:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from assay.types import Judgment, Sample
 
@@ -48,7 +49,16 @@ def response_part_or_failure(sample: Sample, part: str = "whole", empty: str | N
     return text
 
 
-def short_repr(text: str, limit: int = 60) -> str:
-    """``text`` with its white space folded, cut to ``limit`` characters, as a repr for a rationale."""
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+def response_parts(samples: Sequence[Sample], part: str = "whole", empty: str | None = None) -> tuple[list[Judgment | None], dict[int, str]]:
+    """:func:`response_part_or_failure` over a batch: the judgments list with each failure in
+    its sample's place (None elsewhere, for the reward to fill), and the texts found, by index."""
+    judgments: list[Judgment | None] = [None] * len(samples)
+    texts: dict[int, str] = {}
+    for i, sample in enumerate(samples):
+        text = response_part_or_failure(sample, part, empty)
+        if isinstance(text, Judgment):
+            judgments[i] = text
+        else:
+            texts[i] = text
+    return judgments, texts
+

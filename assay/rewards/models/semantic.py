@@ -30,81 +30,19 @@ selected part fails with kind ``input``; a missing ``</think>`` or ``<answer>`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from assay.backends.local_models import ModelLoadError, bisect_call, is_oom, length_batches, sentence_encoder
+from assay.backends.encoder import EncodedTexts, encode_distinct, encode_failure
+from assay.backends.local_models import ModelLoadError, sentence_encoder
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
-from assay.rewards.models.response_parts import response_part_or_failure
-from assay.rewards.models.response_parts import short_repr as _short
+from assay.rewards.models.response_parts import response_parts
+from assay.text import groups_of, shorten
 from assay.types import Judgment, Sample
 
 Part = Literal["whole", "after_think", "answer_tag"]
-
-class EncodedTexts:
-    """Unit-norm embeddings of distinct texts, encoded once each, plus which were truncated."""
-
-    def __init__(self, vectors: dict[str, Any], token_counts: dict[str, int], max_tokens: int, failed: dict[str, BaseException]):
-        self.vectors = vectors
-        self.token_counts = token_counts
-        self.max_tokens = max_tokens
-        self.failed = failed
-
-    def truncated(self, text: str) -> bool:
-        return self.token_counts.get(text, 0) > self.max_tokens
-
-
-def encode_distinct(
-    encoder: Any,
-    texts: Sequence[str],
-    batch_size: int = 64,
-    max_length: int | None = None,
-    max_batch_tokens: int | None = 16384,
-) -> EncodedTexts:
-    """Encode each distinct text once, in batches of similar token length (longest first).
-
-    Returns unit-norm float32 embeddings keyed by text. A batch that fails (out of memory, a
-    text the model cannot take) is split in halves until only the failing texts fail.
-    """
-    import torch
-    from sentence_transformers.util import batch_to_device
-
-    distinct = list(dict.fromkeys(texts))
-    limit = int(max_length or encoder.max_seq_length or 512)
-    counts = [len(ids) for ids in encoder.tokenizer(distinct, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
-    token_counts = dict(zip(distinct, counts))
-    capped = [min(c, limit) for c in counts]
-    batches = length_batches(capped, batch_size, max_batch_tokens)
-    extra = {} if max_length is None else {"max_length": int(max_length)}
-
-    def run(batch_texts: list[str]) -> list[Any]:
-        features = encoder.preprocess(batch_texts, **extra)
-        features = batch_to_device(features, encoder.device)
-        out = encoder(features)["sentence_embedding"].float()
-        out = torch.nn.functional.normalize(out, p=2, dim=1)
-        return list(out.cpu())
-
-    vectors: dict[str, Any] = {}
-    failed: dict[str, BaseException] = {}
-    with torch.inference_mode():
-        for batch in batches:
-            batch_texts = [distinct[i] for i in batch]
-            for text, result in zip(batch_texts, bisect_call(batch_texts, run)):
-                if isinstance(result, BaseException):
-                    failed[text] = result
-                else:
-                    vectors[text] = result
-    return EncodedTexts(vectors, token_counts, limit, failed)
-
-
-def _encode_failure(error: BaseException, what: str) -> Judgment:
-    if is_oom(error):
-        return Judgment.fail("backend", f"out of memory while encoding the {what}: {error}")
-    return Judgment.fail("backend", f"the encoder failed on the {what}: {type(error).__name__}: {error}")
-
 
 class SemanticSimilarity(Reward):
     """Cosine similarity of the response (or a part of it) to the reference, with a sentence encoder."""
@@ -130,13 +68,10 @@ class SemanticSimilarity(Reward):
         return max(0.0, (cosine - self.options.floor) / (1.0 - self.options.floor))
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        judgments: list[Judgment | None] = [None] * len(samples)
+        judgments, texts = response_parts(samples, self.options.part)
         pairs: dict[int, tuple[str, str]] = {}
-        for i, sample in enumerate(samples):
-            text = response_part_or_failure(sample, self.options.part)
-            if isinstance(text, Judgment):
-                judgments[i] = text
-                continue
+        for i, text in texts.items():
+            sample = samples[i]
             reference = sample.prompt_text if self.options.against == "prompt" else sample.get(self.options.against)
             if isinstance(reference, (list, dict)):
                 judgments[i] = Judgment.fail("input", f"{self.options.against} must be text, got {type(reference).__name__}")
@@ -165,7 +100,7 @@ class SemanticSimilarity(Reward):
     def _judge(self, text: str, reference: str, encoded: EncodedTexts) -> Judgment:
         for value, what in ((text, "response"), (reference, self.options.against)):
             if value in encoded.failed:
-                return _encode_failure(encoded.failed[value], what)
+                return encode_failure(encoded.failed[value], what)
         cosine = float((encoded.vectors[text] @ encoded.vectors[reference]).item())
         score = self._scale(cosine)
         part = "response" if self.options.part == "whole" else f"response's {self.options.part} part"
@@ -174,7 +109,7 @@ class SemanticSimilarity(Reward):
             if encoded.truncated(value):
                 notes.append(f"{what} truncated to its first {encoded.max_tokens} of {encoded.token_counts[value]} tokens")
         scaled = "" if self.options.rescale == "raw" else f"; rescaled to [0, 1] with floor {self.options.floor:g}: {score:.3f}"
-        rationale = f"cosine similarity {cosine:.3f} between the {part} {_short(text)} and the {self.options.against} {_short(reference)}{scaled}"
+        rationale = f"cosine similarity {cosine:.3f} between the {part} {shorten(text, 60, quote=True)} and the {self.options.against} {shorten(reference, 60, quote=True)}{scaled}"
         if notes:
             rationale += " (" + "; ".join(notes) + ")"
         return Judgment(score=score, rationale=rationale, details={"cosine": cosine}, meta={"truncated": bool(notes)})
@@ -194,17 +129,9 @@ class GroupDiversity(Reward):
         device: str = "cpu"
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        judgments: list[Judgment | None] = [None] * len(samples)
-        texts: dict[int, str] = {}
-        groups: dict[str, list[int]] = {}
-        for i, sample in enumerate(samples):
-            text = response_part_or_failure(sample, self.options.part, empty="the response is empty: it has no content to be diverse with")
-            if isinstance(text, Judgment):
-                judgments[i] = text
-                continue
-            key = f"group:{sample.group!r}" if sample.group is not None else f"prompt:{sample.prompt_text}"
-            texts[i] = text
-            groups.setdefault(key, []).append(i)
+        judgments, texts = response_parts(samples, self.options.part, empty="the response is empty: it has no content to be diverse with")
+        kept = list(texts)
+        groups = {key: [kept[j] for j in local] for key, local in groups_of([samples[i] for i in kept], by_prompt=True).items()}
         for members in groups.values():
             if len(members) < 2:
                 judgments[members[0]] = Judgment.fail(
@@ -228,7 +155,7 @@ class GroupDiversity(Reward):
         ok = [i for i in members if texts[i] not in encoded.failed]
         for i in members:
             if texts[i] in encoded.failed:
-                out[i] = _encode_failure(encoded.failed[texts[i]], "response")
+                out[i] = encode_failure(encoded.failed[texts[i]], "response")
         if len(ok) < 2:
             for i in ok:
                 out[i] = Judgment.fail("backend", "the other responses of the group could not be encoded")

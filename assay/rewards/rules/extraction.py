@@ -28,6 +28,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from assay.text import shorten
+
 ExtractMode = Literal["auto", "none", "answer_tag", "boxed", "last_line"]
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
@@ -183,8 +185,7 @@ def light_normalize(text: str, case_sensitive: bool = False) -> str:
 
 def clip(text: str, limit: int = 80) -> str:
     """A string for a rationale: quoted, newlines shown as spaces, long ones cut with an ellipsis."""
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+    return shorten(text, limit, quote=True)
 
 
 def answer_tokens(text: str, case_sensitive: bool = False) -> list[str]:

@@ -1,0 +1,113 @@
+"""The embedding head's file: a small head over sentence embeddings, in one .safetensors file.
+
+A head is a linear layer or a small MLP (``hidden`` sizes, an activation) over the features
+of :func:`head_features` (the response embedding, or with ``features: prompt_response`` the
+prompt's, the response's and their product). :func:`save_head` writes its weights with its
+configuration as JSON in the file's metadata (format ``assay-embedding-head/1``);
+:func:`load_head` reads it back, so a head saved by any earlier assay keeps loading. The
+``embedding_head`` reward (``assay.rewards.models.classifier``) reads heads from here;
+training them (``fit_head``) lives in :mod:`assay.train.heads`.
+
+    >>> head = EmbeddingHead.build(384, hidden=(64,))   # doctest: +SKIP
+    >>> load_head(head.save("head.safetensors")).config["hidden"]   # doctest: +SKIP
+    [64]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assay.backends.local_models import ModelLoadError
+
+HEAD_FORMAT = "assay-embedding-head/1"
+
+
+class EmbeddingHead:
+    """A small head over sentence embeddings: config (dict) plus a torch module."""
+
+    def __init__(self, config: dict[str, Any], module: Any) -> None:
+        self.config = config
+        self.module = module
+
+    @staticmethod
+    def build(input_dim: int, hidden: Sequence[int] = (), activation: str = "gelu", features: str = "response", encoder: str | None = None) -> EmbeddingHead:
+        config = {"format": HEAD_FORMAT, "input_dim": int(input_dim), "hidden": [int(h) for h in hidden],
+                  "activation": activation, "features": features, "encoder": encoder}
+        return EmbeddingHead(config, _make_module(config))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return save_head(path, self)
+
+    def __call__(self, features: Any) -> Any:
+        return self.module(features).squeeze(-1)
+
+
+def _make_module(config: dict[str, Any]) -> Any:
+    import torch
+
+    activations = {"gelu": torch.nn.GELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+    if config["activation"] not in activations:
+        raise ValueError(f"activation must be one of {sorted(activations)}, got {config['activation']!r}")
+    layers: list[Any] = []
+    width = int(config["input_dim"])
+    for size in config["hidden"]:
+        layers += [torch.nn.Linear(width, size), activations[config["activation"]]()]
+        width = size
+    layers.append(torch.nn.Linear(width, 1))
+    return torch.nn.Sequential(*layers).eval()
+
+
+def save_head(path: str | os.PathLike[str], head: EmbeddingHead) -> Path:
+    """Write the head as one .safetensors file, its config as JSON in the file's metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in head.module.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata={"assay_head": json.dumps(head.config)})
+    os.replace(tmp, path)
+    return path
+
+
+def load_head(path: str | os.PathLike[str]) -> EmbeddingHead:
+    """Read a head written by :func:`save_head`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"embedding head file {path} does not exist")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    if "assay_head" not in metadata:
+        raise ModelLoadError(f"{path} has no assay_head metadata: not a head written by assay.rewards.models.head.save_head")
+    config = json.loads(metadata["assay_head"])
+    if config.get("format") != HEAD_FORMAT:
+        raise ModelLoadError(f"{path} is format {config.get('format')!r}; this assay reads {HEAD_FORMAT!r}")
+    module = _make_module(config)
+    module.load_state_dict(load_file(str(path)))
+    return EmbeddingHead(config, module.eval())
+
+
+def head_features(encoder: Any, prompts: list[str], responses: list[str], kind: str, batch_size: int = 64, max_length: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Feature rows for the head (the response embedding; with ``prompt_response``, prompt,
+    response and their product) and the encoding record (truncation, failures)."""
+    import torch
+
+    from assay.backends.encoder import encode_distinct
+
+    texts = responses + (prompts if kind == "prompt_response" else [])
+    encoded = encode_distinct(encoder, texts, batch_size, max_length)
+    bad = [t for t in texts if t in encoded.failed]
+    if bad:
+        raise encoded.failed[bad[0]]
+    r = torch.stack([encoded.vectors[t] for t in responses])
+    if kind == "response":
+        return r, {"encoded": encoded}
+    p = torch.stack([encoded.vectors[t] for t in prompts])
+    return torch.cat([p, r, p * r], dim=1), {"encoded": encoded}

@@ -1,0 +1,125 @@
+"""The text a reward reads, and the text it writes back: one home for each small helper.
+
+Rewards see prompts and responses as strings or chat messages, references as a string or
+a list of acceptable answers, and a batch as samples tied together by ``group``. These are
+the only readings of those shapes in assay: :func:`text_of` (the answer text of a response),
+:func:`prompt_text` (a prompt as one string), :func:`reference_texts` and
+:func:`reference_shown` (a reference as strings, as text for a prompt), :func:`groups_of`
+(a batch grouped by prompt group) and :func:`shorten` (a long text cut for a rationale).
+Not here: answer extraction (``assay.rewards.rules.extraction``) and the data types
+(``assay.types``). This module imports nothing from assay, so everything can import it.
+
+    >>> text_of([{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}])
+    '4'
+    >>> shorten("a  long\\n text", 8)
+    'a long …'
+    >>> groups_of([Sample(group=1), Sample(group=1), Sample()])   # doctest: +SKIP
+    {('group', 1): [0, 1], ('alone', 2): [2]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+Message = dict[str, Any]
+Text = str | list[Message]
+
+RATIONALE_CHARS = 800  # how much of a judge's critique a rationale keeps
+
+
+def text_of(value: Text | None) -> str:
+    """The text a reward should read: a string as is, or the last assistant message's content
+    when given chat messages (tools may append messages, so the answer is the last one)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        for message in reversed(value):
+            if isinstance(message, dict) and message.get("role", "assistant") == "assistant":
+                return content_text(message.get("content"))
+        return content_text(value[-1].get("content")) if value and isinstance(value[-1], dict) else ""
+    raise TypeError(f"expected a string or a list of chat messages, got {type(value).__name__}")
+
+
+def content_text(content: Any) -> str:
+    """A message's ``content`` as text: a string, or OpenAI content parts joined."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def prompt_text(value: Text | None) -> str:
+    """The prompt as one string: chat messages joined as ``role: content`` lines."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return "\n".join(f"{m.get('role', 'user')}: {content_text(m.get('content'))}" for m in value)
+
+
+def reference_texts(reference: Any) -> list[str] | None:
+    """The reference as a list of non-empty strings, or None when unusable."""
+    if isinstance(reference, str):
+        items = [reference]
+    elif isinstance(reference, (list, tuple)) and all(isinstance(r, str) for r in reference):
+        items = list(reference)
+    else:
+        return None
+    items = [r for r in items if r.strip()]
+    return items or None
+
+
+def reference_shown(reference: Any) -> str:
+    """The reference as text for a judge's prompt: a string as is, several acceptable answers
+    one per line, chat messages as their answer, anything else as ``str``; "" for none."""
+    if reference is None:
+        return ""
+    texts = reference_texts(reference)
+    if texts is not None:
+        return texts[0] if len(texts) == 1 else "any of these answers is correct:\n" + "\n".join(f"- {t}" for t in texts)
+    if isinstance(reference, list):
+        return text_of(reference)
+    return str(reference)
+
+
+def shorten(value: Any, limit: int = RATIONALE_CHARS, *, quote: bool = False) -> str:
+    """``value`` as text for a rationale: white space folded to single spaces, cut to at most
+    ``limit`` characters with a trailing ``…``; with ``quote``, as a repr (quoted, escapes shown)."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return repr(text) if quote else text
+
+
+def group_key(group: Any) -> Hashable:
+    """A dict key for a ``group`` value; an unhashable one (a list) is keyed by its repr."""
+    try:
+        hash(group)
+    except TypeError:
+        return repr(group)
+    return group
+
+
+def groups_of(samples: Sequence[Any], *, by_prompt: bool = False) -> dict[tuple[str, Hashable], list[int]]:
+    """The indices of a batch grouped by prompt group, in first-seen order.
+
+    Samples with the same ``group`` are one group, keyed ``("group", group)``. A sample
+    without a group is alone (``("alone", index)``), or with ``by_prompt`` grouped with the
+    other group-less samples of the same prompt text (``("prompt", text)``).
+    """
+    groups: dict[tuple[str, Hashable], list[int]] = {}
+    for index, sample in enumerate(samples):
+        if sample.group is not None:
+            key: tuple[str, Hashable] = ("group", group_key(sample.group))
+        elif by_prompt:
+            key = ("prompt", prompt_text(sample.prompt))
+        else:
+            key = ("alone", index)
+        groups.setdefault(key, []).append(index)
+    return groups
