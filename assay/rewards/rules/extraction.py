@@ -60,7 +60,7 @@ _FINAL_ANSWER = re.compile(r"final\s+answer", re.IGNORECASE)
 _FINAL_IS = re.compile(r"[^\n]{0,100}?\sis\b", re.IGNORECASE)
 _I_HOPE = re.compile(r"\.?\s?I hope")
 _A_LINE_HEAD = re.compile(r"(?:\*\*)?(?:A|Answer|Final Answer)(?:\*\*)?[ \t]*:(?:\*\*)?", re.IGNORECASE)
-_BOX_GAP = re.compile(r"[\s$]*(?:,\s*and|,\s*or|,|and|or)?[\s$]*")
+_SEPARATOR = re.compile(r"\b(?:and|or)\b|,|;")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _TRAILING_DOTS = re.compile(r"[.。]+$")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -153,10 +153,12 @@ def last_boxed(text: str) -> str | None:
 
 
 def last_boxed_group(text: str) -> list[Box]:
-    """The last closed box and the boxes right before it that math-verify reads together with
-    it: joined by nothing, whitespace, ``$``, ``,``, "and" or "or" (``\\boxed{(2,2)} and
-    \\boxed{(6,2)}``, ``$\\boxed{1}\\boxed{2}$``). Empty when there is no closed box; a box
-    nested in another is not a separate part."""
+    """The last closed box and the boxes before it that math-verify reads together with it
+    (``\\boxed{(2,2)} and \\boxed{(6,2)}``, ``$\\boxed{1}\\boxed{2}$``). Walking back from the
+    last box, an earlier box joins the group when the text between the two is under 10
+    characters, or under 70 characters with a separator in it (``,``, ``;``, "and", "or") and
+    a different content; a repeat of the same content counts once. Empty when there is no
+    closed box. A box nested in another ends the group."""
     boxes = closed_boxes(text)
     if not boxes:
         return []
@@ -166,9 +168,12 @@ def last_boxed_group(text: str) -> list[Box]:
         if box.end > head.start:  # the head is nested in this box: the group ends here
             break
         gap = text[box.end : head.start]
-        if len(gap) > 40 or not _BOX_GAP.fullmatch(gap):
+        if len(gap) >= 10 and not (len(gap) < 70 and box.content != head.content and _SEPARATOR.search(gap)):
             break
-        group.insert(0, box)
+        if box.content == head.content:
+            group[0] = box  # the same answer twice: once
+        else:
+            group.insert(0, box)
     return group
 
 
