@@ -59,7 +59,8 @@ _THE_ANSWER_IS = re.compile(r"\bthe\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
 _FINAL_ANSWER = re.compile(r"final\s+answer", re.IGNORECASE)
 _FINAL_IS = re.compile(r"[^\n]{0,100}?\sis\b", re.IGNORECASE)
 _I_HOPE = re.compile(r"\.?\s?I hope")
-_A_LINE_HEAD = re.compile(r"(?:\*\*)?(?:A|Answer|Final Answer)(?:\*\*)?[ \t]*:(?:\*\*)?", re.IGNORECASE)
+# at a line start (leading blanks of that line only, so a run of newlines is never rescanned)
+_A_LINE_HEAD = re.compile(r"^[ \t\r\f\v]*(?:\*\*)?(?:A|Answer|Final Answer)(?:\*\*)?[ \t]*:(?:\*\*)?", re.IGNORECASE | re.MULTILINE)
 _SEPARATOR = re.compile(r"\b(?:and|or)\b|,|;")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _TRAILING_DOTS = re.compile(r"[.。]+$")
@@ -112,10 +113,13 @@ def closed_boxes(text: str) -> list[Box]:
 
     One pass with a stack of open braces (escaped ``\\{``/``\\}`` do not count), so a text of
     unclosed ``\\boxed{`` costs what its length costs."""
-    openings = {m.end() - 1: m.start() for m in _BOXED_START.finditer(text)}  # "{" position -> "\" position
+    openings = {m.end() - 1: m.start() for m in _BOXED_START.finditer(text)}  # "{" position -> "\\" position
+    if not openings:
+        return []
     found: list[Box] = []
     stack: list[int] = []  # positions of the open "{"
-    i, n = 0, len(text)
+    # braces before the first box cannot change where a box closes: start there
+    i, n = min(openings.values()), len(text)
     while i < n:
         # jump to the next brace or backslash
         j = _next_special(text, i)
@@ -336,20 +340,15 @@ def answer_line(text: str) -> str | None:
     allowed), as in GSM8K's example solutions; an empty line after the colon lets the answer
     sit on the next line. None when there is no such line."""
     found: str | None = None
-    pos, n = 0, len(text)
-    while pos < n:
-        end = _line_end(text, pos)
-        start = pos
-        while start < end and text[start] in " \t\r\f\v":
-            start += 1
-        head = _A_LINE_HEAD.match(text, start, end)
-        if head is not None:
-            value, value_end = _rest_of_line(text, head.end())
-            if value is not None and _clean(value):
-                found = _clean(value)
-            if value_end > end:  # the answer sat on a later line: go on from there
-                end = value_end
-        pos = end + 1
+    pos = 0
+    while True:
+        head = _A_LINE_HEAD.search(text, pos)
+        if head is None:
+            break
+        value, value_end = _rest_of_line(text, head.end())
+        if value is not None and _clean(value):
+            found = _clean(value)
+        pos = max(value_end, head.end())
     return found
 
 
