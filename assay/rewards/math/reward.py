@@ -70,10 +70,10 @@ def extract_math_answer(text: str) -> Extraction:
 
 
 def extract_reference(reference: str) -> Extraction:
-    """The gold answer inside a reference: its ``\\boxed{}`` group, ``#### N`` or ``A: N`` if it
-    has one (a full reference solution), else the whole reference."""
+    """The gold answer inside a reference: its ``\\boxed{}`` group, ``#### N``, ``A: N`` or
+    "final answer is X" if it has one (a full reference solution), else the whole reference."""
     found = extract_math_answer(reference)
-    if found.answer is not None and found.method in ("boxed", "hashes", "a_line"):
+    if found.answer is not None and found.method in ("boxed", "hashes", "a_line", "final_answer"):
         return found
     return Extraction(reference.strip(), "whole")
 
