@@ -35,6 +35,8 @@ SHAPES = {
     "hashes_spaces_then_x": "#### " + " " * MB + "x",
     "newlines": "\n" * MB,
     "a_line_then_newlines": "A:" + "\n" * MB,
+    "a_word_then_newlines": "Answer" + "\n" * MB,
+    "a_lines_without_colons": repeat("Answer \n"),
     "many_a_lines": repeat("A:\n"),
     "unclosed_answer_tags": repeat("<answer>"),
     "final_answer_runs": repeat("final answer "),

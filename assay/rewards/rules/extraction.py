@@ -54,13 +54,13 @@ _BOXED_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # on a long run of spaces it backtracks at most once over that run.
 _ANSWER_WORD = re.compile(r"\banswer\s*(?:is|:)", re.IGNORECASE)
 # "the (final) answer is" (the math reward's sentence)
-_THE_ANSWER_IS = re.compile(r"\bthe\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
+_THE_ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
 # math-verify's "final answer ... is" (up to 100 characters between, as math-verify allows)
 _FINAL_ANSWER = re.compile(r"final\s+answer", re.IGNORECASE)
 _FINAL_IS = re.compile(r"[^\n]{0,100}?\sis\b", re.IGNORECASE)
 _I_HOPE = re.compile(r"\.?\s?I hope")
 # at a line start (leading blanks of that line only, so a run of newlines is never rescanned)
-_A_LINE_HEAD = re.compile(r"^[ \t\r\f\v]*(?:\*\*)?(?:A|Answer|Final Answer)(?:\*\*)?[ \t]*:(?:\*\*)?", re.IGNORECASE | re.MULTILINE)
+_A_LINE_HEAD = re.compile(r"^[ \t\r\f\v]*(?:\*\*)?(?:A|Answer|Final Answer)(?:\*\*)?\s*:(?:\*\*)?", re.IGNORECASE | re.MULTILINE)
 _SEPARATOR = re.compile(r"\b(?:and|or)\b|,|;")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _TRAILING_DOTS = re.compile(r"[.。]+$")
@@ -68,6 +68,7 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 _DECIMAL_PLACEHOLDER = "\u0000"
 _WHITESPACE = " \t\n\r\f\v"
+_BLANK = " \t\r\f\v"  # whitespace that is not a line break
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,10 @@ def after_hashes(text: str) -> str | None:
             break
         value, end = _rest_of_line(text, at + 4)
         if value is None:
+            # only blank space left: an empty answer when that space is more than line breaks
+            # (what the earlier regex gave, kept so exact_match/f1 scores do not move)
+            if any(ch in _BLANK for ch in text[at + 4 :]):
+                found = ""
             break
         found = value
         pos = end
@@ -257,10 +262,16 @@ def answer_is(text: str) -> str | None:
         if claim is None:
             break
         at = _skip_space(text, claim.end())
-        if text.startswith(":", at):
-            at += 1
-        value, end = _rest_of_line(text, at)
+        colon = text.startswith(":", at)
+        value, end = _rest_of_line(text, at + 1 if colon else at)
         if value is None:
+            # only blank space left: keep what the earlier regex read there, so exact_match/f1
+            # scores do not move (blank, which counts as no answer, or the colon itself)
+            tail = text[at + 1 :] if colon else text[claim.end() :]
+            if any(ch in _BLANK for ch in tail):
+                found = ""
+            elif colon:
+                found = ":"
             break
         found = value
         pos = end
