@@ -101,7 +101,7 @@ def test_registered_and_options():
     options = cls.Options.model_validate({"timeout_seconds": 3, "max_chars": 500})
     built = cls(name="m", **options.model_dump())
     assert built.options.timeout_seconds == 3 and built.options.max_chars == 500
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="timeout"):
         cls.Options.model_validate({"timeout": 3})
 
 

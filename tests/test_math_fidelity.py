@@ -84,7 +84,11 @@ def test_a_later_final_answer_wins_over_an_earlier_box(reward):
         slow.close()
 
 
-@pytest.mark.parametrize("reference, response, score", [("0,111", r"\boxed{0.111}", 1.0), ("0,111", r"\boxed{111}", 0.0), ("1,22", r"\boxed{1.22}", 1.0), ("1,22", r"\boxed{22}", 0.0), ("1000,99", "#### 1000.99", 1.0), ("1,222", r"\boxed{1222}", 1.0)])
+@pytest.mark.parametrize(
+    "reference, response, score",
+    [("0,111", r"\boxed{0.111}", 1.0), ("0,111", r"\boxed{111}", 0.0), ("1,22", r"\boxed{1.22}", 1.0),
+     ("1,22", r"\boxed{22}", 0.0), ("1000,99", "#### 1000.99", 1.0), ("1,222", r"\boxed{1222}", 1.0)],
+)
 def test_decimal_commas(reward, reference, response, score):
     j = one(reward, response, reference)
     assert j.score == score, j.rationale

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-
 from assay.rewards.math.reward import MathReward
 from assay.types import Sample
 

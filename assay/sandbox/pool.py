@@ -39,9 +39,10 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Outcome", "WorkerPool", "echo_worker"]
 
@@ -86,7 +87,7 @@ def load_worker(spec: str) -> Callable[..., Callable[[Any], Any]]:
         raise ValueError(f"a worker is named 'module:function', got {spec!r}")
     factory = getattr(importlib.import_module(module_name), function_name, None)
     if not callable(factory):
-        raise ValueError(f"worker {spec!r}: {module_name} has no callable {function_name!r}")
+        raise TypeError(f"worker {spec!r}: {module_name} has no callable {function_name!r}")
     return factory
 
 

@@ -44,7 +44,7 @@ from assay.rewards.rules.extraction import Extracted, clip, extract_final_answer
 from assay.sandbox.pool import Outcome, WorkerPool
 from assay.types import Judgment, Sample
 
-__all__ = ["MathReward", "MathOptions", "extract_math_answer", "extract_reference", "fast_compare", "plain_number"]
+__all__ = ["MathOptions", "MathReward", "extract_math_answer", "extract_reference", "fast_compare", "plain_number"]
 
 
 @dataclass(frozen=True)

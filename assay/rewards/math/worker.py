@@ -14,7 +14,8 @@ the answer cannot be parsed. The result is one of ``("ok", equal, gold_parsed, p
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MATH_WORKER = "assay.rewards.math.worker:make_checker"
 
