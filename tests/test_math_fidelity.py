@@ -31,14 +31,18 @@ def one(reward, response, reference):
 # --- word references ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reference, response", [("listen", r"\boxed{silent}"), ("east", r"\boxed{seat}"), ("stop", "The answer is pots."), ("$\\text{listen}$", r"\boxed{\text{silent}}")])
+@pytest.mark.parametrize(
+    "reference, response",
+    [("listen", r"\boxed{silent}"), ("east", r"\boxed{seat}"), ("stop", "The answer is pots."), ("$\\text{listen}$", r"\boxed{\text{silent}}"),
+     ("listen.", r"\boxed{silent}"), ("red, blue", r"\boxed{der, eulb}"), ("Listen!", r"\boxed{enlist}")],
+)
 def test_a_letter_permutation_is_never_equal(reward, reference, response):
     j = one(reward, response, reference)
     assert j.ok and j.score == 0.0, j.rationale
     assert "compared as text" in j.rationale and j.details["path"] == "text"
 
 
-@pytest.mark.parametrize("reference, response", [("listen", r"\boxed{Listen}"), ("$\\text{Even}$", "$Even$"), ("forty-two", "The answer is Forty-Two.")])
+@pytest.mark.parametrize("reference, response", [("listen", r"\boxed{Listen}"), ("$\\text{Even}$", "$Even$"), ("forty-two", "The answer is Forty-Two."), ("red, blue", r"\boxed{blue, red}"), ("Yes.", r"\boxed{\text{yes}}")])
 def test_the_same_word_is_equal(reward, reference, response):
     assert one(reward, response, reference).score == 1.0
 

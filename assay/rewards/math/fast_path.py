@@ -38,6 +38,7 @@ _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+$")
 _WORDS = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
 _TWO_LETTERS = re.compile(r"[^\W\d_]{2}")
+_LIST_SEPARATOR = re.compile(r"\s*[,;]\s*")
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,15 @@ def decimal_comma_reference(text: str) -> str | None:
 
 
 def word_answer(text: str) -> str | None:
-    """The words of an answer that is only words (``listen``, ``forty two``, ``$\\text{Even}$``),
-    case-folded with spaces collapsed; None when it is anything else (a single letter such as
-    ``x`` or ``A`` is a symbol, not a word)."""
-    s = " ".join(_unwrap(text).split())
-    if not s or not _WORDS.match(s) or not _TWO_LETTERS.search(s):
+    """The words of an answer that is only words (``listen``, ``forty two``, ``$\\text{Even}$``,
+    ``Yes.``), case-folded with spaces collapsed; a list of such items (``red, blue``) as its
+    sorted items, since math-verify would read it as a set. None when it is anything else (a
+    single letter such as ``x`` or ``A`` is a symbol, not a word)."""
+    s = " ".join(_unwrap(text).split()).rstrip(".!?").strip()
+    items = [item.strip() for item in _LIST_SEPARATOR.split(s)]
+    if not items or not all(item and _WORDS.match(item) for item in items) or not _TWO_LETTERS.search(s):
         return None
-    return s.casefold()
+    return ", ".join(sorted({item.casefold() for item in items}))
 
 
 _NORMALISE_DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "$", "\\displaystyle")
