@@ -38,7 +38,8 @@ def score(reward, response, reference):
 @pytest.mark.parametrize(
     "text, answer, method",
     [
-        (r"so \boxed{1} then \boxed{\frac{1}{2}}.", r"\frac{1}{2}", "boxed"),
+        (r"so \boxed{1} is not right thus \boxed{\frac{1}{2}}.", r"\frac{1}{2}", "boxed"),
+        (r"so \boxed{1} then \boxed{\frac{1}{2}}.", r"1, \frac{1}{2}", "boxed"),  # read together, as math-verify does
         ("Natalia sold 48/2 = 24 clips.\n#### 72", "72", "hashes"),
         ("She makes 9 * 2 = $<<9*2=18>>18\nA: 18", "18", "a_line"),
         ("Adding up, the answer is 42.", "42", "answer_is"),
