@@ -1,0 +1,316 @@
+"""The local sandbox backends: how the harness is started, bounded and killed.
+
+Three ways to start the in-sandbox harness (``_harness.py``), chosen by name:
+
+- ``bwrap`` (bubblewrap, the default): new user, PID, network, IPC, UTS and cgroup
+  namespaces; the sandbox user is ``nobody`` with no capabilities; the harness is PID 1 (a
+  program cannot signal it, and when it exits the kernel kills everything left in the
+  namespace); ``/usr`` (and the Python installation, and ``extra_ro_paths``) mounted
+  read-only; a private size-limited tmpfs at ``/tmp`` as the only writable place and the
+  working directory; no checkout, no home directory, an empty environment
+  (``--clearenv``); ``--die-with-parent`` and ``--new-session``.
+- ``unshare`` (util-linux): the same namespaces and the same mount layout built by hand
+  (a tmpfs root, read-only binds, ``chroot``), capabilities dropped with ``setpriv``; for
+  machines without bubblewrap.
+- ``subprocess``: the harness as a plain child process with the rlimits and the wall clock,
+  and NO isolation (the program sees the file system, the network and other processes).
+  Only when named explicitly; assay never falls back to it.
+
+Every backend bounds the whole job by a wall clock (``Job.wall_budget``): past it the
+harness's process group (and with it the namespace) is killed. ``close_all()`` kills every
+live sandbox, for a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from assay.sandbox.job import Job, JobResult
+from assay.sandbox.limits import Limits
+from assay.sandbox.result import RunResult, SandboxError
+
+HARNESS = Path(__file__).with_name("_harness.py")
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap; "
+    "bash scripts/setup.sh does it when run as root), or make util-linux's unshare usable with user namespaces; "
+    "to run WITHOUT isolation, name backend='subprocess' explicitly"
+)
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
+PATH = "/usr/local/bin:/usr/bin:/bin"
+
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+
+
+def python_interpreter() -> tuple[str, str]:
+    """The base interpreter of this Python (not a venv's wrapper) and its installation prefix:
+    the sandbox mounts that prefix read-only, so programs run on the caller's Python version
+    with its standard library, without the venv's packages."""
+    executable = os.path.realpath(getattr(sys, "_base_executable", sys.executable) or sys.executable)
+    return executable, os.path.realpath(sys.base_prefix)
+
+
+class LocalBackend:
+    """Start the harness under a wrapper command, feed it the job, read its one JSON line."""
+
+    name = "local"
+    isolated = True
+
+    def __init__(self, extra_ro_paths: tuple[str, ...] = ()) -> None:
+        self.extra_ro_paths = tuple(os.path.realpath(p) for p in extra_ro_paths)
+        self.python, self.python_prefix = python_interpreter()
+
+    # what each backend defines
+    def wrapper(self, limits: Limits, workdir: str) -> list[str]:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise SandboxError when this backend cannot run here (cached per backend kind)."""
+
+    # one job
+    def execute(self, job: Job) -> JobResult:
+        self.check()
+        with tempfile.TemporaryDirectory(prefix="assay-sandbox-") as host_dir:
+            workdir = self.workdir(host_dir)
+            payload = self.payload(job, workdir)
+            argv = self.wrapper(job.limits, host_dir) + [self.python, "-I", self.harness_path(), ]
+            started = time.monotonic()
+            stdout, stderr, returncode, killed = self._launch(argv, payload, job.wall_budget(), host_dir)
+            elapsed = time.monotonic() - started
+        return self.parse(job, stdout, stderr, returncode, killed, elapsed)
+
+    def workdir(self, host_dir: str) -> str:
+        return "/tmp"
+
+    def harness_path(self) -> str:
+        return "/opt/assay/harness.py"
+
+    def payload(self, job: Job, workdir: str) -> bytes:
+        language = job.language
+        files = dict(job.files)
+        files[language.source] = job.code
+        python_fork = language.python_fork and job.fork
+        run = [self.python if part == "{python}" else part for part in language.run]
+        limits = job.limits.to_dict()
+        scratch = os.path.join(workdir, ".assay")
+        return json.dumps({
+            "files": files,
+            "compile": list(language.compile) if language.compile else None,
+            "compile_limits": job.compile_limits.to_dict(),
+            "run": run,
+            "python_fork": language.source if python_fork else None,
+            "cases": list(job.cases),
+            "limits": limits,
+            "stop_on_error": job.stop_on_error,
+            "workdir": workdir,
+            "scratch": scratch,
+            "env": {"PATH": PATH, "HOME": workdir, "LANG": "C.UTF-8", "TMPDIR": workdir},
+        }).encode("utf-8")
+
+    def _launch(self, argv: list[str], payload: bytes, budget: float, host_dir: str) -> tuple[bytes, bytes, int | None, bool]:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, env={"PATH": PATH}, cwd=host_dir)
+        except OSError as error:
+            raise SandboxError(f"{self.name}: could not start the sandbox ({error}); {INSTALL_HINT}") from error
+        with _live_lock:
+            _live.add(proc)
+        killed = False
+        try:
+            try:
+                stdout, stderr = proc.communicate(payload, timeout=budget)
+            except subprocess.TimeoutExpired:
+                killed = True
+                _kill(proc)
+                stdout, stderr = proc.communicate(timeout=10)
+        finally:
+            with _live_lock:
+                _live.discard(proc)
+        return stdout, stderr, proc.returncode, killed
+
+    def parse(self, job: Job, stdout: bytes, stderr: bytes, returncode: int | None, killed: bool, elapsed: float) -> JobResult:
+        line = stdout.strip().splitlines()[-1] if stdout.strip() else b""
+        try:
+            data = json.loads(line)
+        except ValueError:
+            data = None
+        if data is None:
+            if killed:  # the job ran past its whole budget: every case not reported timed out
+                cases = [RunResult("timeout", signal=9, limit="wall_time", wall_seconds=job.limits.wall_seconds, backend=self.name) for _ in job.cases]
+                return JobResult(cases, backend=self.name)
+            message = stderr.decode("utf-8", "replace").strip()[-600:] or f"exit status {returncode}"
+            raise SandboxError(f"{self.name}: the sandbox harness did not report ({message})")
+        compile_result = RunResult.from_dict({**data["compile"], "backend": self.name}) if data.get("compile") else None
+        if compile_result is not None and compile_result.status != "ok" and compile_result.limit is None:
+            compile_result.status = "compile_error"
+        cases = [RunResult.from_dict({**case, "backend": self.name}) for case in data["cases"]]
+        return JobResult(cases, compile_result, self.name)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+
+
+def close_all() -> None:
+    """Kill every sandbox that is still running (a clean shutdown; the pool calls it)."""
+    with _live_lock:
+        live = list(_live)
+    for proc in live:
+        _kill(proc)
+
+
+class BwrapBackend(LocalBackend):
+    name = "bwrap"
+
+    def check(self) -> None:
+        _check_wrapper(self)
+
+    def wrapper(self, limits: Limits, workdir: str) -> list[str]:
+        argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+                "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv",
+                "--hostname", "sandbox"]
+        for path in SYSTEM_PATHS:
+            if os.path.islink(path):
+                argv += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                argv += ["--ro-bind", path, path]
+        for path in ETC_FILES:
+            argv += ["--ro-bind-try", path, path]
+        for path in (self.python_prefix, *self.extra_ro_paths):
+            if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS):
+                argv += ["--ro-bind", path, path]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+                 "--ro-bind", str(HARNESS), "/opt/assay/harness.py", "--chdir", "/tmp",
+                 "--setenv", "PATH", PATH, "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8", "--"]
+        return argv
+
+
+class UnshareBackend(LocalBackend):
+    """The bubblewrap layout built with util-linux: ``unshare`` for the namespaces, ``mount``
+    for a tmpfs root with read-only binds, ``chroot`` into it, ``setpriv`` to drop every
+    capability (and with ``--no-new-privs``)."""
+
+    name = "unshare"
+
+    def check(self) -> None:
+        _check_wrapper(self)
+
+    def wrapper(self, limits: Limits, workdir: str) -> list[str]:
+        root = os.path.join(workdir, "root")
+        binds = []
+        for path in SYSTEM_PATHS:
+            if os.path.islink(path):
+                binds.append(f"ln -s {os.readlink(path)} $R{path}")
+            elif os.path.isdir(path):
+                binds.append(_ro_bind(path))
+        for path in ETC_FILES:
+            if os.path.exists(path):
+                binds.append(_ro_bind(path))
+        for path in (self.python_prefix, *self.extra_ro_paths):
+            if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS):
+                binds.append(_ro_bind(path))
+        binds.append(_ro_bind(str(HARNESS), "/opt/assay/harness.py"))
+        script = "\n".join([
+            "set -e", f"R={root}", "mkdir -p $R", f"mount -t tmpfs -o size={limits.tmp_mb << 20},mode=755 none $R",
+            *binds,
+            "mkdir -p $R/tmp $R/proc $R/dev", f"mount -t tmpfs -o size={limits.tmp_mb << 20},mode=1777 none $R/tmp",
+            "mount -t proc proc $R/proc",
+            "for d in null zero full random urandom tty; do touch $R/dev/$d; mount --bind /dev/$d $R/dev/$d; done",
+            "mount -o remount,ro,bind $R 2>/dev/null || true",
+            'cd $R/tmp', 'exec chroot $R /usr/bin/env -i PATH=' + PATH + ' HOME=/tmp LANG=C.UTF-8 '
+            '/usr/bin/setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all '
+            '--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked --reuid=0 "$@"',
+        ])
+        return [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--mount",
+                "--ipc", "--uts", "--cgroup", "--kill-child", "--propagation", "private", "--", "/bin/sh", "-c",
+                script.replace("cd $R/tmp", "cd /").replace("exec chroot $R", "cd $R/tmp && exec chroot $R"), "sh"]
+
+
+def _ro_bind(source: str, target: str | None = None) -> str:
+    target = target or source
+    make = f"mkdir -p $R{target}" if os.path.isdir(source) else f"mkdir -p $R{os.path.dirname(target)} && touch $R{target}"
+    return f"{make} && mount --rbind {source} $R{target} && mount -o remount,ro,bind $R{target}"
+
+
+class SubprocessBackend(LocalBackend):
+    """The harness as a plain child process: rlimits and the wall clock only, NO isolation."""
+
+    name = "subprocess"
+    isolated = False
+
+    def wrapper(self, limits: Limits, workdir: str) -> list[str]:
+        return []
+
+    def workdir(self, host_dir: str) -> str:
+        return host_dir
+
+    def harness_path(self) -> str:
+        return str(HARNESS)
+
+
+_checked: dict[str, str | None] = {}
+_check_lock = threading.Lock()
+
+
+def _check_wrapper(backend: LocalBackend) -> None:
+    """Run ``true``-like Python once under the wrapper; cache whether it worked."""
+    with _check_lock:
+        if backend.name not in _checked:
+            _checked[backend.name] = _probe(backend)
+    problem = _checked[backend.name]
+    if problem:
+        raise SandboxError(f"the {backend.name} sandbox backend does not work here: {problem}; {INSTALL_HINT}")
+
+
+def _probe(backend: LocalBackend) -> str | None:
+    tool = "bwrap" if backend.name == "bwrap" else "unshare"
+    if shutil.which(tool) is None:
+        return f"{tool} is not installed"
+    with tempfile.TemporaryDirectory(prefix="assay-probe-") as host_dir:
+        argv = backend.wrapper(Limits(), host_dir) + [backend.python, "-I", "-c", "print('ok')"]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=30, env={"PATH": PATH}, cwd=host_dir)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return str(error)
+    if done.returncode != 0 or done.stdout.strip() != b"ok":
+        return (done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}")[-400:]
+    return None
+
+
+BACKENDS = {"bwrap": BwrapBackend, "unshare": UnshareBackend, "subprocess": SubprocessBackend}
+
+
+@lru_cache(maxsize=None)
+def local_backend(name: str, extra_ro_paths: tuple[str, ...] = ()) -> LocalBackend:
+    """A local backend by name; ``auto`` is the first isolating one that works here (bwrap,
+    then unshare), and a SandboxError saying how to install one when none does."""
+    if name == "auto":
+        problems = []
+        for candidate in ("bwrap", "unshare"):
+            backend = BACKENDS[candidate](extra_ro_paths)
+            try:
+                backend.check()
+                return backend
+            except SandboxError as error:
+                problems.append(str(error).split(";")[0])
+        raise SandboxError(f"no isolating sandbox backend works here ({'; '.join(problems)}); {INSTALL_HINT}")
+    if name not in BACKENDS:
+        raise SandboxError(f"unknown sandbox backend {name!r}; known: auto, bwrap, unshare, subprocess, remote")
+    return BACKENDS[name](extra_ro_paths)

@@ -1,0 +1,79 @@
+"""The pool every sandboxed reward shares: at most N sandboxes at once (default: the
+machine's cores), the rest queued, each with its own limits; ``close()`` cancels what is
+queued and kills what runs.
+
+Sandbox runs are child processes, so the pool is threads that wait on them (the GIL is
+released while they wait). One pool per process: two rewards that both run code share
+it, so a composite of a code reward and a judge with tools cannot start 2N sandboxes.
+
+    >>> from assay.sandbox.executor import shared_executor
+    >>> shared_executor().max_workers >= 1
+    True
+
+Not the math reward's worker pool (``assay/sandbox/pool.py``): that one keeps Python
+workers alive to run trusted library code with a per-item deadline; this one starts an
+isolated sandbox per job.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from assay.sandbox.result import SandboxError
+
+
+class SandboxExecutor:
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="assay-sandbox")
+        self._closed = False
+
+    def submit(self, backend, job) -> Future:
+        if self._closed:
+            raise SandboxError("the sandbox pool is shut down")
+        return self._pool.submit(backend.execute, job)
+
+    def run(self, backend, job):
+        return self.submit(backend, job).result()
+
+    def run_many(self, backend, jobs: list) -> list:
+        """One JobResult per job, or the SandboxError that job raised, in order."""
+        futures = [self.submit(backend, job) for job in jobs]
+        out = []
+        for future in futures:
+            try:
+                out.append(future.result())
+            except SandboxError as error:
+                out.append(error)
+        return out
+
+    def close(self) -> None:
+        """Cancel the queued jobs, kill the running sandboxes, wait for the threads."""
+        from assay.sandbox.backends import close_all
+
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        close_all()
+        self._pool.shutdown(wait=True)
+
+
+_shared: SandboxExecutor | None = None
+_lock = threading.Lock()
+
+
+def shared_executor(max_workers: int | None = None) -> SandboxExecutor:
+    """The process-wide pool (created on first use; ``max_workers`` counts only then)."""
+    global _shared
+    with _lock:
+        if _shared is None or _shared._closed:
+            _shared = SandboxExecutor(max_workers)
+        return _shared
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _shared is not None and not _shared._closed:
+        _shared.close()
