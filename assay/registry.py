@@ -47,6 +47,8 @@ REWARD_TYPES: dict[str, Entry] = {
     "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
     "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
     "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
+    # code, run in a sandbox
+    "code": Entry("assay.rewards.code.reward:CodeReward", "the response's program passes the sample's tests (assert, stdin/stdout, pytest), run in a sandbox", "code"),
     # model-based, local
     "semantic": Entry("assay.rewards.models.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
     "diversity": Entry("assay.rewards.models.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),

@@ -44,13 +44,15 @@ class Sandbox:
     ``remote``), the pool its runs share, and the languages it knows beyond the built-in ones."""
 
     def __init__(self, backend: str = "auto", url: str | None = None, languages: dict[str, Language | dict] | None = None,
-                 extra_ro_paths: tuple[str, ...] | list[str] = (), max_concurrency: int | None = None, timeout_seconds: float = 60.0) -> None:
+                 extra_ro_paths: tuple[str, ...] | list[str] = (), max_concurrency: int | None = None, timeout_seconds: float = 60.0,
+                 python_site: bool = False) -> None:
         self.backend_name = backend
         self.url = url
         self.languages = {k.lower(): v if isinstance(v, Language) else Language.from_dict(k, v) for k, v in (languages or {}).items()}
         self.extra_ro_paths = tuple(extra_ro_paths)
         self.max_concurrency = max_concurrency
         self.timeout_seconds = timeout_seconds
+        self.python_site = python_site  # site-packages of the sandbox's Python (off: stdlib only, faster)
         self._backend = None
 
     @property
@@ -66,7 +68,7 @@ class Sandbox:
             else:
                 from assay.sandbox.backends import local_backend
 
-                self._backend = local_backend(self.backend_name, self.extra_ro_paths)
+                self._backend = local_backend(self.backend_name, self.extra_ro_paths, self.python_site)
         return self._backend
 
     def language(self, name: str | Language) -> Language:

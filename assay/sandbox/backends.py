@@ -66,8 +66,9 @@ class LocalBackend:
     name = "local"
     isolated = True
 
-    def __init__(self, extra_ro_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, extra_ro_paths: tuple[str, ...] = (), python_site: bool = False) -> None:
         self.extra_ro_paths = tuple(os.path.realpath(p) for p in extra_ro_paths)
+        self.python_site = python_site
         self.python, self.python_prefix = python_interpreter()
 
     # what each backend defines
@@ -83,7 +84,7 @@ class LocalBackend:
         with tempfile.TemporaryDirectory(prefix="assay-sandbox-") as host_dir:
             workdir = self.workdir(host_dir)
             payload = self.payload(job, workdir)
-            argv = self.wrapper(job.limits, host_dir) + [self.python, "-I", self.harness_path(), ]
+            argv = self.wrapper(job.limits, host_dir) + [self.python, "-I", *([] if self.python_site else ["-S"]), self.harness_path()]
             started = time.monotonic()
             stdout, stderr, returncode, killed = self._launch(argv, payload, job.wall_budget(), host_dir)
             elapsed = time.monotonic() - started
@@ -100,7 +101,7 @@ class LocalBackend:
         files = dict(job.files)
         files[language.source] = job.code
         python_fork = language.python_fork and job.fork
-        run = [self.python if part == "{python}" else part for part in language.run]
+        run = [self.python if part == "{python}" else part for part in language.run if not (part == "-S" and self.python_site)]
         limits = job.limits.to_dict()
         scratch = os.path.join(workdir, ".assay")
         return json.dumps({
@@ -298,13 +299,13 @@ BACKENDS = {"bwrap": BwrapBackend, "unshare": UnshareBackend, "subprocess": Subp
 
 
 @lru_cache(maxsize=None)
-def local_backend(name: str, extra_ro_paths: tuple[str, ...] = ()) -> LocalBackend:
+def local_backend(name: str, extra_ro_paths: tuple[str, ...] = (), python_site: bool = False) -> LocalBackend:
     """A local backend by name; ``auto`` is the first isolating one that works here (bwrap,
     then unshare), and a SandboxError saying how to install one when none does."""
     if name == "auto":
         problems = []
         for candidate in ("bwrap", "unshare"):
-            backend = BACKENDS[candidate](extra_ro_paths)
+            backend = BACKENDS[candidate](extra_ro_paths, python_site)
             try:
                 backend.check()
                 return backend
@@ -313,4 +314,4 @@ def local_backend(name: str, extra_ro_paths: tuple[str, ...] = ()) -> LocalBacke
         raise SandboxError(f"no isolating sandbox backend works here ({'; '.join(problems)}); {INSTALL_HINT}")
     if name not in BACKENDS:
         raise SandboxError(f"unknown sandbox backend {name!r}; known: auto, bwrap, unshare, subprocess, remote")
-    return BACKENDS[name](extra_ro_paths)
+    return BACKENDS[name](extra_ro_paths, python_site)
