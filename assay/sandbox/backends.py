@@ -24,6 +24,7 @@ live sandbox, for a clean shutdown.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -104,7 +105,7 @@ class LocalBackend:
         run = [self.python if part == "{python}" else part for part in language.run if not (part == "-S" and self.python_site)]
         limits = job.limits.to_dict()
         scratch = os.path.join(workdir, ".assay")
-        return json.dumps({
+        return marshal.dumps({
             "files": files,
             "compile": list(language.compile) if language.compile else None,
             "compile_limits": job.compile_limits.to_dict(),
@@ -116,7 +117,7 @@ class LocalBackend:
             "workdir": workdir,
             "scratch": scratch,
             "env": {"PATH": PATH, "HOME": workdir, "LANG": "C.UTF-8", "TMPDIR": workdir},
-        }).encode("utf-8")
+        })
 
     def _launch(self, argv: list[str], payload: bytes, budget: float, host_dir: str) -> tuple[bytes, bytes, int | None, bool]:
         try:

@@ -147,7 +147,7 @@ class CodeReward(Reward):
         if suite.kind == "assert":
             nonce = secrets.token_hex(16)
             spec = {"nonce": nonce, "program": code, "setup": suite.setup, "tests": list(suite.tests)}
-            job = self.sandbox.job(DRIVER.read_text(), "python", ("",), files={"_assay_tests.json": json.dumps(spec)}, limits=self.limits)
+            job = self.sandbox.job(DRIVER.read_text(), "python", ("",), files={"_assay_tests.txt": repr(spec)}, limits=self.limits)
             return job, nonce
         from assay.sandbox.languages import Language
 
