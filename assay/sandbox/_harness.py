@@ -29,10 +29,11 @@ import sys
 import time
 
 MB = 1 << 20
+LIMIT_PROCESSES = True  # RLIMIT_NPROC: only inside a user namespace, where it counts this sandbox's processes
 SCRATCH = "/tmp/.assay"  # where case stdin/stdout/stderr files live (set from the job)
 
 
-def _set_limits(limits, processes_offset=0):
+def _set_limits(limits, processes_offset=0, limit_processes=True):
     cpu = max(1, int(limits["cpu_seconds"] + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * MB, limits["memory_mb"] * MB))
@@ -41,6 +42,8 @@ def _set_limits(limits, processes_offset=0):
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"], limits["open_files"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     nproc = limits["processes"] + processes_offset
+    if not limit_processes:
+        return
     try:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     except (ValueError, OSError):
@@ -60,7 +63,7 @@ def _child(case_index, argv, python_code, stdin_path, limits, env):
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         os.closerange(3, 65536)
-        _set_limits(limits, processes_offset=1)
+        _set_limits(limits, processes_offset=1, limit_processes=LIMIT_PROCESSES)
         if python_code is None:
             os.execve(argv[0] if "/" in argv[0] else _which(argv[0], env), argv, env)
         # A fork of this interpreter runs the program as __main__, as `python main.py` would.
@@ -208,7 +211,8 @@ def main():
         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
     except Exception:
         pass
-    global SCRATCH
+    global SCRATCH, LIMIT_PROCESSES
+    LIMIT_PROCESSES = job.get("limit_processes", True)
     workdir = job.get("workdir") or os.getcwd()
     SCRATCH = job.get("scratch") or SCRATCH
     os.makedirs(SCRATCH, exist_ok=True)

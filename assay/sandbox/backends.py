@@ -40,6 +40,7 @@ from assay.sandbox.limits import Limits
 from assay.sandbox.result import RunResult, SandboxError
 
 HARNESS = Path(__file__).with_name("_harness.py")
+HARNESS_SOURCE = HARNESS.read_text(encoding="utf-8")
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap; "
     "bash scripts/setup.sh does it when run as root), or make util-linux's unshare usable with user namespaces; "
@@ -53,12 +54,34 @@ _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
 
 
-def python_interpreter() -> tuple[str, str]:
-    """The base interpreter of this Python (not a venv's wrapper) and its installation prefix:
-    the sandbox mounts that prefix read-only, so programs run on the caller's Python version
-    with its standard library, without the venv's packages."""
+def python_candidates() -> list[tuple[str, str]]:
+    """Interpreters the sandbox may run, best first, each with its installation prefix: this
+    Python's base interpreter (not a venv's wrapper: the sandbox mounts the prefix read-only,
+    without the venv's packages), then the system's /usr/bin/python3. The first that works
+    under the backend wins (a prefix under a home directory that the sandbox user cannot
+    enter does not)."""
     executable = os.path.realpath(getattr(sys, "_base_executable", sys.executable) or sys.executable)
-    return executable, os.path.realpath(sys.base_prefix)
+    out = [(executable, os.path.realpath(sys.base_prefix))]
+    if os.path.exists("/usr/bin/python3") and os.path.realpath("/usr/bin/python3") != executable:
+        out.append((os.path.realpath("/usr/bin/python3"), "/usr"))
+    return out
+
+
+SANDBOX_UID = 65534  # nobody: who the sandbox runs as when assay runs as root (root is exempt from RLIMIT_NPROC)
+
+
+def _as_user() -> dict:
+    """Popen arguments that drop root to nobody before the wrapper starts (nothing otherwise)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": SANDBOX_UID, "group": SANDBOX_UID, "extra_groups": []}
+
+
+def _host_dir() -> tempfile.TemporaryDirectory:
+    folder = tempfile.TemporaryDirectory(prefix="assay-sandbox-")
+    if os.geteuid() == 0:
+        os.chown(folder.name, SANDBOX_UID, SANDBOX_UID)
+    return folder
 
 
 class LocalBackend:
@@ -70,7 +93,7 @@ class LocalBackend:
     def __init__(self, extra_ro_paths: tuple[str, ...] = (), python_site: bool = False) -> None:
         self.extra_ro_paths = tuple(os.path.realpath(p) for p in extra_ro_paths)
         self.python_site = python_site
-        self.python, self.python_prefix = python_interpreter()
+        self.python, self.python_prefix = python_candidates()[0]
 
     # what each backend defines
     def wrapper(self, limits: Limits, workdir: str) -> list[str]:
@@ -82,10 +105,10 @@ class LocalBackend:
     # one job
     def execute(self, job: Job) -> JobResult:
         self.check()
-        with tempfile.TemporaryDirectory(prefix="assay-sandbox-") as host_dir:
+        with _host_dir() as host_dir:
             workdir = self.workdir(host_dir)
             payload = self.payload(job, workdir)
-            argv = self.wrapper(job.limits, host_dir) + [self.python, "-I", *([] if self.python_site else ["-S"]), self.harness_path()]
+            argv = self.wrapper(job.limits, host_dir) + self.harness_command()
             started = time.monotonic()
             stdout, stderr, returncode, killed = self._launch(argv, payload, job.wall_budget(), host_dir)
             elapsed = time.monotonic() - started
@@ -94,8 +117,9 @@ class LocalBackend:
     def workdir(self, host_dir: str) -> str:
         return "/tmp"
 
-    def harness_path(self) -> str:
-        return "/opt/assay/harness.py"
+    def harness_command(self) -> list[str]:
+        """The harness is handed over as ``-c`` source: no file of the checkout is mounted."""
+        return [self.python, "-I", *([] if self.python_site else ["-S"]), "-c", HARNESS_SOURCE]
 
     def payload(self, job: Job, workdir: str) -> bytes:
         language = job.language
@@ -113,6 +137,7 @@ class LocalBackend:
             "python_fork": language.source if python_fork else None,
             "cases": list(job.cases),
             "limits": limits,
+            "limit_processes": self.isolated,  # outside a user namespace RLIMIT_NPROC counts all of the user's processes
             "stop_on_error": job.stop_on_error,
             "workdir": workdir,
             "scratch": scratch,
@@ -122,7 +147,7 @@ class LocalBackend:
     def _launch(self, argv: list[str], payload: bytes, budget: float, host_dir: str) -> tuple[bytes, bytes, int | None, bool]:
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, env={"PATH": PATH}, cwd=host_dir)
+                                    start_new_session=True, env={"PATH": PATH}, cwd=host_dir, **_as_user())
         except OSError as error:
             raise SandboxError(f"{self.name}: could not start the sandbox ({error}); {INSTALL_HINT}") from error
         with _live_lock:
@@ -199,7 +224,7 @@ class BwrapBackend(LocalBackend):
             if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS):
                 argv += ["--ro-bind", path, path]
         argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
-                 "--ro-bind", str(HARNESS), "/opt/assay/harness.py", "--chdir", "/tmp",
+                 "--remount-ro", "/", "--chdir", "/tmp",
                  "--setenv", "PATH", PATH, "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8", "--"]
         return argv
 
@@ -215,34 +240,29 @@ class UnshareBackend(LocalBackend):
         _check_wrapper(self)
 
     def wrapper(self, limits: Limits, workdir: str) -> list[str]:
-        root = os.path.join(workdir, "root")
-        binds = []
+        size = limits.tmp_mb << 20
+        steps = ["set -e", f"PATH={PATH}:/usr/sbin:/sbin", f"R={os.path.join(workdir, 'root')}", "mkdir -p $R", "mount -t tmpfs -o size=64m,mode=755 none $R"]
         for path in SYSTEM_PATHS:
             if os.path.islink(path):
-                binds.append(f"ln -s {os.readlink(path)} $R{path}")
+                steps.append(f"ln -s {os.readlink(path)} $R{path}")
             elif os.path.isdir(path):
-                binds.append(_ro_bind(path))
-        for path in ETC_FILES:
-            if os.path.exists(path):
-                binds.append(_ro_bind(path))
-        for path in (self.python_prefix, *self.extra_ro_paths):
-            if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS):
-                binds.append(_ro_bind(path))
-        binds.append(_ro_bind(str(HARNESS), "/opt/assay/harness.py"))
-        script = "\n".join([
-            "set -e", f"R={root}", "mkdir -p $R", f"mount -t tmpfs -o size={limits.tmp_mb << 20},mode=755 none $R",
-            *binds,
-            "mkdir -p $R/tmp $R/proc $R/dev", f"mount -t tmpfs -o size={limits.tmp_mb << 20},mode=1777 none $R/tmp",
-            "mount -t proc proc $R/proc",
-            "for d in null zero full random urandom tty; do touch $R/dev/$d; mount --bind /dev/$d $R/dev/$d; done",
-            "mount -o remount,ro,bind $R 2>/dev/null || true",
-            'cd $R/tmp', 'exec chroot $R /usr/bin/env -i PATH=' + PATH + ' HOME=/tmp LANG=C.UTF-8 '
-            '/usr/bin/setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all '
-            '--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked --reuid=0 "$@"',
-        ])
+                steps.append(_ro_bind(path))
+        steps += [_ro_bind(path) for path in ETC_FILES if os.path.exists(path)]
+        steps += [_ro_bind(path) for path in (self.python_prefix, *self.extra_ro_paths)
+                  if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS)]
+        steps += [
+            "mkdir -p $R/tmp $R/proc $R/dev",
+            f"mount -t tmpfs -o size={size},mode=1777 none $R/tmp",
+            "mount -t proc -o nosuid,nodev,noexec proc $R/proc",
+            "for d in null zero full random urandom; do touch $R/dev/$d; mount --bind /dev/$d $R/dev/$d; done",
+            "mount -o remount,ro,bind $R",
+            # into the new root; then no capabilities, and none regained by exec (noroot)
+            f"exec {shutil.which('chroot', path=PATH + ':/usr/sbin:/sbin') or 'chroot'} $R /bin/sh -c 'cd /tmp && exec /usr/bin/env -i PATH={PATH} HOME=/tmp LANG=C.UTF-8 "
+            "/usr/bin/setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all "
+            "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked \"$@\"' sh \"$@\"",
+        ]
         return [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--mount",
-                "--ipc", "--uts", "--cgroup", "--kill-child", "--propagation", "private", "--", "/bin/sh", "-c",
-                script.replace("cd $R/tmp", "cd /").replace("exec chroot $R", "cd $R/tmp && exec chroot $R"), "sh"]
+                "--ipc", "--uts", "--cgroup", "--kill-child", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(steps), "sh"]
 
 
 def _ro_bind(source: str, target: str | None = None) -> str:
@@ -252,10 +272,15 @@ def _ro_bind(source: str, target: str | None = None) -> str:
 
 
 class SubprocessBackend(LocalBackend):
-    """The harness as a plain child process: rlimits and the wall clock only, NO isolation."""
+    """The harness as a plain child process: rlimits and the wall clock only, NO isolation
+    (and no process limit: outside a user namespace it would count all of the user's processes).
+    When assay runs as root, the child runs as nobody."""
 
     name = "subprocess"
     isolated = False
+
+    def check(self) -> None:
+        _check_wrapper(self)
 
     def wrapper(self, limits: Limits, workdir: str) -> list[str]:
         return []
@@ -263,37 +288,43 @@ class SubprocessBackend(LocalBackend):
     def workdir(self, host_dir: str) -> str:
         return host_dir
 
-    def harness_path(self) -> str:
-        return str(HARNESS)
 
 
-_checked: dict[str, str | None] = {}
+_checked: dict[tuple, tuple[str, str] | str] = {}
 _check_lock = threading.Lock()
 
 
 def _check_wrapper(backend: LocalBackend) -> None:
-    """Run ``true``-like Python once under the wrapper; cache whether it worked."""
+    """Run a Python one-liner under the wrapper, once per backend kind and set of mounts, with
+    each candidate interpreter; keep the first that works, or raise SandboxError saying why."""
+    key = (backend.name, backend.extra_ro_paths)
     with _check_lock:
-        if backend.name not in _checked:
-            _checked[backend.name] = _probe(backend)
-    problem = _checked[backend.name]
-    if problem:
-        raise SandboxError(f"the {backend.name} sandbox backend does not work here: {problem}; {INSTALL_HINT}")
+        if key not in _checked:
+            _checked[key] = _probe(backend)
+    found = _checked[key]
+    if isinstance(found, str):
+        raise SandboxError(f"the {backend.name} sandbox backend does not work here: {found}; {INSTALL_HINT}")
+    backend.python, backend.python_prefix = found
 
 
-def _probe(backend: LocalBackend) -> str | None:
-    tool = "bwrap" if backend.name == "bwrap" else "unshare"
-    if shutil.which(tool) is None:
+def _probe(backend: LocalBackend) -> tuple[str, str] | str:
+    tool = {"bwrap": "bwrap", "unshare": "unshare"}.get(backend.name)
+    if tool and shutil.which(tool) is None:
         return f"{tool} is not installed"
-    with tempfile.TemporaryDirectory(prefix="assay-probe-") as host_dir:
-        argv = backend.wrapper(Limits(), host_dir) + [backend.python, "-I", "-c", "print('ok')"]
-        try:
-            done = subprocess.run(argv, capture_output=True, timeout=30, env={"PATH": PATH}, cwd=host_dir)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return str(error)
-    if done.returncode != 0 or done.stdout.strip() != b"ok":
-        return (done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}")[-400:]
-    return None
+    problem = ""
+    for python, prefix in python_candidates():
+        backend.python, backend.python_prefix = python, prefix
+        with _host_dir() as host_dir:
+            argv = backend.wrapper(Limits(), host_dir) + [python, "-I", "-S", "-c", "print('ok')"]
+            try:
+                done = subprocess.run(argv, capture_output=True, timeout=30, env={"PATH": PATH}, cwd=host_dir, **_as_user())
+            except (OSError, subprocess.TimeoutExpired) as error:
+                problem = str(error)
+                continue
+        if done.returncode == 0 and done.stdout.strip() == b"ok":
+            return python, prefix
+        problem = (done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}")[-400:]
+    return problem
 
 
 BACKENDS = {"bwrap": BwrapBackend, "unshare": UnshareBackend, "subprocess": SubprocessBackend}
