@@ -74,7 +74,7 @@ def _child(case_index, argv, python_code, stdin_path, limits, env):
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=False)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True)
         sys.argv = [python_code[0]]
-        sys.path[0] = os.getcwd()
+        sys.path.insert(0, os.getcwd())
         module = types.ModuleType("__main__")
         module.__dict__.update({"__builtins__": builtins, "__file__": python_code[0]})
         sys.modules["__main__"] = module

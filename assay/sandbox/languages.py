@@ -10,7 +10,7 @@ the commands it needs, as long as its toolchain is under a directory the sandbox
     ('g++', '-O2', '-std=c++17', '-o', 'main', 'main.cpp')
     >>> rust = Language("rust", "main.rs", compile=("rustc", "-O", "-o", "main", "main.rs"), run=("./main",))
 
-Python runs with ``-I -S``: the standard library only, no site-packages (a faster start,
+Python runs with ``-E -s -S``: the standard library only, no site-packages (a faster start,
 and nothing of the caller's environment); ``Sandbox(python_site=True)`` turns site-packages
 of the sandbox's interpreter back on. A Python program run for many test cases is executed in a fork of the harness (no new
 interpreter per case), which is where most of the speed of multi-case runs comes from.
@@ -53,7 +53,7 @@ class Language:
 
 
 BUILTIN: dict[str, Language] = {
-    "python": Language("python", "main.py", None, ("{python}", "-I", "-S", "main.py"), python_fork=True),
+    "python": Language("python", "main.py", None, ("{python}", "-E", "-s", "-S", "main.py"), python_fork=True),
     "cpp": Language("cpp", "main.cpp", ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"), ("./main",)),
 }
 ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "cc": "cpp"}
