@@ -86,8 +86,8 @@ def test_many_cases_run_in_one_start_with_per_case_limits():
 
 def test_no_isolating_backend_is_an_error_that_says_how_to_install_one(monkeypatch):
     monkeypatch.setattr(backends, "local_backend", backends.local_backend.__wrapped__)
-    monkeypatch.setitem(backends._checked, ("bwrap", ()), "bwrap is not installed")
-    monkeypatch.setitem(backends._checked, ("unshare", ()), "unshare is not installed")
+    monkeypatch.setattr(backends, "_checked", {})
+    monkeypatch.setattr(backends, "_probe", lambda backend: f"{backend.name} is not installed")
     with pytest.raises(SandboxError, match="apt-get install bubblewrap") as error:
         Sandbox("auto").backend
     assert "backend='subprocess' explicitly" in str(error.value)

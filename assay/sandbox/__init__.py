@@ -85,13 +85,15 @@ class Sandbox:
         """Run one job through the shared pool (blocking); returns its JobResult."""
         from assay.sandbox.executor import shared_executor
 
-        return shared_executor(self.max_concurrency).run(self.backend, job)
+        backend = self.backend
+        return shared_executor(self.max_concurrency, backend.name if backend.name == "remote" else "local").run(backend, job)
 
     def execute_many(self, jobs: list) -> list:
         """Run jobs concurrently (bounded by the pool); one JobResult or SandboxError per job, in order."""
         from assay.sandbox.executor import shared_executor
 
-        return shared_executor(self.max_concurrency).run_many(self.backend, jobs)
+        backend = self.backend
+        return shared_executor(self.max_concurrency, backend.name if backend.name == "remote" else "local").run_many(backend, jobs)
 
     def run(self, code: str, language: str | Language = "python", stdin: str = "", files: dict[str, str] | None = None,
             limits: Limits | dict | None = None) -> RunResult:

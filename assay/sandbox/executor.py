@@ -60,20 +60,26 @@ class SandboxExecutor:
         self._pool.shutdown(wait=True)
 
 
-_shared: SandboxExecutor | None = None
+_shared: dict[str, SandboxExecutor] = {}
 _lock = threading.Lock()
+REMOTE_WORKERS = 16  # requests in flight to a remote sandbox; its own server bounds what it runs
 
 
-def shared_executor(max_workers: int | None = None) -> SandboxExecutor:
-    """The process-wide pool (created on first use; ``max_workers`` counts only then)."""
-    global _shared
+def shared_executor(max_workers: int | None = None, kind: str = "local") -> SandboxExecutor:
+    """The process-wide pool (created on first use; ``max_workers`` counts only then).
+
+    Runs on a remote sandbox get a pool of their own (``kind="remote"``): they wait on HTTP,
+    not on this machine's cores, and a server in this same process (tests, a notebook) must
+    not wait for slots that its own clients hold."""
     with _lock:
-        if _shared is None or _shared._closed:
-            _shared = SandboxExecutor(max_workers)
-        return _shared
+        pool = _shared.get(kind)
+        if pool is None or pool._closed:
+            pool = _shared[kind] = SandboxExecutor(max_workers or (REMOTE_WORKERS if kind == "remote" else None))
+        return pool
 
 
 @atexit.register
 def _shutdown() -> None:
-    if _shared is not None and not _shared._closed:
-        _shared.close()
+    for pool in list(_shared.values()):
+        if not pool._closed:
+            pool.close()

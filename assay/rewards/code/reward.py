@@ -43,7 +43,7 @@ from pydantic import Field
 
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
-from assay.rewards.code.compare import outputs_match, shorten
+from assay.rewards.code.compare import outputs_match, shorten, shown
 from assay.rewards.code.extract import extract_program
 from assay.rewards.code.specs import SpecError, Suite, read_suite
 from assay.types import Judgment, Sample
@@ -202,12 +202,11 @@ class CodeReward(Reward):
 
     def _stdio_outcome(self, suite: Suite, n: int, run) -> tuple[bool, str]:
         if run.status != "ok":
-            return False, f"{suite.names[n]} (input {shorten(suite.tests[n], 60)!r}): {_run_error(run)}"
+            return False, f"{suite.names[n]} (input {shown(suite.tests[n], 60)}): {_run_error(run)}"
         o = self.options
         if outputs_match(run.stdout, suite.expected[n], o.compare, o.float_tolerance, o.case_sensitive):
             return True, ""
-        return False, (f"{suite.names[n]}: input {shorten(suite.tests[n], 60)!r}, expected {shorten(suite.expected[n], 80)!r}, "
-                       f"got {shorten(run.stdout, 80)!r}")
+        return False, f"{suite.names[n]}: input {shown(suite.tests[n], 60)}, expected {shown(suite.expected[n])}, got {shown(run.stdout)}"
 
     def _verdict(self, suite: Suite, outcomes: list[tuple[bool, str]], total: int, meta: dict) -> Judgment:
         passed = sum(ok for ok, _ in outcomes)
@@ -290,9 +289,15 @@ def _assert_outcomes(suite: Suite, run, nonce: str) -> list[tuple[bool, str]]:
 _PYTEST_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)(?:\s+-\s+(.*))?$", re.MULTILINE)
 
 
+_PYTEST_E_LINE = re.compile(r"^E\s+(.+)$", re.MULTILINE)
+
+
 def _pytest_outcomes(run) -> tuple[list[tuple[bool, str]], int]:
     outcomes = []
+    e_lines = _PYTEST_E_LINE.findall(run.stdout)
     for status, node, message in _PYTEST_LINE.findall(run.stdout):
+        if status == "ERROR" and not message and e_lines:  # a collection error: pytest's "E ..." lines say what
+            message = next((line for line in e_lines if "Error" in line), e_lines[0])
         if status in ("SKIPPED", "XFAIL"):
             continue
         ok = status in ("PASSED", "XPASS")
