@@ -267,3 +267,27 @@ def test_a_whole_job_past_its_budget_is_killed_and_reported(box):
     result = box.run_cases("while True: pass", ["", "", ""], limits={"wall_seconds": 0.5, "cpu_seconds": 5})
     assert [c.limit for c in result.cases] == ["wall_time"] * 3
     assert time.monotonic() - started < 15
+
+
+def test_programs_batched_into_one_start_do_not_see_each_other(box):
+    """The pool runs several programs per sandbox start; the harness kills whatever the first
+    left running and empties the working directory before the second."""
+    marker = f"leftover-{secrets.token_hex(4)}"
+    first = f"""
+import os, sys
+open("planted.txt", "w").write("from the first program")
+if os.fork() == 0:
+    os.setsid()
+    os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", {marker!r}])
+print("planted")
+"""
+    second = f"""
+import os
+print("file:", os.path.exists("planted.txt"), os.path.exists("/tmp/planted.txt"))
+found = [p for p in os.listdir("/proc") if p.isdigit() and {marker!r} in open(f"/proc/{{p}}/cmdline").read()]
+print("daemon:", bool(found))
+"""
+    jobs = [box.job(first), box.job(second)]
+    results = box.backend.execute_batch(jobs)
+    assert results[0].cases[0].stdout == "planted\n"
+    assert results[1].cases[0].stdout == "file: False False\ndaemon: False\n", results[1]

@@ -1,11 +1,14 @@
 """The harness: the one process a sandbox starts. It runs INSIDE the sandbox, stdlib only.
 
-It reads a job from stdin (in ``marshal`` form, written by assay: files to write, an optional compile command, a run command,
-the stdin of each test case, the limits), writes the files into its working directory,
+It reads a job from stdin (in ``marshal`` form, written by assay): one or more programs,
+each with files to write, an optional compile command, a run command, the stdin of each
+test case, the limits. For each program it writes the files into its working directory,
 compiles once, then runs every case in a child process of its own, each with fresh rlimits
 (CPU, address space, processes, file size, open files), its own process group, stdin from
 the case, stdout and stderr into files capped by RLIMIT_FSIZE, and a wall-clock deadline
-after which the child's group is killed. It writes one JSON line of results to stdout.
+after which the child's group is killed. It writes one JSON line of results per program to
+stdout. Between two programs it kills every other process of the sandbox and empties the
+working directory, so programs batched into one start do not see each other.
 
 Why a harness: many cases per program in one sandbox start (the start is the expensive
 part), and for Python a fork of this already-running interpreter instead of a new one.
@@ -215,22 +218,30 @@ def main():
     LIMIT_PROCESSES = job.get("limit_processes", True)
     workdir = job.get("workdir") or os.getcwd()
     SCRATCH = job.get("scratch") or SCRATCH
-    os.makedirs(SCRATCH, exist_ok=True)
-    os.chdir(workdir)
+    env = job.get("env") or {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    for index, program in enumerate(job["programs"]):
+        if index:
+            _clean_slate(workdir)
+        os.makedirs(SCRATCH, exist_ok=True)
+        os.chdir(workdir)
+        out = run_program(program, env)
+        out["program"] = index
+        _emit(out)
+
+
+def run_program(job, env):
     for name, content in job.get("files", {}).items():
         folder = os.path.dirname(name)
         if folder:
             os.makedirs(folder, exist_ok=True)
         with open(name, "w", encoding="utf-8") as handle:
             handle.write(content)
-    env = job.get("env") or {"PATH": "/usr/local/bin:/usr/bin:/bin"}
     out = {"compile": None, "cases": []}
     if job.get("compile"):
         compiled = run_case(0, job["compile"], None, "", job["compile_limits"], env)
         out["compile"] = compiled
         if compiled["status"] != "ok":
-            _emit(out)
-            return
+            return out
     python_code = None
     if job.get("python_fork"):
         with open(job["python_fork"], encoding="utf-8") as handle:
@@ -241,7 +252,36 @@ def main():
         if job.get("stop_on_error") and result["status"] != "ok":
             break
         _reap_orphans()
-    _emit(out)
+    return out
+
+
+def _clean_slate(workdir):
+    """Between two programs of one sandbox start: nothing of the first survives into the second.
+    As PID 1 of the sandbox, kill(-1) reaches every other process in it (daemons, setsid
+    escapes, stopped processes); then the working directory is emptied."""
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+    os.chdir("/")
+    for root, folders, files in os.walk(workdir, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in folders:
+            path = os.path.join(root, name)
+            try:
+                os.unlink(path) if os.path.islink(path) else os.rmdir(path)
+            except OSError:
+                pass
 
 
 def _reap_orphans():

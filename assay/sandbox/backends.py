@@ -102,17 +102,25 @@ class LocalBackend:
     def check(self) -> None:
         """Raise SandboxError when this backend cannot run here (cached per backend kind)."""
 
-    # one job
+    # jobs
     def execute(self, job: Job) -> JobResult:
+        result = self.execute_batch([job])[0]
+        if isinstance(result, SandboxError):
+            raise result
+        return result
+
+    def execute_batch(self, jobs: list[Job]) -> list[JobResult | SandboxError]:
+        """Several jobs in ONE sandbox start, one after another, with a clean slate between
+        them (see the harness): the start is paid once. One result (or error) per job."""
         self.check()
+        limits = max((job.limits for job in jobs), key=lambda l: l.tmp_mb)
         with _host_dir() as host_dir:
             workdir = self.workdir(host_dir)
-            payload = self.payload(job, workdir)
-            argv = self.wrapper(job.limits, host_dir) + self.harness_command()
-            started = time.monotonic()
-            stdout, stderr, returncode, killed = self._launch(argv, payload, job.wall_budget(), host_dir)
-            elapsed = time.monotonic() - started
-        return self.parse(job, stdout, stderr, returncode, killed, elapsed)
+            payload = self.payload(jobs, workdir)
+            argv = self.wrapper(limits, host_dir) + self.harness_command()
+            budget = sum(job.wall_budget() for job in jobs)
+            stdout, stderr, returncode, killed = self._launch(argv, payload, budget, host_dir)
+        return self.parse(jobs, stdout, stderr, returncode, killed)
 
     def workdir(self, host_dir: str) -> str:
         return "/tmp"
@@ -121,28 +129,30 @@ class LocalBackend:
         """The harness is handed over as ``-c`` source: no file of the checkout is mounted."""
         return [self.python, "-I", *([] if self.python_site else ["-S"]), "-c", HARNESS_SOURCE]
 
-    def payload(self, job: Job, workdir: str) -> bytes:
+    def payload(self, jobs: list[Job], workdir: str) -> bytes:
+        return marshal.dumps({
+            "programs": [self.program(job) for job in jobs],
+            "limit_processes": self.isolated,  # outside a user namespace RLIMIT_NPROC counts all of the user's processes
+            "workdir": workdir,
+            "scratch": os.path.join(workdir, ".assay"),
+            "env": {"PATH": PATH, "HOME": workdir, "LANG": "C.UTF-8", "TMPDIR": workdir},
+        })
+
+    def program(self, job: Job) -> dict:
         language = job.language
         files = dict(job.files)
         files[language.source] = job.code
-        python_fork = language.python_fork and job.fork
         run = [self.python if part == "{python}" else part for part in language.run if not (part == "-S" and self.python_site)]
-        limits = job.limits.to_dict()
-        scratch = os.path.join(workdir, ".assay")
-        return marshal.dumps({
+        return {
             "files": files,
             "compile": list(language.compile) if language.compile else None,
             "compile_limits": job.compile_limits.to_dict(),
             "run": run,
-            "python_fork": language.source if python_fork else None,
+            "python_fork": language.source if language.python_fork and job.fork else None,
             "cases": list(job.cases),
-            "limits": limits,
-            "limit_processes": self.isolated,  # outside a user namespace RLIMIT_NPROC counts all of the user's processes
+            "limits": job.limits.to_dict(),
             "stop_on_error": job.stop_on_error,
-            "workdir": workdir,
-            "scratch": scratch,
-            "env": {"PATH": PATH, "HOME": workdir, "LANG": "C.UTF-8", "TMPDIR": workdir},
-        })
+        }
 
     def _launch(self, argv: list[str], payload: bytes, budget: float, host_dir: str) -> tuple[bytes, bytes, int | None, bool]:
         try:
@@ -165,23 +175,31 @@ class LocalBackend:
                 _live.discard(proc)
         return stdout, stderr, proc.returncode, killed
 
-    def parse(self, job: Job, stdout: bytes, stderr: bytes, returncode: int | None, killed: bool, elapsed: float) -> JobResult:
-        line = stdout.strip().splitlines()[-1] if stdout.strip() else b""
-        try:
-            data = json.loads(line)
-        except ValueError:
-            data = None
-        if data is None:
-            if killed:  # the job ran past its whole budget: every case not reported timed out
-                cases = [RunResult("timeout", signal=9, limit="wall_time", wall_seconds=job.limits.wall_seconds, backend=self.name) for _ in job.cases]
-                return JobResult(cases, backend=self.name)
-            message = stderr.decode("utf-8", "replace").strip()[-600:] or f"exit status {returncode}"
-            raise SandboxError(f"{self.name}: the sandbox harness did not report ({message})")
-        compile_result = RunResult.from_dict({**data["compile"], "backend": self.name}) if data.get("compile") else None
-        if compile_result is not None and compile_result.status != "ok" and compile_result.limit is None:
-            compile_result.status = "compile_error"
-        cases = [RunResult.from_dict({**case, "backend": self.name}) for case in data["cases"]]
-        return JobResult(cases, compile_result, self.name)
+    def parse(self, jobs: list[Job], stdout: bytes, stderr: bytes, returncode: int | None, killed: bool) -> list[JobResult | SandboxError]:
+        reported: dict[int, dict] = {}
+        for line in stdout.splitlines():
+            try:
+                data = json.loads(line)
+                reported[int(data["program"])] = data
+            except (ValueError, KeyError, TypeError):
+                continue
+        message = stderr.decode("utf-8", "replace").strip()[-600:] or f"exit status {returncode}"
+        out: list[JobResult | SandboxError] = []
+        for index, job in enumerate(jobs):
+            data = reported.get(index)
+            if data is None:
+                if killed:  # the start ran past its whole budget: what was not reported timed out
+                    cases = [RunResult("timeout", signal=9, limit="wall_time", wall_seconds=job.limits.wall_seconds, backend=self.name) for _ in job.cases]
+                    out.append(JobResult(cases, backend=self.name))
+                else:
+                    out.append(SandboxError(f"{self.name}: the sandbox harness did not report ({message})"))
+                continue
+            compile_result = RunResult.from_dict({**data["compile"], "backend": self.name}) if data.get("compile") else None
+            if compile_result is not None and compile_result.status != "ok" and compile_result.limit is None:
+                compile_result.status = "compile_error"
+            cases = [RunResult.from_dict({**case, "backend": self.name}) for case in data["cases"]]
+            out.append(JobResult(cases, compile_result, self.name))
+        return out
 
 
 def _kill(proc: subprocess.Popen) -> None:
