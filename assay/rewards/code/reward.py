@@ -101,16 +101,24 @@ class CodeReward(Reward):
 
         opts = self.options
         self.limits = Limits.of({**opts.limits, "wall_seconds": opts.timeout_seconds, "memory_mb": opts.memory_mb})
-        extra = ()
+        self.sandbox = Sandbox(opts.backend, url=opts.url, languages=opts.languages)
+        self._pytest_sandbox: Sandbox | None = None  # the same, plus pytest's installation mounted read-only
         self._pytest_paths: tuple[str, ...] = ()
-        try:
-            import pytest  # noqa: F401 - the sandbox mounts this installation for pytest-format tests
 
+    def _sandbox_for(self, suite: Suite):
+        if suite.kind != "pytest" or self.options.backend == "remote":
+            return self.sandbox
+        if self._pytest_sandbox is None:
+            from assay.sandbox import Sandbox, SandboxError
+
+            try:
+                import pytest
+            except ImportError:
+                raise SandboxError("pytest-format tests need pytest installed beside assay (pip install pytest)") from None
             self._pytest_paths = (os.path.dirname(os.path.dirname(pytest.__file__)),)
-        except ImportError:
-            pass
-        extra = self._pytest_paths
-        self.sandbox = Sandbox(opts.backend, url=opts.url, languages=opts.languages, extra_ro_paths=extra)
+            opts = self.options
+            self._pytest_sandbox = Sandbox(opts.backend, url=opts.url, languages=opts.languages, extra_ro_paths=self._pytest_paths)
+        return self._pytest_sandbox
 
     # --- one sample -> one sandbox job ---------------------------------------------------------
     def _prepare(self, sample: Sample):
@@ -138,16 +146,17 @@ class CodeReward(Reward):
             language = self.sandbox.language("python")
         if suite.kind != "stdio" and language.name != "python":
             return Judgment.fail("input", f"{suite.kind} tests need a Python program; the program is {language.name}")
-        return suite, self._job(suite, code, language)
+        sandbox = self._sandbox_for(suite)
+        return suite, sandbox, self._job(suite, code, language, sandbox)
 
-    def _job(self, suite: Suite, code: str, language):
+    def _job(self, suite: Suite, code: str, language, sandbox):
         stop = self.options.scoring != "fraction"
         if suite.kind == "stdio":
-            return self.sandbox.job(code, language, suite.tests, limits=self.limits, stop_on_error=stop)
+            return sandbox.job(code, language, suite.tests, limits=self.limits, stop_on_error=stop)
         if suite.kind == "assert":
             nonce = secrets.token_hex(16)
             spec = {"nonce": nonce, "program": code, "setup": suite.setup, "tests": list(suite.tests)}
-            job = self.sandbox.job(DRIVER.read_text(), "python", ("",), files={"_assay_tests.txt": repr(spec)}, limits=self.limits)
+            job = sandbox.job(DRIVER.read_text(), "python", ("",), files={"_assay_tests.txt": repr(spec)}, limits=self.limits)
             return job, nonce
         from assay.sandbox.languages import Language
 
@@ -155,31 +164,39 @@ class CodeReward(Reward):
         runner = Language("pytest", f"{self.options.module}.py", None, (
             "{python}", "-c", f"import sys; sys.path[:0] = [{paths}]; import pytest; "
             "sys.exit(pytest.main(['-q', '-rA', '--tb=short', '-p', 'no:cacheprovider', '-o', 'addopts=', 'test_assay.py']))"))
-        return self.sandbox.job(code, runner, ("",), files={"test_assay.py": suite.pytest_file},
+        return sandbox.job(code, runner, ("",), files={"test_assay.py": suite.pytest_file},
                                 limits=self.limits.replace(wall_seconds=self.limits.wall_seconds + 10, processes=max(self.limits.processes, 64)), fork=False)
 
     # --- a batch ------------------------------------------------------------------------------
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
         from assay.sandbox import SandboxError
 
-        prepared = [self._prepare(s) for s in samples]
-        jobs = [(i, p) for i, p in enumerate(prepared) if not isinstance(p, Judgment)]
-        out: list[Judgment | None] = [p if isinstance(p, Judgment) else None for p in prepared]
-        if jobs:
+        prepared = []
+        for sample in samples:
             try:
-                backend = self.sandbox.backend
+                prepared.append(self._prepare(sample))
             except SandboxError as error:
-                for i, _ in jobs:
+                prepared.append(Judgment.fail("backend", str(error)))
+        out: list[Judgment | None] = [p if isinstance(p, Judgment) else None for p in prepared]
+        groups: dict[int, tuple[Any, list[int]]] = {}  # one batch per sandbox (the pytest one mounts more)
+        for i, p in enumerate(prepared):
+            if not isinstance(p, Judgment):
+                groups.setdefault(id(p[1]), (p[1], []))[1].append(i)
+        for sandbox, indices in groups.values():
+            try:
+                backend = sandbox.backend
+            except SandboxError as error:
+                for i in indices:
                     out[i] = Judgment.fail("backend", str(error))
-                return out  # type: ignore[return-value]
-            raw_jobs = [job[0] if isinstance(job, tuple) else job for _, (_, job) in jobs]
-            results = self.sandbox.execute_many(raw_jobs)
-            for (i, (suite, job)), result in zip(jobs, results):
+                continue
+            jobs = [prepared[i][2] for i in indices]
+            results = sandbox.execute_many([job[0] if isinstance(job, tuple) else job for job in jobs])
+            for i, job, result in zip(indices, jobs, results):
+                suite = prepared[i][0]
                 if isinstance(result, SandboxError):
                     out[i] = Judgment.fail("backend", f"the sandbox could not run the program: {result}")
                 else:
-                    nonce = job[1] if isinstance(job, tuple) else None
-                    out[i] = self._judge(suite, result, nonce, backend.name)
+                    out[i] = self._judge(suite, result, job[1] if isinstance(job, tuple) else None, backend.name)
         return out  # type: ignore[return-value]
 
     # --- verdicts ---------------------------------------------------------------------------
