@@ -287,3 +287,14 @@ def test_server_adapter():
         judgments = response.json()["judgments"]
         assert [j["score"] for j in judgments] == [1.0, 0.0]
         assert "first failure" in judgments[1]["details"]["code"]["rationale"]
+
+
+def test_pytests_installation_is_mounted_only_for_pytest_tests():
+    import os
+
+    import pytest as installed
+
+    site = os.path.dirname(os.path.dirname(installed.__file__))
+    program = f"import os\nprint(os.path.exists({site!r}))"
+    judgment = CodeReward().score([Sample(response=fenced(program), reference=[{"input": "", "output": "False"}])])[0]
+    assert judgment.score == 1.0, judgment.rationale

@@ -187,3 +187,22 @@ def test_a_remote_sandbox_that_is_down_is_a_sandbox_error():
     with pytest.raises(SandboxError, match="is not answering after 3 attempts"):
         box.run("print(1)")
     assert time.monotonic() - started < 10
+
+
+@needs_isolation
+@pytest.mark.parametrize("module", ["assay.sandbox", "assay.sandbox.limits", "assay.sandbox.result", "assay.sandbox.languages",
+                                    "assay.sandbox.executor", "assay.rewards.code.extract", "assay.rewards.code.compare", "assay.rewards.code.reward"])
+def test_module_doctests(module):
+    import doctest
+    import importlib
+
+    failures, _ = doctest.testmod(importlib.import_module(module))
+    assert failures == 0
+
+
+def test_import_assay_does_not_import_the_sandbox():
+    import subprocess
+    import sys
+
+    code = "import sys, assay; print(any(m.startswith('assay.sandbox') or m == 'httpx' for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
