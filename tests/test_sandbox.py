@@ -206,3 +206,9 @@ def test_import_assay_does_not_import_the_sandbox():
 
     code = "import sys, assay; print(any(m.startswith('assay.sandbox') or m == 'httpx' for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_file_names_must_stay_in_the_working_directory():
+    for name in ("../escape.py", "/etc/x", "a/../../b"):
+        with pytest.raises(ValueError, match="must be relative"):
+            Sandbox("subprocess").job("print(1)", files={name: "x"})

@@ -78,6 +78,10 @@ class Sandbox:
             limits: Limits | dict | None = None, compile_limits: Limits | dict | None = None, stop_on_error: bool = False, fork: bool = True):
         from assay.sandbox.job import Job
 
+        for name in files or {}:
+            parts = name.replace("\\", "/").split("/")
+            if not name or name.startswith("/") or ".." in parts:
+                raise ValueError(f"file name {name!r} must be relative and stay inside the working directory")
         return Job(code, self.language(language), tuple(cases), tuple((files or {}).items()), Limits.of(limits),
                    Limits.of(compile_limits) if compile_limits else COMPILE_LIMITS, stop_on_error, fork)
 

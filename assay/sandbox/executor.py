@@ -20,7 +20,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 from assay.sandbox.result import SandboxError
 
@@ -61,6 +61,8 @@ class SandboxExecutor:
                     out.extend(future.result())
                 except SandboxError as error:
                     out.extend([error] * len(batch))
+                except CancelledError:
+                    out.extend([SandboxError("the sandbox pool was shut down before this run started")] * len(batch))
             return out
         futures = [self.submit(backend, job) for job in jobs]
         out = []
@@ -69,6 +71,8 @@ class SandboxExecutor:
                 out.append(future.result())
             except SandboxError as error:
                 out.append(error)
+            except CancelledError:
+                out.append(SandboxError("the sandbox pool was shut down before this run started"))
         return out
 
     def close(self) -> None:
