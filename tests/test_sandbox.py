@@ -15,11 +15,10 @@ import httpx
 import pytest
 
 from assay import sandbox
-from assay.sandbox import Language, Limits, Sandbox, SandboxError
-from assay.sandbox import backends
+from assay.sandbox import Language, Limits, Sandbox, SandboxError, backends
 from assay.sandbox.executor import SandboxExecutor
 
-ISOLATED = [name for name in ("bwrap", "unshare") if not isinstance(backends._checked.get((name, ())) or backends._probe(backends.BACKENDS[name]()), str)]
+ISOLATED = [name for name in ("bwrap", "unshare") if not isinstance(backends._probe(backends.BACKENDS[name]()), str)]
 needs_isolation = pytest.mark.skipif(not ISOLATED, reason="no isolating sandbox backend here (install bubblewrap: bash scripts/setup.sh as root)")
 needs_gpp = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 

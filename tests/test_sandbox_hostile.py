@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import sys
-import threading
 import time
 from pathlib import Path
 

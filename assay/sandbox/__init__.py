@@ -32,11 +32,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.sandbox.languages import BUILTIN, Language, language as resolve_language
+from assay.sandbox.languages import Language
+from assay.sandbox.languages import language as resolve_language
 from assay.sandbox.limits import COMPILE_LIMITS, Limits
 from assay.sandbox.result import RunResult, SandboxError
 
-__all__ = ["Language", "Limits", "RunResult", "SandboxError", "Sandbox", "run", "run_cases", "get_sandbox"]
+__all__ = ["Language", "Limits", "RunResult", "Sandbox", "SandboxError", "get_sandbox", "run", "run_cases"]
 
 
 class Sandbox:

@@ -31,8 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from assay.sandbox.job import Job, JobResult
@@ -348,7 +347,7 @@ def _probe(backend: LocalBackend) -> tuple[str, str] | str:
 BACKENDS = {"bwrap": BwrapBackend, "unshare": UnshareBackend, "subprocess": SubprocessBackend}
 
 
-@lru_cache(maxsize=None)
+@cache
 def local_backend(name: str, extra_ro_paths: tuple[str, ...] = (), python_site: bool = False) -> LocalBackend:
     """A local backend by name; ``auto`` is the first isolating one that works here (bwrap,
     then unshare), and a SandboxError saying how to install one when none does."""

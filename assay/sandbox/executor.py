@@ -24,7 +24,6 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 from assay.sandbox.result import SandboxError
 
-
 MAX_BATCH = 8  # programs per sandbox start, at most
 
 
