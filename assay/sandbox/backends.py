@@ -16,9 +16,12 @@ Three ways to start the in-sandbox harness (``_harness.py``), chosen by name:
   and NO isolation (the program sees the file system, the network and other processes).
   Only when named explicitly; assay never falls back to it.
 
-Every backend bounds the whole job by a wall clock (``Job.wall_budget``): past it the
-harness's process group (and with it the namespace) is killed. ``close_all()`` kills every
-live sandbox, for a clean shutdown.
+Every backend bounds the whole start by a wall clock (the sum of its jobs' ``wall_budget``):
+past it the harness's process group (and with it the namespace) is killed. ``close_all()``
+kills every live sandbox, for a clean shutdown. The harness is handed over as ``-c`` source
+(no file of the checkout is mounted), and one start may run several jobs (``execute_batch``)
+with a clean slate between them. When assay runs as root, the wrapper is started as
+``nobody``: root is exempt from RLIMIT_NPROC, and must not own the sandbox's processes.
 """
 
 from __future__ import annotations
