@@ -35,3 +35,9 @@ else
   install -e .
 fi
 .venv/bin/python -c "import assay" || { echo "setup failed: assay does not import" >&2; exit 1; }
+# bubblewrap isolates the code reward's sandbox (assay/sandbox); without it (or util-linux's
+# unshare) code rewards fail with a `backend` failure saying how to install it. Installed
+# only where this script may: as root, with apt-get; skipped silently otherwise.
+if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq bubblewrap) >>"$LOG" 2>&1 || true
+fi
