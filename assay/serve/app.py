@@ -36,9 +36,12 @@ import dataclasses
 import hmac
 import itertools
 import json
+import logging
 import math
 import os
+import re
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +55,10 @@ from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator, ScoreComparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from assay.serve.metrics import Metrics
-from assay.types import Judgment, Pair, Preference, Sample
+from assay.serve.pool import RewardPool
+from assay.types import Failure, Judgment, Pair, Preference, Sample
+
+log = logging.getLogger("assay.serve")
 
 ENDPOINTS = ("/v1/score", "/v1/compare", "/get_reward", "/health", "/metrics")
 
@@ -70,6 +76,9 @@ class Settings:
     max_samples: int = 1024  # per request
     token: str | None = None  # bearer token; None: no auth
     failure_score: float | None = None  # for /get_reward: what a failed total becomes (None: NaN)
+    reward_threads: int = 16  # threads for synchronous reward calls (the reward pool)
+    max_abandoned: int = 64  # reward calls still running past their timeout before the server reports itself wedged
+    warm_up: bool = True  # call each reward's warm_up() at start (the math pool), so first requests do not pay for it
 
 
 class ApiError(Exception):
@@ -121,11 +130,52 @@ async def read_json(request: Any, limit: int) -> Any:
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except UnicodeDecodeError:
         raise ApiError(400, "request body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise ApiError(400, f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise ApiError(400, f"request body is nested too deeply (the limit is {MAX_DEPTH} levels)") from None
+    if (problem := json_problem(body, check_surrogates=_SURROGATE_ESCAPE.search(raw) is not None)) is not None:
+        raise ApiError(400, problem)
+    return body
+
+
+MAX_DEPTH = 100  # JSON nesting accepted in a request body: ample for chat messages and schemas
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def json_problem(body: Any, check_surrogates: bool = True, max_depth: int = MAX_DEPTH) -> str | None:
+    """What makes a parsed body unusable, naming the field: nesting deeper than ``max_depth``,
+    or a string (or key) holding a lone surrogate such as ``\\ud800`` (it cannot be encoded as
+    UTF-8, so no answer could carry it). Iterative: a deep body cannot exhaust the stack."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= max_depth:
+                return f"{where or 'the body'}: nested deeper than {max_depth} levels"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    if check_surrogates and _has_lone_surrogate(key):
+                        return f"{where or 'the body'}: a key holds a lone surrogate escape (such as \\ud800), which is not text"
+                    path = f"{where}.{key}" if where else key
+                else:
+                    path = f"{where}[{key}]"
+                stack.append((item, path, depth + 1))
+        elif check_surrogates and isinstance(value, str) and _has_lone_surrogate(value):
+            return f"{where or 'the body'}: holds a lone surrogate escape (such as \\ud800), which is not text; send valid Unicode"
+    return None
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -215,6 +265,37 @@ def _hashable(value: Any) -> Any:
         return json.dumps(value, sort_keys=True, default=str)
 
 
+# --- internal failures: the traceback stays in the server log -----------------------------------
+def _log_internal(message: str, error: BaseException | None = None, raw: str | None = None) -> str:
+    """Log an internal failure with its traceback; the reference a client can quote."""
+    ref = uuid.uuid4().hex[:12]
+    if error is not None:
+        log.error("internal failure [reference %s]: %s", ref, message, exc_info=error)
+    else:
+        log.error("internal failure [reference %s]: %s\n%s", ref, message, raw or "")
+    return ref
+
+
+def _scrubbed(result: Any) -> Any:
+    """A judgment (or preference) as sent to a client: an ``internal`` failure's traceback
+    (server paths, the innermost frames) is logged here and replaced by a reference id."""
+    if not isinstance(result, Judgment):
+        failure = getattr(result, "failure", None)
+        if failure is not None and failure.kind == "internal" and failure.raw:
+            ref = _log_internal(failure.message, raw=failure.raw)
+            return dataclasses.replace(result, failure=Failure("internal", f"{failure.message} [reference {ref}]"))
+        return result
+    details = {k: _scrubbed(v) if isinstance(v, Judgment) else v for k, v in result.details.items()}
+    failure = result.failure
+    if failure is not None and failure.kind == "internal" and failure.raw:
+        ref = _log_internal(failure.message, raw=failure.raw)
+        message = f"{failure.message} [reference {ref}]"
+        return dataclasses.replace(result, rationale=message if result.rationale == failure.message else result.rationale, failure=Failure("internal", message), details=details)
+    if details != result.details:
+        return dataclasses.replace(result, details=details)
+    return result
+
+
 # --- the server's state -----------------------------------------------------------------------
 class RewardService:
     """The reward, the comparator, their batchers and the metrics: what the endpoints use."""
@@ -226,6 +307,7 @@ class RewardService:
         self.name = name
         self.metrics = Metrics()
         self.closing = False
+        self.pool = RewardPool(settings.reward_threads, settings.max_abandoned)
         self._requests = itertools.count()
         wait = settings.max_wait_ms / 1000.0
         common = dict(max_batch=settings.max_batch, max_wait=wait, queue_size=settings.queue_size, concurrency=settings.concurrency, call_timeout=settings.timeout)
@@ -249,8 +331,60 @@ class RewardService:
         return record
 
     async def start(self) -> None:
+        # every synchronous reward call (asyncio.to_thread) runs in the server's own pool
+        asyncio.get_running_loop().set_default_executor(self.pool)
+        if self.settings.warm_up:
+            await self.warm_up()
         await self.score_batcher.start()
         await self.compare_batcher.start()
+
+    async def warm_up(self) -> None:
+        """Call ``warm_up()`` on every reward (and component) that has one, before serving:
+        a lazily started worker pool (math) would else cost the first requests their timeout."""
+        seen: set[int] = set()
+        todo = [self.reward, self.comparator]
+        while todo:
+            item = todo.pop()
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            components = getattr(item, "components", None)
+            todo.extend(components.values() if isinstance(components, dict) else [])
+            if getattr(item, "reward", None) is not None:  # a comparator or wrapper around a reward
+                todo.append(item.reward)
+            warm = getattr(item, "warm_up", None)
+            if callable(warm):
+                name = getattr(item, "name", type(item).__name__)
+                started = time.perf_counter()
+                try:
+                    await asyncio.to_thread(warm)
+                except Exception as error:  # noqa: BLE001 - its samples will fail, typed, when scored
+                    log.warning("warm-up of %s failed: %s: %s", name, type(error).__name__, error)
+                else:
+                    log.info("warmed up %s in %.1f s", name, time.perf_counter() - started)
+
+    def health(self) -> tuple[str, str | None]:
+        """``("ok" | "wedged" | "shutting_down", why)``: wedged when the reward pool has no
+        thread left that could take a call."""
+        if self.closing:
+            return "shutting_down", "the server is shutting down"
+        if self.pool.wedged:
+            stats = self.pool.stats()
+            return "wedged", (
+                f"cannot score: all reward threads are held by {stats['abandoned_running']} calls that outlived their timeout "
+                f"(the oldest has run {stats['oldest_call_seconds']:g} s); it recovers if they return"
+            )
+        return "ok", None
+
+    def publish_pool(self) -> None:
+        stats = self.pool.stats()
+        for state in ("busy", "free"):
+            self.metrics.set("assay_reward_threads", stats[state], state=state)
+        self.metrics.set("assay_reward_threads", stats["abandoned_running"], state="abandoned")
+        self.metrics.set("assay_reward_calls_queued", stats["queued"])
+        self.metrics.set("assay_reward_calls_abandoned_total", stats["abandoned_total"])
+        self.metrics.set("assay_reward_oldest_call_seconds", stats["oldest_call_seconds"])
+        self.metrics.set("assay_wedged", 1 if stats["wedged"] else 0)
 
     async def stop(self) -> None:
         self.closing = True
@@ -259,6 +393,10 @@ class RewardService:
     async def _submit(self, batcher: MicroBatcher[Any, Any], items: list[Any], timeout: float, endpoint: str, fail: Any) -> list[Any]:
         if len(items) > batcher.queue_size:  # could never fit: not a "retry later" (429)
             raise ApiError(413, f"{len(items)} items in one request; this server's queue holds {batcher.queue_size}")
+        state, why = self.health()
+        if state == "wedged":
+            self.metrics.count("assay_rejected_total", reason="wedged")
+            raise ApiError(503, f"server wedged: {why}", {"Retry-After": "30"})
         try:
             future = batcher.submit(items)
         except QueueFull as error:
@@ -269,13 +407,14 @@ class RewardService:
             raise ApiError(503, str(error)) from None
         self.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=batcher.name)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return [_scrubbed(r) for r in await asyncio.wait_for(future, timeout)]
         except asyncio.TimeoutError:
             self.metrics.count("assay_timeouts_total", endpoint=endpoint)
             message = f"not scored within the request timeout of {timeout:g} s (queue or reward too slow); the work was abandoned"
             return [fail("timeout", message) for _ in items]
         except Exception as error:  # noqa: BLE001 - a reward that raised: typed failures, not a 500
-            return [fail("internal", f"{type(error).__name__}: {error}") for _ in items]
+            ref = _log_internal(f"{type(error).__name__}: {error}", error)
+            return [fail("internal", f"{type(error).__name__}: {error} [reference {ref}]") for _ in items]
 
     async def score(self, samples: list[Sample], timeout: float, endpoint: str = "/v1/score") -> list[Judgment]:
         request = next(self._requests)
@@ -362,7 +501,8 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Any:
-        return _error(500, f"internal error: {type(error).__name__}: {error}")
+        ref = _log_internal(f"{request.url.path}: {type(error).__name__}: {error}", error)
+        return _error(500, f"internal error [reference {ref}]: {type(error).__name__} (the server log has the details)")
 
     def authorize(request: Request) -> None:
         if settings.token is None:
@@ -403,16 +543,18 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
 
     @app.get("/health")
     async def health() -> Any:
-        status = "shutting_down" if service.closing else "ok"
+        status, why = service.health()
         return _json(
             {
                 "status": status,
+                **({"reason": why} if why else {}),
                 "config": service.name,
                 "rewards": component_names(service.reward),
                 "queue": service.score_batcher.stats(),
+                "reward_pool": service.pool.stats(),
                 "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "token"} | {"auth": settings.token is not None},
             },
-            503 if service.closing else 200,
+            200 if status == "ok" else 503,
         )
 
     @app.get("/metrics")
@@ -420,6 +562,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
         authorize(request)
         for batcher in (service.score_batcher, service.compare_batcher):
             service.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=batcher.name)
+        service.publish_pool()
         return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
     app.add_middleware(MetricsMiddleware, service=service)
