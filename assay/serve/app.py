@@ -79,6 +79,11 @@ class Settings:
     reward_threads: int = 16  # threads for synchronous reward calls (the reward pool)
     max_abandoned: int = 64  # reward calls still running past their timeout before the server reports itself wedged
     warm_up: bool = True  # call each reward's warm_up() at start (the math pool), so first requests do not pay for it
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers; then closed (408)
+    body_timeout: float = 30.0  # seconds a request may take to send its body; then 408
+    max_connections: int = 1000  # open connections; beyond, an immediate 503 and close
+    keep_alive: float = 5.0  # seconds an idle keep-alive connection is kept open
+    max_header_bytes: int = 64 * 1024  # largest request head the h11 parser accepts
 
 
 class ApiError(Exception):
@@ -110,8 +115,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 # --- request parsing ----------------------------------------------------------------------------
-async def read_json(request: Any, limit: int) -> Any:
-    """The request body as JSON, refusing bodies over ``limit`` bytes (413) and non-JSON (400)."""
+async def read_json(request: Any, limit: int, timeout: float | None = None) -> Any:
+    """The request body as JSON, refusing bodies over ``limit`` bytes (413), bodies not
+    received within ``timeout`` seconds (408, connection closed) and non-JSON (400)."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -121,7 +127,19 @@ async def read_json(request: Any, limit: int) -> Any:
         if declared > limit:
             raise ApiError(413, f"request body is {declared} bytes; the limit is {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            if deadline is None:
+                chunk = await stream.__anext__()
+            else:
+                chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, deadline - loop.time()))
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"request body not received within {timeout:g} s (after {size} bytes)", {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
@@ -516,7 +534,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
     @app.post("/v1/score")
     async def score(request: Request) -> Any:
         authorize(request)
-        body = await read_json(request, settings.max_body_bytes)
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         samples = parse_samples(body, settings.max_samples)
         judgments = await service.score(samples, _timeout_of(body, settings.timeout))
         return _json({"judgments": [j.to_dict() for j in judgments]})
@@ -524,7 +542,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
     @app.post("/v1/compare")
     async def compare(request: Request) -> Any:
         authorize(request)
-        body = await read_json(request, settings.max_body_bytes)
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         pairs = parse_pairs(body, settings.max_samples)
         preferences = await service.compare(pairs, _timeout_of(body, settings.timeout))
         return _json({"preferences": [p.to_dict() for p in preferences]})
@@ -532,7 +550,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
     @app.post("/get_reward")
     async def get_reward(request: Request) -> Any:
         authorize(request)
-        body = await read_json(request, settings.max_body_bytes)
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         queries, prompts, labels = parse_openrlhf(body, settings.max_samples)
         timeout = _timeout_of(body, settings.timeout)
         judgments, unsplit = await ascore_queries(lambda samples: service.score(samples, timeout, "/get_reward"), queries, prompts, labels)
@@ -573,9 +591,13 @@ def serve(config: str | os.PathLike[str] | dict[str, Any], host: str = "127.0.0.
     """Run the server in this process until SIGINT/SIGTERM; accepted requests are finished first."""
     import uvicorn
 
+    from assay.serve.connections import uvicorn_config
+
     settings = settings or Settings()
+    if host in ("0.0.0.0", "::", "") and settings.token is None:
+        log.warning("serving on all interfaces (%s) without a token: anyone who can reach this port can use the server; set --token-env", host or "*")
     app = build_app(config, settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=int(settings.timeout) + 5, access_log=False)
+    uvicorn.Server(uvicorn_config(app, settings, host, port, log_level)).run()
 
 
 __all__ = ["Settings", "RewardService", "ApiError", "build_app", "serve", "load_service"]
