@@ -39,7 +39,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -50,7 +49,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from assay.integrations.common import component_names
-from assay.files.jsonl import text_problem
+from assay.files.jsonl import MAX_DEPTH, json_problem, text_problem
 from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator, ScoreComparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
@@ -155,45 +154,13 @@ async def read_json(request: Any, limit: int, timeout: float | None = None) -> A
         raise ApiError(400, f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise ApiError(400, f"request body is nested too deeply (the limit is {MAX_DEPTH} levels)") from None
-    if (problem := json_problem(body, check_surrogates=_SURROGATE_ESCAPE.search(raw) is not None)) is not None:
-        raise ApiError(400, problem)
+    # deep nesting or a lone surrogate escape: a 400 naming the field, not a 500 when answering
+    if (problem := json_problem(body)) is not None:
+        where, what = problem
+        raise ApiError(400, f"{where or 'request body'}: {what}")
     return body
 
 
-MAX_DEPTH = 100  # JSON nesting accepted in a request body: ample for chat messages and schemas
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _has_lone_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def json_problem(body: Any, check_surrogates: bool = True, max_depth: int = MAX_DEPTH) -> str | None:
-    """What makes a parsed body unusable, naming the field: nesting deeper than ``max_depth``,
-    or a string (or key) holding a lone surrogate such as ``\\ud800`` (it cannot be encoded as
-    UTF-8, so no answer could carry it). Iterative: a deep body cannot exhaust the stack."""
-    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
-    while stack:
-        value, where, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth >= max_depth:
-                return f"{where or 'the body'}: nested deeper than {max_depth} levels"
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str):
-                    if check_surrogates and _has_lone_surrogate(key):
-                        return f"{where or 'the body'}: a key holds a lone surrogate escape (such as \\ud800), which is not text"
-                    path = f"{where}.{key}" if where else key
-                else:
-                    path = f"{where}[{key}]"
-                stack.append((item, path, depth + 1))
-        elif check_surrogates and isinstance(value, str) and _has_lone_surrogate(value):
-            return f"{where or 'the body'}: holds a lone surrogate escape (such as \\ud800), which is not text; send valid Unicode"
-    return None
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -224,7 +191,7 @@ def parse_samples(body: Any, limit: int) -> list[Sample]:
         if "response" not in row:
             raise ApiError(422, f"samples[{i}]: missing field 'response'")
         for field in ("prompt", "response"):
-            if row.get(field) is not None and (problem := text_problem(row[field])):
+            if row.get(field) is not None and (problem := text_problem(row[field], field)):
                 raise ApiError(422, f"samples[{i}].{field}: {problem}")
         steps = row.get("steps")
         if steps is not None and not (isinstance(steps, list) and all(isinstance(s, str) for s in steps)):
@@ -243,7 +210,7 @@ def parse_pairs(body: Any, limit: int) -> list[Pair]:
             if field not in row:
                 raise ApiError(422, f"pairs[{i}]: missing field {field!r}")
         for field in ("prompt", "response_a", "response_b"):
-            if row.get(field) is not None and (problem := text_problem(row[field])):
+            if row.get(field) is not None and (problem := text_problem(row[field], field)):
                 raise ApiError(422, f"pairs[{i}].{field}: {problem}")
         extra = {k: v for k, v in row.items() if k not in ("prompt", "response_a", "response_b", "reference", "id")}
         pairs.append(Pair(row.get("prompt"), row["response_a"], row["response_b"], row.get("reference"), row.get("id"), extra))
