@@ -30,6 +30,10 @@ class CompositeReward(Reward):
         self.needs_whole_groups = needs_whole_groups(spec)  # type: ignore[misc]
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
+        if self.needs_whole_groups and (bad := {i: p for i, s in enumerate(samples) if (p := compose.group_problem(s.group))}):
+            good = [i for i in range(len(samples)) if i not in bad]  # an unusable group fails its row alone
+            scored = iter(await self.ascore_batch([samples[i] for i in good]) if good else [])
+            return [Judgment.fail("input", bad[i]) if i in bad else next(scored) for i in range(len(samples))]
         names = list(self.components)
         results = await asyncio.gather(*(self.components[n].ascore(samples) for n in names))
         by_name: dict[str, list[Judgment]] = dict(zip(names, results, strict=True))
