@@ -182,3 +182,30 @@ def test_resume_after_kill_reuses_every_written_row_and_recomputes_none(tmp_path
     assert [r["id"] for r in final] == list(range(n)) and all(r["score"] == len(r["response"]) for r in final)
     assert f"{len(written)} row(s) reused" in rerun.stderr
     assert not list(tmp_path.glob("out.jsonl.partial-*"))
+
+
+@pytest.mark.parametrize(
+    "source, name, expected",
+    [
+        ("def ok(response):\n    return 1.0\nraise RuntimeError('boom at import')\n", "ok", "importing it raised RuntimeError: boom at import (at "),
+        ("def f(:\n", "f", "syntax error in "),
+        ("ok = 3\n", "ok", "is not callable"),
+        ("def f(response):\n    return 1.0\n", "missing", "has no attribute 'missing'"),
+    ],
+)
+def test_function_load_errors_name_the_config_entry(tmp_path, capsys, source, name, expected):
+    (tmp_path / "user.py").write_text(source)
+    (tmp_path / "c.yaml").write_text(f"rewards:\n  mine: {{type: function, path: 'user.py:{name}'}}\n")
+    (tmp_path / "in.jsonl").write_text('{"response": "a"}\n')
+    assert main(["score", str(tmp_path / "in.jsonl"), "-c", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "o.jsonl"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"rewards.mine.path: 'user.py:{name}' could not be loaded" in err and expected in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("weight", [".nan", ".inf", "-.inf"])
+def test_a_non_finite_weight_is_refused_at_load(setup, capsys, weight):
+    (setup / "c.yaml").write_text(f"rewards:\n  n: {{type: function, path: funcs.py:length, weight: {weight}}}\n")
+    (setup / "in.jsonl").write_text('{"response": "a"}\n')
+    assert main(["score", str(setup / "in.jsonl"), "-c", str(setup / "c.yaml"), "-o", str(setup / "o.jsonl"), "-q"]) == 2
+    assert "rewards.n.weight: Input should be a finite number" in capsys.readouterr().err

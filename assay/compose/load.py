@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 class ScheduleSpec(BaseModel):
     """A weight annealed over training steps (Trust-GRPO-style), see compose.scheduled_weight."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN or infinite weight is refused at load
     start: float
     end: float
     steps: int = Field(gt=0)
@@ -48,7 +48,7 @@ class ScheduleSpec(BaseModel):
 class RewardEntry(BaseModel):
     """One named reward: its type, how it counts in the total, and its own options."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)  # NaN or infinite weights are refused at load
     type: str
     weight: float = 1.0
     only_if: str | None = None  # positive-only: counts only when this reward >= only_if_threshold
@@ -66,7 +66,7 @@ class RewardEntry(BaseModel):
 class GateSpec(BaseModel):
     """A bottom-line constraint: when ``reward`` scores below ``below``, the total is capped at ``cap``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     reward: str
     below: float = 1.0
     cap: float = 0.0
@@ -75,7 +75,7 @@ class GateSpec(BaseModel):
 class CombineSpec(BaseModel):
     """How component scores become the total."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     method: Literal["weighted_sum", "log_sigmoid_sum", "outcome_process"] = "weighted_sum"
     on_failure: Literal["fail", "skip", "value"] = "fail"
     failure_value: float | None = None
