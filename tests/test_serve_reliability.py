@@ -204,3 +204,54 @@ def test_slow_headers_and_bodies_are_cut_off_and_connections_are_capped():
         # the server is unharmed
         assert client.get("/health").status_code == 200
         assert score(client, "4")["score"] == 1.0
+
+
+def test_rewards_are_warmed_up_at_start_so_a_first_short_request_is_scored():
+    pytest.importorskip("math_verify")
+    with ServerThread({"rewards": {"m": {"type": "math"}}}, Settings(timeout=30)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        math_reward = server.service.reward.components["m"]
+        assert math_reward.worker_pids()  # started with the server, not by the first request
+        started = time.monotonic()
+        r = client.post("/v1/score", json={"samples": [{"response": "so \\boxed{4}", "reference": "4"}], "timeout": 3})
+        assert r.json()["judgments"][0]["score"] == 1.0 and time.monotonic() - started < 3
+
+
+def test_chat_responses_need_string_content_and_an_assistant_turn():
+    with ServerThread(config()) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        cases = [
+            ([{"role": "user", "content": "2+2?"}], "without an assistant turn"),
+            ([{"role": "assistant", "content": 4}], "'content' must be a string"),
+            ([{"role": "assistant", "content": {"text": "4"}}], "'content' must be a string"),
+            ([], "empty list"),
+        ]
+        for response, expected in cases:
+            r = client.post("/v1/score", json={"samples": [{"response": response}]})
+            assert r.status_code == 422 and "samples[0].response" in r.json()["error"]["message"] and expected in r.json()["error"]["message"], r.text
+        # a user prompt as chat is fine; content parts are fine
+        ok = client.post("/v1/score", json={"samples": [{"prompt": [{"role": "user", "content": "2+2?"}], "response": [{"role": "assistant", "content": [{"type": "text", "text": "4"}]}], "reference": "4"}]})
+        assert ok.json()["judgments"][0]["score"] == 1.0
+
+
+def test_serving_on_all_interfaces_without_a_token_warns(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(config()))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "assay", "serve", "-c", str(cfg), "--host", "0.0.0.0", "--port", str(port), "--log-level", "warning"],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "without a token" in out, out
