@@ -14,19 +14,26 @@ says what was wrong, and never takes the server down):
   "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures"}``;
   a failed total is ``NaN`` (Python's ``json`` reads it) unless the server was started with
   a ``failure_score``, and ``extra_logs.failed`` marks it.
-- ``GET /health`` (no auth): ``{"status": "ok", ...}``, 503 while shutting down.
+- ``GET /health`` (no auth): ``{"status": "ok", ...}``; 503 while shutting down, and 503 with
+  ``"status": "wedged"`` when every reward thread is held by a call that outlived its timeout
+  (see :mod:`assay.serve.pool`), so a load balancer takes the server out.
 - ``GET /metrics``: Prometheus text (requests by status, failures by kind, batch sizes,
   latency, queue depth).
 
 Limits and their answers: a body over ``max_body_bytes`` -> 413; more samples than
-``max_samples`` in one request -> 413; not JSON -> 400; JSON of the wrong shape -> 422; a
+``max_samples`` in one request -> 413; not JSON, JSON nested deeper than 100 levels or a
+string with a lone surrogate (``\\ud800``) -> 400 naming the field; a body not received
+within ``body_timeout`` -> 408 (request heads, connection counts: :mod:`assay.serve.connections`);
+a wedged reward pool -> 503; JSON of the wrong shape -> 422; a
 missing or wrong bearer token (when ``token`` is set) -> 401; more than ``queue_size``
 samples waiting -> 429 with ``Retry-After``; shutting down -> 503. A request not scored
 within its timeout (``timeout`` in the body, capped by the server's) is answered **200 with
 a typed ``timeout`` failure for each of its samples** (score ``null``): a timeout is a
 failure of those judgments, reported like any other, not a server error; its queued work is
 dropped, and a reward call already running finishes in the background and is discarded.
-A reward that raises gives ``internal`` failures for the samples it could not score.
+A reward that raises gives ``internal`` failures for the samples it could not score; their
+tracebacks are logged (logger ``assay.serve``) under a reference id that the client gets
+instead of the traceback.
 """
 
 from __future__ import annotations
