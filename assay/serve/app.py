@@ -91,6 +91,13 @@ class Settings:
     keep_alive: float = 5.0  # seconds an idle keep-alive connection is kept open
     max_header_bytes: int = 64 * 1024  # largest request head the h11 parser accepts
 
+    def __post_init__(self) -> None:
+        for name in ("timeout", "header_timeout", "body_timeout", "keep_alive"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
+        if self.reward_threads < 1 or self.max_abandoned < 0 or self.max_connections < 0:
+            raise ValueError("reward_threads must be >= 1, max_abandoned and max_connections >= 0")
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:

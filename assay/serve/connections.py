@@ -85,7 +85,8 @@ def uvicorn_config(app: Any, settings: Any, host: str, port: int, log_level: str
     import uvicorn
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    protocol = guarded_protocol(AutoHTTPProtocol, settings.header_timeout, settings.max_connections)
+    cap = settings.max_connections or None  # 0: no cap
+    protocol = guarded_protocol(AutoHTTPProtocol, settings.header_timeout, cap)
     return uvicorn.Config(
         app,
         host=host,
@@ -96,7 +97,7 @@ def uvicorn_config(app: Any, settings: Any, host: str, port: int, log_level: str
         http=protocol,
         timeout_graceful_shutdown=int(settings.timeout) + 5,
         timeout_keep_alive=max(1, int(round(settings.keep_alive))),
-        limit_concurrency=settings.max_connections + 1 if settings.max_connections else None,
+        limit_concurrency=cap + 1 if cap else None,
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
