@@ -209,3 +209,17 @@ def test_a_non_finite_weight_is_refused_at_load(setup, capsys, weight):
     (setup / "in.jsonl").write_text('{"response": "a"}\n')
     assert main(["score", str(setup / "in.jsonl"), "-c", str(setup / "c.yaml"), "-o", str(setup / "o.jsonl"), "-q"]) == 2
     assert "rewards.n.weight: Input should be a finite number" in capsys.readouterr().err
+
+
+def test_resume_reuses_rows_of_the_same_config_only(setup, capsys):
+    inp = setup / "in.jsonl"
+    inp.write_text('{"response": "a"}\n{"response": "bb"}\n')
+    out = setup / "out.jsonl"
+    base = ["score", str(inp), "--config", str(setup / "rewards.yaml"), "--output", str(out), "-q", "--resume"]
+    assert main(base) == 0 and "0 row(s) reused from earlier output, 2 scored" in capsys.readouterr().err  # nothing to resume from: a plain run
+    inp.write_text('{"response": "a"}\n{"response": "bb"}\n{"response": "ccc"}\n')
+    assert main(base) == 0 and "2 row(s) reused from earlier output, 1 scored" in capsys.readouterr().err
+    (setup / "other.yaml").write_text("rewards:\n  m: {type: function, path: funcs.py:length}\n")
+    assert main([*base[:3], str(setup / "other.yaml"), *base[4:]]) == 0
+    assert "0 row(s) reused from earlier output, 3 scored" in capsys.readouterr().err
+    assert [r["rewards"].keys() == {"m"} for r in rows(out)] == [True] * 3

@@ -11,7 +11,9 @@ when the run ends (a bad line that stops the run included); a run killed midway 
 earlier ``OUTPUT`` as it was and its rows in the partial file. With ``resume``, rows already
 written, in ``OUTPUT`` or in the partial files of interrupted runs, are reused instead of
 scored again: an input row is matched to an output row by its content (every input field,
-``id`` included), so a changed row is scored afresh. For a reward that scores within groups
+``id`` included), so a changed row is scored afresh, and a row whose rewards are not the
+config's (another config wrote it) too; a config whose options changed under the same
+names is not detected: resume with the config that wrote the rows. For a reward that scores within groups
 (``group_zscore``, trust weights, listwise judges) a row is reused only if every row of its
 group is, so a group is never normalised against part of itself.
 """
@@ -136,6 +138,8 @@ def score_file(
         batch_size = sys.maxsize
     plain = not isinstance(getattr(reward, "components", None), dict)
     done = written_rows(output_path) if resume else {}
+    names = sorted(reward.components) if not plain else ["reward"]  # type: ignore[attr-defined]
+    done = {k: row for k, row in done.items() if isinstance(row.get("rewards"), dict) and sorted(row["rewards"]) == names}  # rows of another config: scored again
     counts = stats if stats is not None else {}
     counts.update(reused=0, scored=0)
     total = count_lines(input_path)
