@@ -182,11 +182,10 @@ class RewardPool(concurrent.futures.ThreadPoolExecutor):
             call = self._calls.get()
             if call is None:
                 break
-            with self._lock:
+            with self._lock:  # running and registered at once: a cancel in between is not missed
                 self._queued -= 1
-            if not call.set_running_or_notify_cancel():
-                continue
-            with self._lock:
+                if not call.set_running_or_notify_cancel():
+                    continue
                 call.started = time.monotonic()
                 self._running.add(call)
                 me.assay_call = call  # type: ignore[attr-defined]
