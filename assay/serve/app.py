@@ -175,8 +175,6 @@ async def read_json(request: Any, limit: int, timeout: float | None = None) -> A
     return body
 
 
-
-
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, f"expected a JSON object at the top level, got {type(body).__name__}")
@@ -578,7 +576,10 @@ def serve(config: str | os.PathLike[str] | dict[str, Any], host: str = "127.0.0.
     if host in ("0.0.0.0", "::", "") and settings.token is None:
         log.warning("serving on all interfaces (%s) without a token: anyone who can reach this port can use the server; set --token-env", host or "*")
     app = build_app(config, settings)
-    uvicorn.Server(uvicorn_config(app, settings, host, port, log_level)).run()
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port, log_level))
+    server.run()
+    if not server.started:  # uvicorn.run would exit the process here; say why instead
+        raise OSError(f"the server did not start on {host}:{port} (see uvicorn's message above)")
 
 
 __all__ = ["Settings", "RewardService", "ApiError", "build_app", "serve", "load_service"]
