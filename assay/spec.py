@@ -44,7 +44,7 @@ class ConfigError(ValueError):
 class ScheduleSpec(BaseModel):
     """A weight annealed over training steps (Trust-GRPO-style), see compose.rules.scheduled_weight."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     start: float
     end: float
     steps: int = Field(gt=0)
@@ -71,7 +71,7 @@ class VoteOptions(Options):
 class RewardEntry(BaseModel):
     """One named reward: its type, how it counts in the total, and its own options."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)  # a NaN or infinite weight is refused at load
     type: str
     weight: float = 1.0
     only_if: str | None = None  # positive-only: counts only when this reward >= only_if_threshold
@@ -120,7 +120,7 @@ class ComparatorEntry(BaseModel):
 class GateSpec(BaseModel):
     """A bottom-line constraint: when ``reward`` scores below ``below``, the total is capped at ``cap``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     reward: str
     below: float = 1.0
     cap: float = 0.0
@@ -129,7 +129,7 @@ class GateSpec(BaseModel):
 class CombineSpec(BaseModel):
     """How component scores become the total."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     method: Literal["weighted_sum", "log_sigmoid_sum", "outcome_process"] = "weighted_sum"
     on_failure: Literal["fail", "skip", "value"] = "fail"
     failure_value: float | None = None

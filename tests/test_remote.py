@@ -93,3 +93,40 @@ def test_remote_keeps_groups_whole_and_fails_only_unsendable_samples():
         assert remote.http.calls == 1  # the group of 3 went as one request; the unsendable sample was not sent
     assert [j.score for j in judged[:3]] == [1.5, 0.5, 1.5]
     assert judged[3].failure.kind == "input" and "JSON" in judged[3].rationale
+
+
+def test_a_malformed_judgment_from_the_server_fails_its_sample_alone():
+    """A server (here a stand-in on loopback) that answers a string score, ``true`` as a score or
+    a broken failure: those samples are ``backend`` failures, the good one is kept, nothing raises."""
+    import http.server
+    import threading
+
+    answer = json.dumps({"judgments": [
+        {"score": "0.5", "rationale": "a string score"},
+        {"score": True, "rationale": "a boolean score"},
+        {"score": None, "rationale": "x", "failure": {"kind": "nonsense", "message": "?"}},
+        {"score": 0.75, "rationale": "fine", "details": {"c": {"score": "high", "rationale": "bad component"}}},
+        {"score": 1.0, "rationale": "good"},
+    ]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        judged = RemoteReward(url=f"http://127.0.0.1:{httpd.server_address[1]}", retries=0).score([Sample(response=str(i)) for i in range(5)])
+    finally:
+        httpd.shutdown()
+    assert [j.failure.kind if j.failure else None for j in judged] == ["backend"] * 4 + [None]
+    assert all(j.score is None for j in judged[:4]) and judged[4].score == 1.0
+    assert "not a number" in judged[0].rationale and "not a number" in judged[1].rationale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 EXAMPLE = """\
@@ -34,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--output", "-o", type=Path, required=True, help="JSONL file to write")
     parser.add_argument("--batch-size", type=int, default=256, help="rows scored together (default 256)")
     parser.add_argument("--on-bad-line", choices=("stop", "skip"), default="stop", help="what to do with a malformed line (default: stop, keeping every row already scored)")
+    parser.add_argument("--resume", action="store_true", help="reuse the rows OUTPUT (or an interrupted run's OUTPUT.partial-*) already holds, matched by their input fields; score only the rest")
     parser.add_argument("--summary-json", type=Path, help="also write the summary table as JSON here")
     parser.add_argument("--engine", choices=("local", "ray"), default="local", help="where to run (ray: Ray Data, see docs/serving.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -43,9 +45,16 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from assay.cli.common import SetupError, load_for_input, report
     from assay.compose.load import build_composite
+    from assay.files.jsonl import count_lines
     from assay.files.score_file import score_file
     from assay.spec import read_config
 
+    if args.input.is_file() and count_lines(args.input) == 0:  # before the config loads a model
+        print(f"error: {args.input}: no rows to score (the file is empty or only blank lines); {args.output} left as it was", file=sys.stderr)
+        return 2
+    if args.resume and args.engine == "ray":
+        print("error: --resume works with --engine local only", file=sys.stderr)
+        return 2
     try:  # the config is read once; with Ray the actors build the reward from what was read here
         loaded = load_for_input(args.input, read_config, args.config)
         reward = None if args.engine == "ray" else load_for_input(args.input, build_composite, loaded)
@@ -56,5 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
         summary, errors = score_file_ray(loaded, args.input, args.output, batch_size=args.batch_size, on_bad_line=args.on_bad_line)
     else:
-        summary, errors = score_file(reward, args.input, args.output, args.batch_size, args.on_bad_line, progress=not args.quiet)
+        stats: dict[str, int] = {}
+        summary, errors = score_file(reward, args.input, args.output, args.batch_size, args.on_bad_line, progress=not args.quiet, resume=args.resume, stats=stats)
+        if args.resume:
+            print(f"resumed: {stats['reused']} row(s) reused from earlier output, {stats['scored']} scored", file=sys.stderr)
     return report(args, summary, errors, "row before it was scored and written", list_skipped=True)

@@ -42,6 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body in MiB; larger gets 413 (default 8)")
     parser.add_argument("--max-samples", type=int, default=None, help="most samples per request; more gets 413 (default: the queue size)")
     parser.add_argument("--failure-score", type=float, default=None, help="for /get_reward: the number a failed total becomes (default NaN; see docs/serving.md)")
+    parser.add_argument("--reward-threads", type=int, default=16, help="threads for synchronous reward calls (default 16)")
+    parser.add_argument("--max-abandoned", type=int, default=64, help="reward calls still running past their timeout (each holds a thread) before /health reports the server wedged (default 64)")
+    parser.add_argument("--header-timeout", type=float, default=10.0, help="seconds a connection may take to send its request headers; then it is closed (default 10)")
+    parser.add_argument("--body-timeout", type=float, default=30.0, help="seconds a request may take to send its body; then 408 (default 30)")
+    parser.add_argument("--max-connections", type=int, default=1000, help="open connections; beyond, an immediate 503 (default 1000; 0: no cap)")
+    parser.add_argument("--keep-alive", type=float, default=5.0, help="seconds an idle keep-alive connection stays open (default 5)")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false", help="do not start reward worker pools (math) before serving")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     parser.set_defaults(func=run)
 
@@ -56,17 +63,28 @@ def run(args: argparse.Namespace) -> int:
         if not token:
             print(f"error: --token-env {args.token_env}: that environment variable is not set or empty", file=sys.stderr)
             return 2
-    settings = Settings(
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        queue_size=args.queue_size,
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_samples=args.max_samples or args.queue_size,
-        token=token,
-        failure_score=args.failure_score,
-    )
+    try:
+        settings = Settings(
+            max_batch=args.max_batch,
+            max_wait_ms=args.max_wait_ms,
+            queue_size=args.queue_size,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+            max_samples=args.max_samples or args.queue_size,
+            token=token,
+            failure_score=args.failure_score,
+            reward_threads=args.reward_threads,
+            max_abandoned=args.max_abandoned,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            max_connections=args.max_connections,
+            keep_alive=args.keep_alive,
+            warm_up=args.warm_up,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         serve(args.config, host=args.host, port=args.port, settings=settings, log_level=args.log_level)
     except (ConfigError, ImportError, OSError, ValueError) as error:

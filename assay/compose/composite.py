@@ -91,6 +91,10 @@ class CompositeReward(Reward):
         return w, f"{name} weight {w:.4g} at step {step} ({s.kind} {s.start:g}->{s.end:g})"
 
     async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
+        if self.needs_whole_groups and (bad := {i: p for i, s in enumerate(samples) if (p := compose.group_problem(s.group))}):
+            good = [i for i in range(len(samples)) if i not in bad]  # an unusable group fails its row alone
+            scored = iter(await self.ascore_batch([samples[i] for i in good]) if good else [])
+            return [Judgment.fail("input", bad[i]) if i in bad else next(scored) for i in range(len(samples))]
         names = list(self.components)
         results = await asyncio.gather(*(self.components[n].ascore(samples) for n in names))
         by_name: dict[str, list[Judgment]] = dict(zip(names, results, strict=True))

@@ -15,7 +15,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 OnFailure = Literal["fail", "skip", "value"]
 Schedule = Literal["constant", "linear", "cosine"]
@@ -128,6 +128,15 @@ def log_sigmoid_sum(scores: Mapping[str, float | None], centers: Mapping[str, fl
         total += w * log_sigmoid(value, center)
         terms.append(f"{_fmt(w)}*logsig({name}={_fmt(value)}-{_fmt(center)})")
     return total, f"log-sigmoid sum: {' + '.join(terms)} = {_fmt(total)}"
+
+
+def group_problem(group: Any) -> str | None:
+    """Why ``group`` cannot tie samples together (it is not hashable: a list or an object), or None."""
+    try:
+        hash(group)
+    except TypeError:
+        return f"field 'group' must be a string or a number to group samples by, got {type(group).__name__} {str(group)[:60]}"
+    return None
 
 
 def _by_group(groups: Sequence[Hashable | None]) -> dict[Hashable, list[int]]:

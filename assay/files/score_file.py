@@ -4,10 +4,24 @@ as they are done, so an interruption or a bad line loses nothing already scored.
 Output rows are the input row plus ``score`` (the total, null when it could not be
 computed), ``rationale``, ``failure`` and ``rewards``: ``{name: {score, rationale, failure,
 details}}``.
+
+The output is never truncated before new output replaces it: rows go to
+``OUTPUT.partial-<pid>`` beside it (flushed after every batch), which replaces ``OUTPUT``
+when the run ends (a bad line that stops the run included); a run killed midway leaves the
+earlier ``OUTPUT`` as it was and its rows in the partial file. With ``resume``, rows already
+written, in ``OUTPUT`` or in the partial files of interrupted runs, are reused instead of
+scored again: an input row is matched to an output row by its content (every input field,
+``id`` included), so a changed row is scored afresh, and a row whose rewards are not the
+config's (another config wrote it) too; a config whose options changed under the same
+names is not detected: resume with the config that wrote the rows. For a reward that scores within groups
+(``group_zscore``, trust weights, listwise judges) a row is reused only if every row of its
+group is, so a group is never normalised against part of itself.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +30,9 @@ from typing import Any, Literal
 from assay.files.jsonl import InputError, Row, count_lines, read_rows, write_row
 from assay.reward import Reward
 from assay.files.summary import Summary
-from assay.types import Judgment, Sample
+from assay.types import Failure, Judgment, Sample
+
+ADDED_FIELDS = ("score", "rationale", "failure", "rewards")
 
 
 def output_row(row: dict[str, Any], judgment: Judgment) -> dict[str, Any]:
@@ -33,6 +49,54 @@ def output_row(row: dict[str, Any], judgment: Judgment) -> dict[str, Any]:
         "failure": judgment.failure.to_dict() if judgment.failure else None,
         "rewards": components,
     }
+
+
+def row_key(data: dict[str, Any]) -> str:
+    """What identifies an input row across runs: its fields (``id`` among them), canonically."""
+    return json.dumps({k: v for k, v in data.items() if k not in ADDED_FIELDS}, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def partial_files(output_path: Path) -> list[Path]:
+    """Partial outputs of earlier runs (interrupted, or still running) of this output, oldest first."""
+    folder = output_path.parent if str(output_path.parent) else Path(".")
+    found = [p for p in folder.glob(output_path.name + ".partial-*") if p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def written_rows(output_path: Path) -> dict[str, dict[str, Any]]:
+    """Rows already written for ``output_path`` (the output, then newer partial files), by
+    :func:`row_key`; a line cut short by a kill, or not an output row, is ignored."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in [output_path, *partial_files(output_path)]:
+        if not path.is_file():
+            continue
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    continue  # the last line of a killed run, cut short
+                try:
+                    row = json.loads(raw)
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(row, dict) and all(f in row for f in ADDED_FIELDS):
+                    rows[row_key(row)] = row
+    return rows
+
+
+def judgment_of_row(row: dict[str, Any], plain: bool) -> Judgment:
+    """The judgment an output row records (for the summary of a resumed run)."""
+    components = row.get("rewards") or {}
+    details = {} if plain else {name: Judgment.from_dict(value) for name, value in components.items() if isinstance(value, dict)}
+    failure = Failure.from_dict(row["failure"]) if isinstance(row.get("failure"), dict) else None
+    return Judgment(score=row.get("score"), rationale=row.get("rationale") or "", details=details, failure=failure)
+
+
+def _group_key(sample_group: Any) -> Any:
+    try:
+        hash(sample_group)
+        return ("g", sample_group)
+    except TypeError:
+        return ("j", json.dumps(sample_group, sort_keys=True, default=str))
 
 
 def _batches(rows: Iterable[Row], size: int, errors: list[InputError]) -> Iterable[list[Row]]:
@@ -57,27 +121,55 @@ def score_file(
     batch_size: int = 256,
     on_bad_line: Literal["stop", "skip"] = "stop",
     progress: bool = True,
+    resume: bool = False,
+    stats: dict[str, int] | None = None,
 ) -> tuple[Summary, list[InputError]]:
     """Score every row of ``input_path`` into ``output_path``; returns the summary and the
-    input errors met (with ``stop``, at most one: the line where reading stopped)."""
+    input errors met (with ``stop``, at most one: the line where reading stopped). With
+    ``resume``, rows already written are reused (see the module docstring); ``stats``, if
+    given, receives ``{"reused": n, "scored": m}``."""
     from tqdm import tqdm
 
-    input_path = Path(input_path)
+    input_path, output_path = Path(input_path), Path(output_path)
     summary = Summary()
     errors: list[InputError] = []
     if reward.needs_whole_groups:  # group-level steps: every group in one batch
         batch_size = sys.maxsize
+    plain = not isinstance(getattr(reward, "components", None), dict)
+    done = written_rows(output_path) if resume else {}
+    names = sorted(reward.components) if not plain else ["reward"]  # type: ignore[attr-defined]
+    done = {k: row for k, row in done.items() if isinstance(row.get("rewards"), dict) and sorted(row["rewards"]) == names}  # rows of another config: scored again
+    counts = stats if stats is not None else {}
+    counts.update(reused=0, scored=0)
     total = count_lines(input_path)
     rows = read_rows(input_path, skipped=None if on_bad_line == "stop" else errors)
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(output_path, "w", encoding="utf-8") as out, tqdm(
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    earlier_partials = partial_files(output_path)
+    partial = output_path.with_name(f"{output_path.name}.partial-{os.getpid()}")
+    with open(partial, "w", encoding="utf-8") as out, tqdm(
         total=total, unit="row", desc="scoring", disable=not progress, file=sys.stderr
     ) as bar:
         for batch in _batches(rows, batch_size, errors):
-            samples = [Sample.from_dict(r.data) for r in batch]
-            for row, judgment in zip(batch, reward.score(samples), strict=True):
-                write_row(out, output_row(row.data, judgment))
-                summary.add_total(judgment)
+            reused = [done.get(row_key(r.data)) for r in batch]
+            if whole_groups and any(reused):  # reuse a row only with every row of its group
+                missing = {_group_key(r.data.get("group")) for r, old in zip(batch, reused) if old is None and r.data.get("group") is not None}
+                reused = [None if old is None or (r.data.get("group") is not None and _group_key(r.data.get("group")) in missing) else old for r, old in zip(batch, reused)]
+            todo = [r for r, old in zip(batch, reused) if old is None]
+            fresh = iter(reward.score([Sample.from_dict(r.data) for r in todo]) if todo else [])
+            for row, old in zip(batch, reused):
+                if old is not None:
+                    write_row(out, old)
+                    summary.add_total(judgment_of_row(old, plain))
+                    counts["reused"] += 1
+                else:
+                    judgment = next(fresh)
+                    write_row(out, output_row(row.data, judgment))
+                    summary.add_total(judgment)
+                    counts["scored"] += 1
             out.flush()
             bar.update(len(batch))
+    os.replace(partial, output_path)  # the new output replaces the old one only now, whole
+    for stale in earlier_partials:  # rows of interrupted runs: reused above or not wanted
+        if stale != partial:
+            stale.unlink(missing_ok=True)
     return summary, errors

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,4 +62,26 @@ class ImportedFunction(FunctionReward):
 
     def __init__(self, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> None:
         path = FunctionOptions.model_validate(options).path
-        super().__init__(import_function(path, base_dir), name=name, **options)
+        try:
+            fn = import_function(path, base_dir)
+        except Exception as error:  # noqa: BLE001 - any failure of the user's file: named, no traceback
+            raise load_error(name, path, error) from None
+        super().__init__(fn, name=name, **options)
+
+
+def load_error(name: str | None, path: str, error: BaseException) -> Exception:
+    """A ``ConfigError`` naming the config entry and what went wrong loading its function:
+    a syntax error or an exception raised on import (with the file and line), a missing
+    name, something not callable."""
+    from assay.compose.load import ConfigError
+
+    where = f"rewards.{name}.path" if name else "path"
+    if isinstance(error, SyntaxError):
+        problem = f"syntax error in {error.filename}, line {error.lineno}: {error.msg}"
+    elif (tb := traceback.extract_tb(error.__traceback__)) and tb[-1].filename == __file__:
+        problem = str(error)  # raised by import_function itself: already a clear sentence
+    else:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if "importlib" not in f.filename and not f.filename.endswith("function.py")]
+        at = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+        problem = f"importing it raised {type(error).__name__}: {error}{at}"
+    return ConfigError(f"{where}: {path!r} could not be loaded: {problem}")

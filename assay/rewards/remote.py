@@ -39,6 +39,38 @@ from assay.text import groups_of
 from assay.types import Judgment, Sample
 
 
+def _read_judgment(data: Any) -> Judgment:
+    """One judgment as the server wrote it; raises ValueError when it is not one (a score
+    that is not a number or null, ``true`` included; a rationale that is not text; an
+    unknown failure kind)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a judgment must be an object, got {type(data).__name__}")
+    score = data.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        raise ValueError(f"score {score!r} is not a number")
+    if not isinstance(data.get("rationale", ""), str):
+        raise ValueError("rationale is not a string")
+    if data.get("failure") is not None and not isinstance(data["failure"], dict):
+        raise ValueError("failure is not an object")
+    if not isinstance(data.get("details") or {}, dict) or not isinstance(data.get("meta") or {}, dict):
+        raise ValueError("details and meta must be objects")
+    return Judgment.from_dict(data)
+
+
+def _judgment(data: Any) -> Judgment:
+    """A judgment as the server wrote it, with its components' judgments rebuilt in
+    ``details``; a malformed one is that sample's ``backend`` failure, never a raise."""
+    try:
+        judgment = _read_judgment(data)
+        judgment.details = {
+            name: _read_judgment(value) if isinstance(value, dict) and "score" in value and "rationale" in value else value
+            for name, value in judgment.details.items()
+        }
+    except (ValueError, TypeError, KeyError) as error:
+        return Judgment.fail("backend", f"the reward server sent a malformed judgment ({error}): {str(data)[:200]!r}")
+    return judgment
+
+
 class RemoteReward(Reward):
     """The composed reward of an assay server, scored over HTTP; see the module docstring."""
 
@@ -105,8 +137,11 @@ class RemoteReward(Reward):
         except BackendError as error:
             return [Judgment.fail(self._failure_kind(error.status), f"the reward server failed: {error}") for _ in rows]
         try:
-            judgments = [Judgment.from_dict(j) for j in json.loads(text)["judgments"]]
-        except (ValueError, KeyError, TypeError) as error:
+            items = json.loads(text)["judgments"]
+            if not isinstance(items, list):
+                raise TypeError("'judgments' is not a list")
+            judgments = [_judgment(j) for j in items]
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
             return [Judgment.fail("backend", f"the reward server's answer is not a list of judgments ({type(error).__name__}): {text[:200]!r}") for _ in rows]
         if len(judgments) != len(rows):
             return [Judgment.fail("backend", f"the reward server answered {len(judgments)} judgments for {len(rows)} samples") for _ in rows]

@@ -14,19 +14,26 @@ says what was wrong, and never takes the server down):
   "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures"}``;
   a failed total is ``NaN`` (Python's ``json`` reads it) unless the server was started with
   a ``failure_score``, and ``extra_logs.failed`` marks it.
-- ``GET /health`` (no auth): ``{"status": "ok", ...}``, 503 while shutting down.
+- ``GET /health`` (no auth): ``{"status": "ok", ...}``; 503 while shutting down, and 503 with
+  ``"status": "wedged"`` when every reward thread is held by a call that outlived its timeout
+  (see :mod:`assay.serve.pool`), so a load balancer takes the server out.
 - ``GET /metrics``: Prometheus text (requests by status, failures by kind, batch sizes,
   latency, queue depth).
 
 Limits and their answers: a body over ``max_body_bytes`` -> 413; more samples than
-``max_samples`` in one request -> 413; not JSON -> 400; JSON of the wrong shape -> 422; a
+``max_samples`` in one request -> 413; not JSON, JSON nested deeper than 100 levels or a
+string with a lone surrogate (``\\ud800``) -> 400 naming the field; a body not received
+within ``body_timeout`` -> 408 (request heads, connection counts: :mod:`assay.serve.connections`);
+a wedged reward pool -> 503; JSON of the wrong shape -> 422; a
 missing or wrong bearer token (when ``token`` is set) -> 401; more than ``queue_size``
 samples waiting -> 429 with ``Retry-After``; shutting down -> 503. A request not scored
 within its timeout (``timeout`` in the body, capped by the server's) is answered **200 with
 a typed ``timeout`` failure for each of its samples** (score ``null``): a timeout is a
 failure of those judgments, reported like any other, not a server error; its queued work is
 dropped, and a reward call already running finishes in the background and is discarded.
-A reward that raises gives ``internal`` failures for the samples it could not score.
+A reward that raises gives ``internal`` failures for the samples it could not score; their
+tracebacks are logged (logger ``assay.serve``) under a reference id that the client gets
+instead of the traceback.
 """
 
 from __future__ import annotations
@@ -36,9 +43,11 @@ import dataclasses
 import hmac
 import itertools
 import json
+import logging
 import math
 import os
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +56,15 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from assay.integrations.common import component_names
-from assay.files.jsonl import text_problem
+from assay.files.jsonl import MAX_DEPTH, json_problem, text_problem
 from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from assay.serve.metrics import Metrics
-from assay.types import Judgment, Pair, Preference, Sample
+from assay.serve.pool import RewardPool
+from assay.types import Failure, Judgment, Pair, Preference, Sample
+
+log = logging.getLogger("assay.serve")
 
 ENDPOINTS = ("/v1/score", "/v1/compare", "/get_reward", "/health", "/metrics")
 
@@ -70,6 +82,21 @@ class Settings:
     max_samples: int = 1024  # per request
     token: str | None = None  # bearer token; None: no auth
     failure_score: float | None = None  # for /get_reward: what a failed total becomes (None: NaN)
+    reward_threads: int = 16  # threads for synchronous reward calls (the reward pool)
+    max_abandoned: int = 64  # reward calls still running past their timeout before the server reports itself wedged
+    warm_up: bool = True  # call each reward's warm_up() at start (the math pool), so first requests do not pay for it
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers; then closed (408)
+    body_timeout: float = 30.0  # seconds a request may take to send its body; then 408
+    max_connections: int = 1000  # open connections; beyond, an immediate 503 and close
+    keep_alive: float = 5.0  # seconds an idle keep-alive connection is kept open
+    max_header_bytes: int = 64 * 1024  # largest request head the h11 parser accepts
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "header_timeout", "body_timeout", "keep_alive"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
+        if self.reward_threads < 1 or self.max_abandoned < 0 or self.max_connections < 0:
+            raise ValueError("reward_threads must be >= 1, max_abandoned and max_connections >= 0")
 
 
 class ApiError(Exception):
@@ -101,8 +128,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 # --- request parsing ----------------------------------------------------------------------------
-async def read_json(request: Any, limit: int) -> Any:
-    """The request body as JSON, refusing bodies over ``limit`` bytes (413) and non-JSON (400)."""
+async def read_json(request: Any, limit: int, timeout: float | None = None) -> Any:
+    """The request body as JSON, refusing bodies over ``limit`` bytes (413), bodies not
+    received within ``timeout`` seconds (408, connection closed) and non-JSON (400)."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -112,7 +140,19 @@ async def read_json(request: Any, limit: int) -> Any:
         if declared > limit:
             raise ApiError(413, f"request body is {declared} bytes; the limit is {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            if deadline is None:
+                chunk = await stream.__anext__()
+            else:
+                chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, deadline - loop.time()))
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"request body not received within {timeout:g} s (after {size} bytes)", {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
@@ -121,11 +161,18 @@ async def read_json(request: Any, limit: int) -> Any:
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except UnicodeDecodeError:
         raise ApiError(400, "request body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise ApiError(400, f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise ApiError(400, f"request body is nested too deeply (the limit is {MAX_DEPTH} levels)") from None
+    # deep nesting or a lone surrogate escape: a 400 naming the field, not a 500 when answering
+    if (problem := json_problem(body)) is not None:
+        where, what = problem
+        raise ApiError(400, f"{where or 'request body'}: {what}")
+    return body
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -156,7 +203,7 @@ def parse_samples(body: Any, limit: int) -> list[Sample]:
         if "response" not in row:
             raise ApiError(422, f"samples[{i}]: missing field 'response'")
         for field in ("prompt", "response"):
-            if row.get(field) is not None and (problem := text_problem(row[field])):
+            if row.get(field) is not None and (problem := text_problem(row[field], field)):
                 raise ApiError(422, f"samples[{i}].{field}: {problem}")
         steps = row.get("steps")
         if steps is not None and not (isinstance(steps, list) and all(isinstance(s, str) for s in steps)):
@@ -175,7 +222,7 @@ def parse_pairs(body: Any, limit: int) -> list[Pair]:
             if field not in row:
                 raise ApiError(422, f"pairs[{i}]: missing field {field!r}")
         for field in ("prompt", "response_a", "response_b"):
-            if row.get(field) is not None and (problem := text_problem(row[field])):
+            if row.get(field) is not None and (problem := text_problem(row[field], field)):
                 raise ApiError(422, f"pairs[{i}].{field}: {problem}")
         pairs.append(Pair.from_dict(row))
     return pairs
@@ -214,6 +261,37 @@ def _hashable(value: Any) -> Any:
         return json.dumps(value, sort_keys=True, default=str)
 
 
+# --- internal failures: the traceback stays in the server log -----------------------------------
+def _log_internal(message: str, error: BaseException | None = None, raw: str | None = None) -> str:
+    """Log an internal failure with its traceback; the reference a client can quote."""
+    ref = uuid.uuid4().hex[:12]
+    if error is not None:
+        log.error("internal failure [reference %s]: %s", ref, message, exc_info=error)
+    else:
+        log.error("internal failure [reference %s]: %s\n%s", ref, message, raw or "")
+    return ref
+
+
+def _scrubbed(result: Any) -> Any:
+    """A judgment (or preference) as sent to a client: an ``internal`` failure's traceback
+    (server paths, the innermost frames) is logged here and replaced by a reference id."""
+    if not isinstance(result, Judgment):
+        failure = getattr(result, "failure", None)
+        if failure is not None and failure.kind == "internal" and failure.raw:
+            ref = _log_internal(failure.message, raw=failure.raw)
+            return dataclasses.replace(result, failure=Failure("internal", f"{failure.message} [reference {ref}]"))
+        return result
+    details = {k: _scrubbed(v) if isinstance(v, Judgment) else v for k, v in result.details.items()}
+    failure = result.failure
+    if failure is not None and failure.kind == "internal" and failure.raw:
+        ref = _log_internal(failure.message, raw=failure.raw)
+        message = f"{failure.message} [reference {ref}]"
+        return dataclasses.replace(result, rationale=message if result.rationale == failure.message else result.rationale, failure=Failure("internal", message), details=details)
+    if details != result.details:
+        return dataclasses.replace(result, details=details)
+    return result
+
+
 # --- the server's state -----------------------------------------------------------------------
 class RewardService:
     """The reward, the comparator, their batchers and the metrics: what the endpoints use."""
@@ -225,6 +303,7 @@ class RewardService:
         self.name = name
         self.metrics = Metrics()
         self.closing = False
+        self.pool = RewardPool(settings.reward_threads, settings.max_abandoned)
         self._requests = itertools.count()
         wait = settings.max_wait_ms / 1000.0
         common = dict(max_batch=settings.max_batch, max_wait=wait, queue_size=settings.queue_size, concurrency=settings.concurrency, call_timeout=settings.timeout)
@@ -248,8 +327,60 @@ class RewardService:
         return record
 
     async def start(self) -> None:
+        # every synchronous reward call (asyncio.to_thread) runs in the server's own pool
+        asyncio.get_running_loop().set_default_executor(self.pool)
+        if self.settings.warm_up:
+            await self.warm_up()
         await self.score_batcher.start()
         await self.compare_batcher.start()
+
+    async def warm_up(self) -> None:
+        """Call ``warm_up()`` on every reward (and component) that has one, before serving:
+        a lazily started worker pool (math) would else cost the first requests their timeout."""
+        seen: set[int] = set()
+        todo = [self.reward, self.comparator]
+        while todo:
+            item = todo.pop()
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            components = getattr(item, "components", None)
+            todo.extend(components.values() if isinstance(components, dict) else [])
+            if getattr(item, "reward", None) is not None:  # a comparator or wrapper around a reward
+                todo.append(item.reward)
+            warm = getattr(item, "warm_up", None)
+            if callable(warm):
+                name = getattr(item, "name", type(item).__name__)
+                started = time.perf_counter()
+                try:
+                    await asyncio.to_thread(warm)
+                except Exception as error:  # noqa: BLE001 - its samples will fail, typed, when scored
+                    log.warning("warm-up of %s failed: %s: %s", name, type(error).__name__, error)
+                else:
+                    log.info("warmed up %s in %.1f s", name, time.perf_counter() - started)
+
+    def health(self) -> tuple[str, str | None]:
+        """``("ok" | "wedged" | "shutting_down", why)``: wedged when the reward pool has no
+        thread left that could take a call."""
+        if self.closing:
+            return "shutting_down", "the server is shutting down"
+        if self.pool.wedged:
+            stats = self.pool.stats()
+            return "wedged", (
+                f"cannot score: all reward threads are held by {stats['abandoned_running']} calls that outlived their timeout "
+                f"(the oldest has run {stats['oldest_call_seconds']:g} s); it recovers if they return"
+            )
+        return "ok", None
+
+    def publish_pool(self) -> None:
+        stats = self.pool.stats()
+        for state in ("busy", "free"):
+            self.metrics.set("assay_reward_threads", stats[state], state=state)
+        self.metrics.set("assay_reward_threads", stats["abandoned_running"], state="abandoned")
+        self.metrics.set("assay_reward_calls_queued", stats["queued"])
+        self.metrics.set("assay_reward_calls_abandoned_total", stats["abandoned_total"])
+        self.metrics.set("assay_reward_oldest_call_seconds", stats["oldest_call_seconds"])
+        self.metrics.set("assay_wedged", 1 if stats["wedged"] else 0)
 
     async def stop(self) -> None:
         self.closing = True
@@ -258,6 +389,10 @@ class RewardService:
     async def _submit(self, batcher: MicroBatcher[Any, Any], items: list[Any], timeout: float, endpoint: str, fail: Any) -> list[Any]:
         if len(items) > batcher.queue_size:  # could never fit: not a "retry later" (429)
             raise ApiError(413, f"{len(items)} items in one request; this server's queue holds {batcher.queue_size}")
+        state, why = self.health()
+        if state == "wedged":
+            self.metrics.count("assay_rejected_total", reason="wedged")
+            raise ApiError(503, f"server wedged: {why}", {"Retry-After": "30"})
         try:
             future = batcher.submit(items)
         except QueueFull as error:
@@ -268,13 +403,14 @@ class RewardService:
             raise ApiError(503, str(error)) from None
         self.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=batcher.name)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return [_scrubbed(r) for r in await asyncio.wait_for(future, timeout)]
         except asyncio.TimeoutError:
             self.metrics.count("assay_timeouts_total", endpoint=endpoint)
             message = f"not scored within the request timeout of {timeout:g} s (queue or reward too slow); the work was abandoned"
             return [fail("timeout", message) for _ in items]
         except Exception as error:  # noqa: BLE001 - a reward that raised: typed failures, not a 500
-            return [fail("internal", f"{type(error).__name__}: {error}") for _ in items]
+            ref = _log_internal(f"{type(error).__name__}: {error}", error)
+            return [fail("internal", f"{type(error).__name__}: {error} [reference {ref}]") for _ in items]
 
     async def score(self, samples: list[Sample], timeout: float, endpoint: str = "/v1/score") -> list[Judgment]:
         request = next(self._requests)
@@ -362,7 +498,8 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Any:
-        return _error(500, f"internal error: {type(error).__name__}: {error}")
+        ref = _log_internal(f"{request.url.path}: {type(error).__name__}: {error}", error)
+        return _error(500, f"internal error [reference {ref}]: {type(error).__name__} (the server log has the details)")
 
     def authorize(request: Request) -> None:
         if settings.token is None:
@@ -376,7 +513,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
     @app.post("/v1/score")
     async def score(request: Request) -> Any:
         authorize(request)
-        body = await read_json(request, settings.max_body_bytes)
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         samples = parse_samples(body, settings.max_samples)
         judgments = await service.score(samples, _timeout_of(body, settings.timeout))
         return _json({"judgments": [j.to_dict() for j in judgments]})
@@ -384,7 +521,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
     @app.post("/v1/compare")
     async def compare(request: Request) -> Any:
         authorize(request)
-        body = await read_json(request, settings.max_body_bytes)
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         pairs = parse_pairs(body, settings.max_samples)
         preferences = await service.compare(pairs, _timeout_of(body, settings.timeout))
         return _json({"preferences": [p.to_dict() for p in preferences]})
@@ -392,7 +529,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
     @app.post("/get_reward")
     async def get_reward(request: Request) -> Any:
         authorize(request)
-        body = await read_json(request, settings.max_body_bytes)
+        body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         queries, prompts, labels = parse_openrlhf(body, settings.max_samples)
         timeout = _timeout_of(body, settings.timeout)
         judgments, unsplit = await ascore_queries(lambda samples: service.score(samples, timeout, "/get_reward"), queries, prompts, labels)
@@ -403,16 +540,18 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
 
     @app.get("/health")
     async def health() -> Any:
-        status = "shutting_down" if service.closing else "ok"
+        status, why = service.health()
         return _json(
             {
                 "status": status,
+                **({"reason": why} if why else {}),
                 "config": service.name,
                 "rewards": component_names(service.reward),
                 "queue": service.score_batcher.stats(),
+                "reward_pool": service.pool.stats(),
                 "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "token"} | {"auth": settings.token is not None},
             },
-            503 if service.closing else 200,
+            200 if status == "ok" else 503,
         )
 
     @app.get("/metrics")
@@ -420,6 +559,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
         authorize(request)
         for batcher in (service.score_batcher, service.compare_batcher):
             service.metrics.set("assay_queue_outstanding", batcher.outstanding, batcher=batcher.name)
+        service.publish_pool()
         return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
     app.add_middleware(MetricsMiddleware, service=service)
@@ -430,9 +570,16 @@ def serve(config: str | os.PathLike[str] | dict[str, Any], host: str = "127.0.0.
     """Run the server in this process until SIGINT/SIGTERM; accepted requests are finished first."""
     import uvicorn
 
+    from assay.serve.connections import uvicorn_config
+
     settings = settings or Settings()
+    if host in ("0.0.0.0", "::", "") and settings.token is None:
+        log.warning("serving on all interfaces (%s) without a token: anyone who can reach this port can use the server; set --token-env", host or "*")
     app = build_app(config, settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=int(settings.timeout) + 5, access_log=False)
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port, log_level))
+    server.run()
+    if not server.started:  # uvicorn.run would exit the process here; say why instead
+        raise OSError(f"the server did not start on {host}:{port} (see uvicorn's message above)")
 
 
 __all__ = ["Settings", "RewardService", "ApiError", "build_app", "serve", "load_service"]

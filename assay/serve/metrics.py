@@ -28,6 +28,11 @@ HELP = {
     "assay_batch_seconds": ("histogram", "time one micro-batch took to score, by batcher"),
     "assay_queue_outstanding": ("gauge", "samples accepted and not yet scored, by batcher"),
     "assay_queue_capacity": ("gauge", "the most samples a batcher accepts before answering 429"),
+    "assay_reward_threads": ("gauge", "threads of the reward pool, by state (busy, free, abandoned: held by a call whose caller gave up)"),
+    "assay_reward_calls_queued": ("gauge", "synchronous reward calls waiting for a thread of the reward pool"),
+    "assay_reward_calls_abandoned_total": ("counter", "reward calls still running when their caller gave up (timeouts); each held a thread"),
+    "assay_reward_oldest_call_seconds": ("gauge", "how long the oldest running reward call has run"),
+    "assay_wedged": ("gauge", "1 when the server cannot score: every reward thread is held by an abandoned call"),
 }
 
 

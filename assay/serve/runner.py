@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from assay.serve.app import RewardService, Settings, build_app
+from assay.serve.connections import uvicorn_config
 
 
 class ServerThread:
@@ -34,10 +35,7 @@ class ServerThread:
 
         self.app = build_app(config, settings)
         self.service: RewardService = self.app.state.service
-        grace = int((settings or self.service.settings).timeout) + 5
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=grace, lifespan="on")
-        )
+        self.server = uvicorn.Server(uvicorn_config(self.app, settings or self.service.settings, host, port, log_level))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign] # not the main thread
         self.thread = threading.Thread(target=self.server.run, name="assay-serve", daemon=True)
         self.host = host
