@@ -133,7 +133,8 @@ def score_file(
     input_path, output_path = Path(input_path), Path(output_path)
     summary = Summary()
     errors: list[InputError] = []
-    if reward.needs_whole_groups:  # group-level steps: every group in one batch
+    whole_groups = reward.needs_whole_groups
+    if whole_groups:  # group-level steps: every group in one batch
         batch_size = sys.maxsize
     plain = not isinstance(getattr(reward, "components", None), dict)
     done = written_rows(output_path) if resume else {}
