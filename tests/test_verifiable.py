@@ -24,7 +24,7 @@ from assay.rewards.rules.tool_call import ToolCallMatch, best_pairing
 from assay.types import Judgment, Sample
 
 MINE = ["exact_match", "f1", "choice", "regex", "tag_format", "length_penalty", "overlong", "repetition", "bleu", "chrf", "rouge", "json_valid", "json_schema", "tool_call"]
-MODULES = ["answer_extraction", "match", "format", "length", "repetition", "overlap", "json_format", "tool_call"]
+MODULES = ["extraction", "match", "format", "length", "repetition", "overlap", "json_format", "tool_call", "bounds"]
 
 
 def one(reward, response="", reference=None, **extra) -> Judgment:
@@ -59,7 +59,7 @@ def test_options_forbid_unknown_keys(type_name):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_doctests(module):
-    result = doctest.testmod(importlib.import_module(f"assay.rewards.{module}"))
+    result = doctest.testmod(importlib.import_module(f"assay.rewards.rules.{module}"))
     assert result.failed == 0 and result.attempted > 0
 
 
