@@ -909,3 +909,21 @@ def test_cosine_length_keeps_the_correctness_failure():
     assert good.score == pytest.approx(0.5 + 0.5 * (1 + __import__("math").cos(__import__("math").pi * 0.1)) / 2)
     with pytest.raises(Exception):
         CosineLength(correctness={"max_len": 3})
+
+
+def test_think_layout_and_cosine_agree_with_installed_trl():
+    """The same cases through TRL's own functions, when TRL is installed (the train extra)."""
+    trl_rewards = pytest.importorskip("trl.rewards")
+    from assay.rewards.rules.cosine_length import CosineLength
+
+    cases = TRL_THINK_VALID + TRL_THINK_INVALID + ["<think>a</think>", "<think>a</think>\n<answer>4</answer>", "<think>\n</think>"]
+    want = trl_rewards.think_format_reward([[{"content": c}] for c in cases])
+    reward = TagFormat(tags=["think"], trailing_text=True)
+    assert [one(reward, c).score for c in cases] == want
+
+    lengths = [0, 1, 10, 33, 50, 67, 99, 100, 101, 250]
+    completions = [[{"content": r"\boxed{\frac{1}{3}}" if k % 2 else r"\boxed{\frac{1}{2}}"}] for k in range(len(lengths))]
+    want = trl_rewards.get_cosine_scaled_reward(max_len=100)(completions, [r"\frac{1}{3}"] * len(lengths), [[1] * n for n in lengths])
+    samples = [Sample(response=c[0]["content"], reference=r"\frac{1}{3}", extra={"completion_tokens": n}) for c, n in zip(completions, lengths)]
+    got = [j.score for j in CosineLength(max_len=100, length_field="completion_tokens").score(samples)]
+    assert got == pytest.approx(want, abs=1e-9)
