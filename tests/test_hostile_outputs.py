@@ -53,6 +53,7 @@ SHAPES: dict[str, str] = {
     "one_char": "a" * MIB,
     "letters_and_commas": _fill("answer is B, "),
     "repeated_words": _fill("the cat sat "),
+    "many_tool_calls": _fill('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'),
 }
 
 # reward type -> (options, reference, extra fields)
@@ -191,3 +192,17 @@ def test_max_chars_null_reads_everything():
     text = " " * 1_500_000 + "<think>a</think><answer>b</answer>"
     assert reward_class("regex")(max_chars=None).score([Sample(response=text)])[0].score == 1.0
     assert reward_class("regex")().score([Sample(response=text)])[0].score == 0.0
+
+
+def test_tool_call_pairing_is_bounded():
+    from assay.rewards.rules.tool_call import MAX_CALLS
+
+    calls = [{"name": "f", "arguments": {"a": k}} for k in range(MAX_CALLS)]
+    response = "".join(f'<tool_call>{{"name": "f", "arguments": {{"a": {k}}}}}</tool_call>' for k in range(MAX_CALLS))
+    for reference in (calls, calls[:12], calls[:1]):
+        start = time.perf_counter()
+        judgment = reward_class("tool_call")().score([Sample(response=response, reference=reference)])[0]
+        assert time.perf_counter() - start < BOUND_SECONDS
+        assert judgment.ok and judgment.score == pytest.approx(len(reference) / MAX_CALLS)
+    too_many = reward_class("tool_call")().score([Sample(response=response, reference=calls + calls[:1])])[0]
+    assert too_many.failure is not None and too_many.failure.kind == "input"

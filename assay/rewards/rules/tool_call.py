@@ -29,8 +29,10 @@ so each extra or missing call counts as a 0 in the average; no calls expected an
 scores 1. The score is in [0, 1].
 
 A response whose tool call cannot be read (bad JSON, no name, arguments not an object) scores
-0 with rationale "malformed tool call", its text kept in ``details["raw"]``. A reference that
-cannot be read is an ``input`` failure.
+0 with rationale "malformed tool call", its text (first 2,000 characters) kept in
+``details["raw"]``. A reference that cannot be read is an ``input`` failure. Bounds: a text
+response is read up to ``max_chars``; a response making more than ``MAX_CALLS`` (256) calls
+scores 0 saying so, a reference with more is an ``input`` failure.
 
     >>> from assay.types import Sample
     >>> ref = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}]
@@ -53,6 +55,8 @@ from assay.rewards.rules.extraction import clip
 from assay.rewards.rules.json_format import json_source, parse_json
 
 RAW_KEPT = 2000  # characters of a malformed call kept in details["raw"]
+MAX_CALLS = 256  # calls per side this reward pairs: a response with more scores 0, a reference with more is unusable
+_EXACT_STATES = 1 << 16  # the exact pairing visits up to columns x 2**rows states; beyond, greedy
 from assay.types import Judgment, Sample, text_of
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
@@ -218,7 +222,8 @@ def arg_f1(predicted: ToolCall, reference: ToolCall) -> tuple[float, int]:
 
 def best_pairing(credit: list[list[float]], ordered: bool) -> list[tuple[int, int]]:
     """One-to-one (predicted, reference) index pairs maximising total credit: exact by dynamic
-    programming over the smaller side when it has at most 12 calls, greedy beyond."""
+    programming over the smaller side when it has at most 12 calls and the table stays
+    small (columns x 2**rows <= 65,536), greedy (best credit first) beyond."""
     n = len(credit)
     m = len(credit[0]) if n else 0
     if ordered:
@@ -228,7 +233,7 @@ def best_pairing(credit: list[list[float]], ordered: bool) -> list[tuple[int, in
     transpose = n > m  # make rows the smaller side
     grid = [list(col) for col in zip(*credit)] if transpose else credit
     rows, cols = len(grid), len(grid[0])
-    if rows <= 12:
+    if rows <= 12 and cols * (1 << rows) <= _EXACT_STATES:
         # best[mask] = (total, pairs) over the columns seen so far, mask = rows used
         best: dict[int, tuple[float, list[tuple[int, int]]]] = {0: (0.0, [])}
         for j in range(cols):
@@ -298,6 +303,8 @@ class ToolCallMatch(Reward):
             return Judgment.fail("input", f"unusable reference: {error}", raw=raw)
         capped = cap_text(sample.response_text, self.options.max_chars, "head") if not isinstance(sample.response, list) else None
         note = capped.note() if capped is not None else ""
+        if len(expected) > MAX_CALLS:
+            return Judgment.fail("input", f"unusable reference: {len(expected)} tool calls, over the {MAX_CALLS} this reward pairs")
         try:
             predicted = self.predicted_calls(sample)
         except MalformedToolCall as error:
@@ -305,6 +312,12 @@ class ToolCallMatch(Reward):
             if note:
                 details["truncated"] = True
             return Judgment(0.0, f"malformed tool call: {error}; scored 0{note}", details)
+        if len(predicted) > MAX_CALLS:
+            return Judgment(
+                0.0,
+                f"{len(predicted)} tool calls made, over the {MAX_CALLS} this reward pairs ({len(expected)} expected); scored 0{note}",
+                {"predicted": len(predicted), "expected": len(expected), "over_limit": True},
+            )
 
         if not predicted and not expected:
             return Judgment(1.0, "no tool call expected and none made", {"predicted": 0, "expected": 0, "pairs": []})
