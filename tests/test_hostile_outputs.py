@@ -206,3 +206,21 @@ def test_tool_call_pairing_is_bounded():
         assert judgment.ok and judgment.score == pytest.approx(len(reference) / MAX_CALLS)
     too_many = reward_class("tool_call")().score([Sample(response=response, reference=calls + calls[:1])])[0]
     assert too_many.failure is not None and too_many.failure.kind == "input"
+
+
+def test_a_user_pattern_lets_other_threads_run():
+    """The bounded matcher releases the interpreter lock: while one sample's pattern runs to
+    its limit, other Python threads (a server's /health, say) keep running."""
+    import threading
+
+    reward = reward_class("regex")(pattern=EXPONENTIAL, timeout_seconds=1.0)
+    result: list[Judgment] = []
+    worker = threading.Thread(target=lambda: result.extend(reward.score([Sample(response="a" * 5000 + "b")])))
+    worker.start()
+    time.sleep(0.1)
+    ticks, until = 0, time.perf_counter() + 0.5
+    while time.perf_counter() < until and worker.is_alive():
+        ticks += 1
+    worker.join()
+    assert result and result[0].failure is not None and result[0].failure.kind == "timeout"
+    assert ticks > 10_000, ticks  # with the lock held for the whole match this thread would not run
