@@ -7,6 +7,9 @@ Give ``tokenizer`` (a Hugging Face tokenizer name) to count the policy's real to
 imports transformers, once per reward), or ``length_field`` to read a count your trainer
 already has from each sample (e.g. ``completion_tokens``).
 
+Bounds: counting (linear) stops where the score stops changing (``max_tokens + ramp`` for
+``length_penalty``, ``max_length`` for ``overlong``), and the rationale then says "more than N".
+
     >>> from assay.types import Sample
     >>> LengthPenalty(max_tokens=4, unit="words").score([Sample(response="one two three four five six")])[0].score
     -0.5

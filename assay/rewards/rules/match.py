@@ -5,6 +5,11 @@ Each reads the answer part of the response (see ``answer_extraction``: ``<answer
 sample's ``reference``, which may be one answer or a list of acceptable answers (the best
 match counts). A missing reference is an ``input`` failure, never a 0.
 
+Bounds: the last ``max_chars`` characters of the response (and of each reference) are read,
+the rationale saying when something was cut; a custom ``pattern`` runs under
+``timeout_seconds`` (a ``timeout`` failure past it); ``details`` keep long texts shortened, so
+a row does not store the response again. The choice patterns are linear.
+
     >>> from assay.types import Sample
     >>> ExactMatch().score([Sample(response="<answer>The Paris</answer>", reference=["paris", "Paris, France"])])[0].score
     1.0
