@@ -158,7 +158,9 @@ def test_exponential_user_pattern_is_a_timeout_failure(type_name, options):
     elapsed = time.perf_counter() - start
     assert judgment.failure is not None and judgment.failure.kind == "timeout", judgment
     assert "limit" in judgment.rationale
-    assert elapsed < 4 * options["timeout_seconds"] + 0.5  # the regex module checks its clock now and then
+    # the regex module counts the matching thread's CPU time: on a loaded machine the wall
+    # clock runs longer (about 3x on the shared 2-core machine at load 11)
+    assert elapsed < 8 * options["timeout_seconds"] + 1
 
 
 def test_nested_quantifier_from_the_issue_is_bounded():
@@ -174,7 +176,7 @@ def test_json_schema_client_pattern_is_bounded():
     reward = reward_class("json_schema")(timeout_seconds=1.0)
     start = time.perf_counter()
     judgment = reward.score([Sample(response='"' + "a" * 5000 + 'b"', extra={"schema": schema})])[0]
-    assert time.perf_counter() - start < 4.0
+    assert time.perf_counter() - start < 9.0  # 1 s of CPU time; see above
     assert judgment.failure is not None and judgment.failure.kind == "timeout", judgment
 
 

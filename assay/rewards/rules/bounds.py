@@ -12,7 +12,8 @@ bounded time per sample and end in a score or a typed failure, never a frozen se
   ``re`` for the patterns users write) and gives every search a deadline; a pattern that runs
   past it raises ``PatternTimeout``, which the reward turns into a ``timeout`` failure. The
   ``regex`` module also releases the interpreter lock while it matches, so other requests are
-  served meanwhile.
+  served meanwhile. Its limit counts the matching thread's CPU time: on a loaded machine the
+  wall clock runs longer (about 3x on the shared 2-core machine at load 11).
 
 What not: the built-in patterns of the rewards are written to be linear and do not go
 through here; nothing here kills a thread (a user *function* reward is not bounded by this).
