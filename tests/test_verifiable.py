@@ -888,14 +888,16 @@ def test_cosine_length_matches_trl_cases():
     assert custom.score([_cosine(True, 50)[1]])[0].score == pytest.approx(1.0)
 
 
-@pytest.mark.xfail(reason="needs math's non-mathematical reference handling from branch math", strict=False)
-def test_cosine_length_skips_an_unparsable_gold_like_trl():
+def test_cosine_length_follows_math_on_a_word_gold():
+    """TRL skips a gold it cannot parse (None). assay's cosine_length makes nothing up: it
+    takes the math reward's verdict on a word reference (docs/rewards/math.md), a failure
+    staying a failure and "wrong" getting the wrong-answer value, never the correct one."""
     from assay.rewards.rules.cosine_length import CosineLength
 
     judgment = CosineLength(max_len=100, length_field="completion_tokens").score(
         [Sample(response=r"\boxed{42}", reference="forty two", extra={"completion_tokens": 50})]
     )[0]
-    assert judgment.score is None  # TRL: None; assay: the correctness reward's failure or abstention
+    assert judgment.score is None or judgment.score == pytest.approx(-0.75), judgment
 
 
 def test_cosine_length_keeps_the_correctness_failure():
