@@ -797,6 +797,7 @@ def test_json_schema_remote_ref_is_refused_and_never_fetched():
         ({"type": "nonsense"}, "not a valid JSON schema"),
         ({"enum": list(range(40_000))}, "max_schema_chars"),
         ("x" * 200_000, "max_schema_chars"),
+        ({"patternProperties": {"^(a|aa)+$": {}}, "unevaluatedProperties": False}, "unevaluatedProperties"),
     ],
 )
 def test_json_schema_bad_schemas_are_input_failures(schema, words):

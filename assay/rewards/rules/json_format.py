@@ -307,6 +307,20 @@ def check_schema(schema: Any, where: str) -> Any:
     return cls
 
 
+def _uses(schema: Any, keywords: set[str]) -> set[str]:
+    """Which of ``keywords`` appear as keys anywhere in ``schema``."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found |= keywords & set(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def _check_patterns(schema: Any, where: str) -> None:
     """Every ``pattern`` and ``patternProperties`` key compiles (with the regex module)."""
     stack = [schema]
@@ -383,6 +397,10 @@ class JsonSchema(Reward):
             return Judgment.fail("input", f"the sample's {field!r} is nested too deeply or recursive")
         if len(key) > self.options.max_schema_chars:
             return Judgment.fail("input", f"the sample's {field!r} is {len(key):,} characters as JSON, over max_schema_chars ({self.options.max_schema_chars:,})")
+        if _uses(schema, {"unevaluatedProperties", "patternProperties"}) == {"unevaluatedProperties", "patternProperties"}:
+            # jsonschema matches patternProperties for unevaluatedProperties with its own `re`,
+            # which no time limit can stop: refused for untrusted (per-sample) schemas
+            return Judgment.fail("input", f"the sample's {field!r} combines unevaluatedProperties with patternProperties, which per-sample schemas may not (their patterns could not be time-limited)")
         with self._lock:
             validator = self._sample_validators.get(key)
             if validator is not None:
