@@ -54,6 +54,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "rouge": Entry("assay.rewards.rules.overlap:Rouge", "ROUGE F-measure against the reference (rouge-score)", "verifiable"),
     "json_valid": Entry("assay.rewards.rules.json_format:JsonValid", "1 when the response (or its fenced block) is valid JSON", "verifiable"),
     "json_schema": Entry("assay.rewards.rules.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
+    "cosine_length": Entry("assay.rewards.rules.cosine_length:CosineLength", "length-aware accuracy: a correctness reward scaled by length on a cosine (TRL's get_cosine_scaled_reward)", "verifiable"),
     "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
     # SQL on SQLite
     "sql": Entry("assay.rewards.sql.reward:SqlExecution", "execution accuracy on SQLite (Spider/BIRD): predicted vs gold query results, read-only, bounded workers", "sql"),

@@ -24,8 +24,8 @@ from assay.rewards.rules.repetition import RepetitionPenalty
 from assay.rewards.rules.tool_call import ToolCallMatch, best_pairing
 from assay.types import Judgment, Sample
 
-MINE = ["exact_match", "f1", "choice", "regex", "tag_format", "length_penalty", "overlong", "repetition", "bleu", "chrf", "rouge", "json_valid", "json_schema", "tool_call"]
-MODULES = ["extraction", "match", "format", "length", "repetition", "overlap", "json_format", "tool_call"]
+MINE = ["exact_match", "f1", "choice", "regex", "tag_format", "length_penalty", "overlong", "repetition", "bleu", "chrf", "rouge", "json_valid", "json_schema", "tool_call", "cosine_length"]
+MODULES = ["extraction", "match", "format", "length", "repetition", "overlap", "json_format", "tool_call", "bounds"]  # cosine_length: its example is a config
 
 
 def one(reward, response="", reference=None, **extra) -> Judgment:
@@ -642,3 +642,292 @@ def test_length_tokenizer_read_from_a_local_folder(tmp_path):
     folder = str(default_encoder_path())  # the packaged MiniLM folder holds a tokenizer
     [judgment] = LengthPenalty(max_tokens=2, tokenizer=folder).score([Sample(response="one two three four")])
     assert judgment.ok and judgment.score < 0 and "tokenizer" in judgment.rationale
+
+
+# --- bounds (issue 12): linear scanners equal the patterns they replace ---------------------------
+
+
+def test_r1_scanner_agrees_with_the_pattern():
+    import random
+    import re
+
+    from assay.rewards.rules.format import R1_FORMAT, r1_layout
+
+    pattern = re.compile(R1_FORMAT, re.DOTALL)
+    pieces = ["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "x", "<", ">"]
+    rng = random.Random(7)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 9)))
+        assert r1_layout(text) == bool(pattern.search(text)), repr(text)
+    for text in (GOOD, " " + GOOD + " \n", "<think></think><answer></answer>", "<think></answer>", "<think>a</think>b<answer>c</answer>"):
+        assert r1_layout(text) == bool(pattern.search(text)), repr(text)
+
+
+def test_regex_default_is_linear_on_many_prefixes():
+    import time
+
+    text = "<think></think><answer>" * 20_000
+    start = time.perf_counter()
+    assert one(RegexMatch(), text).score == 0.0
+    assert time.perf_counter() - start < 1.0
+
+
+def test_choice_patterns_are_linear_and_keep_their_readings():
+    import time
+
+    reward = ChoiceMatch(max_chars=None)
+    start = time.perf_counter()
+    assert one(reward, "the answer is" + " " * 200_000 + "x", "B").score == 0.0
+    assert one(reward, "(" + " " * 200_000 + "x", "B").score == 0.0
+    assert time.perf_counter() - start < 2.0
+    for response in ("the answer is ( B )", "Answer: **B**", "the answer is \\text{ B}", "answer is : B", "the answer is (B).", "The correct option is B"):
+        assert one(reward, response, "B").score == 1.0, response
+    assert one(reward, "<answer>B}, B}</answer>", "B").score == 1.0
+
+
+def test_fence_pattern_reads_language_tags_with_spaces():
+    from assay.rewards.rules.json_format import json_source
+
+    assert json_source('```json  \n{"a": 1}\n```', "auto") == ('{"a": 1}', "the ```json fenced block")
+    assert json_source('``` \n[1]\n```', "auto") == ("[1]", "the ``` fenced block")
+    assert json_source("```" + " " * 100_000, "fenced") == (None, "a fenced block")
+
+
+def test_rouge_l_equals_rouge_score():
+    import random
+
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    rng = random.Random(3)
+    for _ in range(200):
+        response = " ".join(rng.choice(["cat", "cats", "mat", "sat", "on", "the"]) for _ in range(rng.randrange(0, 25)))
+        reference = " ".join(rng.choice(["cat", "mat", "sat", "on", "the", "a"]) for _ in range(rng.randrange(1, 25)))
+        want = scorer.score(reference, response)["rougeL"]
+        got = one(Rouge(), response, reference)
+        assert got.score == pytest.approx(want.fmeasure, abs=1e-12) and got.details["recall"] == pytest.approx(want.recall, abs=1e-12)
+
+
+def test_length_counting_stops_where_the_score_saturates():
+    judgment = one(LengthPenalty(max_tokens=10), "word " * 100_000)
+    assert judgment.score == -1.0 and judgment.details["length_at_least"] and "more than 20" in judgment.rationale
+    judgment = one(OverlongPenalty(max_length=10, buffer=2), "word " * 100_000)
+    assert judgment.score == -1.0 and "more than 10" in judgment.rationale
+    assert one(LengthPenalty(max_tokens=10), "word " * 15).score == -0.5  # below saturation: exact
+    assert count_units("a b c d", "words", stop_after=1) == 2
+
+
+# --- issue 12, Low: no row holds the response twice; deep JSON is not internal ----------------
+
+
+def test_exact_match_row_does_not_store_a_long_response_again():
+    line = "y" * 5_000_000
+    judgment = one(ExactMatch(), line, "x")
+    assert judgment.score == 0.0
+    assert len(json.dumps(judgment.to_dict())) < 10_000
+    assert "only its last 100,000 were read" in judgment.rationale
+
+
+@pytest.mark.parametrize("response", ["[" * 100_000, "[" * 3000 + "]" * 3000, '{"a":' * 5000 + "1" + "}" * 5000])
+def test_deep_json_is_a_score_not_internal(response):
+    for reward in (JsonValid(), JsonSchema(schema={"type": "array"})):
+        judgment = one(reward, response)
+        assert judgment.ok and judgment.score == 0.0 and "levels deep" in judgment.rationale, judgment
+    judgment = one(ToolCallMatch(), f"<tool_call>{response}</tool_call>", [{"name": "f", "arguments": {}}])
+    assert judgment.ok and judgment.score == 0.0 and "malformed" in judgment.rationale
+
+
+def test_deep_chat_tool_calls_are_not_internal():
+    deep: object = {}
+    for _ in range(5000):
+        deep = {"a": deep}
+    messages = [{"role": "assistant", "content": "", "tool_calls": [{"name": "f", "arguments": deep}]}]
+    judgment = ToolCallMatch().score([Sample(response=messages, reference=[{"name": "f", "arguments": {}}])])[0]
+    assert judgment.failure is None or judgment.failure.kind != "internal", judgment
+
+
+def test_json_valid_accepts_moderate_nesting():
+    assert one(JsonValid(), "[" * 200 + "]" * 200).score == 1.0
+    assert one(JsonValid(), '["[[[[[[", "{{{{{{{"]').score == 1.0  # brackets in strings do not count
+
+
+# --- issue 12 item 3: json_schema never fetches, bounds its schemas ----------------------------
+
+
+def test_json_schema_remote_ref_is_refused_and_never_fetched():
+    import http.server
+    import threading
+
+    requests: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            requests.append(self.path)
+            body = b'{"type": "integer"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/schema.json"
+        for schema in ({"$ref": url}, {"properties": {"a": {"$ref": url + "#/x"}}}, {"$id": url, "$ref": "other.json"}):
+            judgment = one(JsonSchema(), '{"a": 1}', schema=schema)
+            assert_input_failure(judgment)
+            assert "never fetches" in judgment.rationale
+        config_level = JsonSchema(schema={"$ref": url})
+        assert_input_failure(one(config_level, "1"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert requests == []
+
+
+@pytest.mark.parametrize(
+    "schema, words",
+    [
+        ({"$ref": "#"}, "recursed"),
+        ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}, "recursed"),
+        ({"type": "string", "pattern": "("}, "regex"),
+        ({"type": "nonsense"}, "not a valid JSON schema"),
+        ({"enum": list(range(40_000))}, "max_schema_chars"),
+        ("x" * 200_000, "max_schema_chars"),
+        ({"patternProperties": {"^(a|aa)+$": {}}, "unevaluatedProperties": False}, "unevaluatedProperties"),
+    ],
+)
+def test_json_schema_bad_schemas_are_input_failures(schema, words):
+    judgment = one(JsonSchema(), '{"a": 1}', schema=schema)
+    assert_input_failure(judgment)
+    assert words in judgment.rationale, judgment.rationale
+
+
+def test_json_schema_cache_is_bounded():
+    from assay.rewards.rules import json_format
+
+    reward = JsonSchema()
+    for k in range(json_format._SAMPLE_SCHEMA_CACHE + 40):
+        assert one(reward, "1", schema={"type": "integer", "minimum": -k}).score == 1.0
+    assert len(reward._sample_validators) == json_format._SAMPLE_SCHEMA_CACHE
+
+
+def test_json_schema_patterns_still_validate():
+    schema = {"type": "object", "properties": {"a": {"pattern": "^[a-z]+$"}}, "patternProperties": {"^x_": {"type": "integer"}}, "additionalProperties": False}
+    assert one(JsonSchema(schema=schema), '{"a": "abc", "x_1": 2}').score == 1.0
+    j = one(JsonSchema(schema=schema), '{"a": "ABC", "x_1": "no", "b": 1}')
+    assert j.score == 0.0 and "3 errors" in j.rationale
+    assert "'b' does not match any of the regexes" in " ".join(j.details["errors"]) or "'b'" in " ".join(j.details["errors"])
+
+
+# --- TRL parity (issue 11) ----------------------------------------------------------------------
+
+# huggingface/trl tests/test_rewards.py, TestThinkFormatReward: 5 valid, 9 invalid completions
+TRL_THINK_VALID = [
+    "<think>This is my reasoning.</think>This is my answer.",
+    "<think>\nThis is my reasoning.\n</think>\nThis is my answer.",
+    "<think>\nThis is\nmy reasoning.\n</think>\nThis is my answer.",
+    "<think>\nThis is <some tag> my reasoning.</think>\nThis is my answer.",
+    "<think></think>\nThis is my answer.",
+]
+TRL_THINK_INVALID = [
+    "<think>\nThis is my reasoning.\nThis is my answer.",
+    "<think>This is my reasoning.\nThis is my answer.",
+    "This is my reasoning. This is my answer.",
+    "This is my reasoning.\nThis is my answer.",
+    "This is my reasoning.</think>\nThis is my answer.",
+    "This is my reasoning.</think>This is my answer.",
+    "This<think>is my reasoning.</think>\nThis is my answer.",
+    "<think>This is<think>my reasoning.</think></think>This is my answer.",
+    "<think>This is</think>\nmy\n<think>reasoning.</think>\nThis is my answer.",
+]
+
+
+def test_tag_format_passes_trl_think_format_reward_cases():
+    reward = TagFormat(tags=["think"], trailing_text=True)
+    assert [one(reward, c).score for c in TRL_THINK_VALID] == [1.0] * 5
+    assert [one(reward, c).score for c in TRL_THINK_INVALID] == [0.0] * 9
+    # the mixed case of TRL's suite is the same texts again
+    mixed = [TRL_THINK_VALID[0], TRL_THINK_VALID[1], TRL_THINK_INVALID[1], TRL_THINK_INVALID[2]]
+    assert [one(reward, c).score for c in mixed] == [1.0, 1.0, 0.0, 0.0]
+    # the default (strict) stays as it was: the answer after </think> is text outside the tags
+    assert one(TagFormat(tags=["think"]), TRL_THINK_VALID[0]).score == 0.0
+    j = one(reward, "Sure. <think>x</think> answer")
+    assert j.score == 0.0 and "before or between the tags" in j.rationale
+
+
+def _cosine(correct_answer: bool, length: int, **options):
+    from assay.rewards.rules.cosine_length import CosineLength
+
+    reward = CosineLength(max_len=100, length_field="completion_tokens", **options)
+    response = r"\boxed{\frac{1}{3}}" if correct_answer else r"\boxed{\frac{1}{2}}"
+    return reward, Sample(response=response, reference=r"\frac{1}{3}", extra={"completion_tokens": length})
+
+
+def test_cosine_length_matches_trl_cases():
+    """huggingface/trl tests/test_rewards.py, TestCosineScaledReward (max_len=100, lengths as
+    completion token counts), scored through assay's own math reward."""
+    from assay.rewards.rules.cosine_length import CosineLength
+
+    reward = CosineLength(max_len=100, length_field="completion_tokens")
+    cases = [  # (correct?, length, TRL's expected reward)
+        (True, 25, 0.92678), (True, 75, 0.57322),
+        (False, 25, -0.92678), (False, 75, -0.57322),
+        (True, 50, 0.75), (False, 50, -0.75),
+        (True, 0, 1.0), (True, 100, 0.5),
+        (False, 0, -1.0), (False, 100, -0.5),
+        (True, 200, 0.5), (False, 200, -0.5),
+    ]
+    samples = [_cosine(correct, length)[1] for correct, length, _ in cases]
+    judgments = reward.score(samples)
+    for (correct, length, want), judgment in zip(cases, judgments):
+        assert judgment.score == pytest.approx(want, abs=1e-4), (correct, length, judgment.rationale)
+    custom = CosineLength(max_len=100, length_field="completion_tokens", min_value_correct=0.0, max_value_correct=2.0)
+    assert custom.score([_cosine(True, 50)[1]])[0].score == pytest.approx(1.0)
+
+
+def test_cosine_length_follows_math_on_a_word_gold():
+    """TRL skips a gold it cannot parse (None). assay's cosine_length makes nothing up: it
+    takes the math reward's verdict on a word reference (docs/rewards/math.md), a failure
+    staying a failure and "wrong" getting the wrong-answer value, never the correct one."""
+    from assay.rewards.rules.cosine_length import CosineLength
+
+    judgment = CosineLength(max_len=100, length_field="completion_tokens").score(
+        [Sample(response=r"\boxed{42}", reference="forty two", extra={"completion_tokens": 50})]
+    )[0]
+    assert judgment.score is None or judgment.score == pytest.approx(-0.75), judgment
+
+
+def test_cosine_length_keeps_the_correctness_failure():
+    from assay.rewards.rules.cosine_length import CosineLength
+
+    reward = CosineLength(correctness={"type": "exact_match"}, max_len=10, unit="words")
+    failed = reward.score([Sample(response="x", reference=None)])[0]
+    assert_input_failure(failed)
+    assert "correctness" in failed.rationale
+    good = reward.score([Sample(response="paris", reference="Paris")])[0]
+    assert good.score == pytest.approx(0.5 + 0.5 * (1 + __import__("math").cos(__import__("math").pi * 0.1)) / 2)
+    with pytest.raises(Exception):
+        CosineLength(correctness={"max_len": 3})
+
+
+def test_think_layout_and_cosine_agree_with_installed_trl():
+    """The same cases through TRL's own functions, when TRL is installed (the train extra)."""
+    trl_rewards = pytest.importorskip("trl.rewards")
+    from assay.rewards.rules.cosine_length import CosineLength
+
+    cases = TRL_THINK_VALID + TRL_THINK_INVALID + ["<think>a</think>", "<think>a</think>\n<answer>4</answer>", "<think>\n</think>"]
+    want = trl_rewards.think_format_reward([[{"content": c}] for c in cases])
+    reward = TagFormat(tags=["think"], trailing_text=True)
+    assert [one(reward, c).score for c in cases] == want
+
+    lengths = [0, 1, 10, 33, 50, 67, 99, 100, 101, 250]
+    completions = [[{"content": r"\boxed{\frac{1}{3}}" if k % 2 else r"\boxed{\frac{1}{2}}"}] for k in range(len(lengths))]
+    want = trl_rewards.get_cosine_scaled_reward(max_len=100)(completions, [r"\frac{1}{3}"] * len(lengths), [[1] * n for n in lengths])
+    samples = [Sample(response=c[0]["content"], reference=r"\frac{1}{3}", extra={"completion_tokens": n}) for c, n in zip(completions, lengths)]
+    got = [j.score for j in CosineLength(max_len=100, length_field="completion_tokens").score(samples)]
+    assert got == pytest.approx(want, abs=1e-9)

@@ -7,6 +7,9 @@ Give ``tokenizer`` (a Hugging Face tokenizer name) to count the policy's real to
 imports transformers, once per reward), or ``length_field`` to read a count your trainer
 already has from each sample (e.g. ``completion_tokens``).
 
+Bounds: counting (linear) stops where the score stops changing (``max_tokens + ramp`` for
+``length_penalty``, ``max_length`` for ``overlong``), and the rationale then says "more than N".
+
     >>> from assay.types import Sample
     >>> LengthPenalty(max_tokens=4, unit="words").score([Sample(response="one two three four five six")])[0].score
     -0.5
@@ -17,6 +20,7 @@ already has from each sample (e.g. ``completion_tokens``).
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Any, Literal
 
 from pydantic import model_validator
@@ -26,17 +30,21 @@ from assay.types import Judgment, Sample
 
 Unit = Literal["tokens", "words", "chars"]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\S+")
 
 
-def count_units(text: str, unit: str) -> int:
-    """Length of ``text`` in ``tokens`` (regex word/punctuation tokens), ``words`` or ``chars``."""
-    if unit == "tokens":
-        return sum(1 for _ in _TOKEN.finditer(text))
-    if unit == "words":
-        return len(text.split())
+def count_units(text: str, unit: str, stop_after: int | None = None) -> int:
+    """Length of ``text`` in ``tokens`` (regex word/punctuation tokens), ``words`` or ``chars``.
+    With ``stop_after``, counting stops at ``stop_after + 1``: the rewards pass the length at
+    which their score stops changing, so a huge response costs no more than that."""
     if unit == "chars":
         return len(text)
-    raise ValueError(f"unknown length unit {unit!r}; expected tokens, words or chars")
+    if unit not in ("tokens", "words"):
+        raise ValueError(f"unknown length unit {unit!r}; expected tokens, words or chars")
+    if unit == "words" and stop_after is None:
+        return len(text.split())
+    found = (_TOKEN if unit == "tokens" else _WORD).finditer(text)
+    return sum(1 for _ in (found if stop_after is None else islice(found, stop_after + 1)))
 
 
 class _Counter:
@@ -58,8 +66,9 @@ class _Counter:
             return f"tokens ({self.tokenizer_name} tokenizer)"
         return {"tokens": "tokens", "words": "words", "chars": "characters"}[self.unit]
 
-    def count(self, sample: Sample) -> int | Judgment:
-        """The length, or an ``input`` failure when ``length_field`` is missing or not a count."""
+    def count(self, sample: Sample, stop_after: int | None = None) -> int | Judgment:
+        """The length (at most ``stop_after + 1`` when counting units), or an ``input`` failure
+        when ``length_field`` is missing or not a count."""
         if self.length_field:
             value = sample.get(self.length_field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
@@ -77,7 +86,7 @@ class _Counter:
             if self._load_error is not None:
                 return Judgment.fail("backend", f"cannot load tokenizer {self.tokenizer_name!r} to count tokens: {self._load_error}")
             return len(self._tokenizer.encode(text, add_special_tokens=False))
-        return count_units(text, self.unit)
+        return count_units(text, self.unit, stop_after)
 
 
 class LengthPenaltyOptions(Options):
@@ -117,13 +126,17 @@ class LengthPenalty(Reward):
         self._counter = _Counter(o.unit, o.tokenizer, o.length_field)
 
     def score_one(self, sample: Sample) -> Judgment:
-        length = self._counter.count(sample)
+        budget = self.options.max_tokens
+        saturation = budget + self._ramp  # the score is -1 from here on
+        length = self._counter.count(sample, saturation)
         if isinstance(length, Judgment):
             return length
-        budget = self.options.max_tokens
         over = length - budget
         details = {"length": length, "max": budget, "over": max(over, 0), "unit": self._counter.unit}
         label = self._counter.label
+        if length > saturation and self._counter.unit != "chars" and not self._counter.length_field and not self._counter.tokenizer_name:
+            details["length_at_least"] = True
+            return Judgment(-1.0, f"more than {saturation} {label} (counting stopped there), over {self._ramp} past the budget of {budget}: penalty -1 (floor)", details)
         if over <= 0:
             return Judgment(0.0, f"{length} {label}, within the budget of {budget}: no penalty", details)
         score = max(-1.0, -over / self._ramp)
@@ -170,7 +183,7 @@ class OverlongPenalty(Reward):
         self._counter = _Counter(self.options.unit, self.options.tokenizer, self.options.length_field)
 
     def score_one(self, sample: Sample) -> Judgment:
-        length = self._counter.count(sample)
+        length = self._counter.count(sample, self.options.max_length)
         if isinstance(length, Judgment):
             return length
         max_length, buffer = self.options.max_length, self.options.buffer
@@ -182,4 +195,7 @@ class OverlongPenalty(Reward):
         if length <= max_length:
             score = (soft_start - length) / buffer
             return Judgment(score, f"{length} {label}, {length - soft_start} into the {buffer}-long buffer before {max_length}: penalty {score:.3g}", details)
+        if self._counter.unit != "chars" and not self._counter.length_field and not self._counter.tokenizer_name:
+            details["length_at_least"] = True
+            return Judgment(-1.0, f"more than {max_length} {label} (counting stopped there), over max_length {max_length}: penalty -1", details)
         return Judgment(-1.0, f"{length} {label}, over max_length {max_length}: penalty -1", details)

@@ -5,6 +5,11 @@ Each reads the answer part of the response (see ``answer_extraction``: ``<answer
 sample's ``reference``, which may be one answer or a list of acceptable answers (the best
 match counts). A missing reference is an ``input`` failure, never a 0.
 
+Bounds: the last ``max_chars`` characters of the response (and of each reference) are read,
+the rationale saying when something was cut; a custom ``pattern`` runs under
+``timeout_seconds`` (a ``timeout`` failure past it); ``details`` keep long texts shortened, so
+a row does not store the response again. The choice patterns are linear.
+
     >>> from assay.types import Sample
     >>> ExactMatch().score([Sample(response="<answer>The Paris</answer>", reference=["paris", "Paris, France"])])[0].score
     1.0
@@ -20,9 +25,10 @@ import re
 from collections import Counter
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from assay.reward import Options, Reward
+from assay.rewards.rules.bounds import ANSWER_MAX_CHARS, DEFAULT_PATTERN_TIMEOUT, BoundedPattern, Capped, PatternTimeout, cap_text, shorten
 from assay.rewards.rules.extraction import (
     ExtractMode,
     Extracted,
@@ -66,15 +72,33 @@ def _missing_reference(sample: Sample, what: str) -> Judgment:
     )
 
 
-def _extract(text: str, extract: ExtractMode, pattern: re.Pattern[str] | None) -> Extracted:
-    return extract_answer(text, extract, pattern)
+def _bounded(pattern: str | None, timeout: float) -> BoundedPattern | None:
+    """A custom extraction pattern (dotall, as ``compile_pattern`` reads it) under a time limit."""
+    return BoundedPattern(pattern, re.DOTALL, timeout, what="extraction pattern") if pattern is not None else None
 
 
-def _not_found(found: Extracted) -> Judgment:
+def _extract(text: str, extract: ExtractMode, pattern: BoundedPattern | None) -> Extracted:
+    """The answer part; a custom pattern's last match wins (raises PatternTimeout past its limit)."""
+    if pattern is not None:
+        last = None
+        for last in pattern.finditer(text):
+            pass
+        return Extracted(last.group(1).strip() if last is not None and last.group(1) is not None else None, "pattern")
+    return extract_answer(text, extract)
+
+
+def _timed_out(error: PatternTimeout, capped: Capped) -> Judgment:
+    return Judgment.fail("timeout", f"{error}; no score" + capped.note())
+
+
+def _not_found(found: Extracted, capped: Capped) -> Judgment:
+    details: dict[str, Any] = {"extracted": None, "method": found.method}
+    if capped.cut:
+        details["truncated"] = True
     return Judgment(
         score=0.0,
-        rationale=f"no answer found: extraction by {found.describe()} found nothing in the response; scored 0",
-        details={"extracted": None, "method": found.method},
+        rationale=f"no answer found: extraction by {found.describe()} found nothing in the response; scored 0" + capped.note(),
+        details=details,
     )
 
 
@@ -94,6 +118,8 @@ class MatchOptions(Options):
     pattern: PatternOption = None  # custom regex with one group (last match wins); replaces `extract`
     case_sensitive: bool = False
     reference_extract: ExtractMode = "none"  # also extract from the reference (e.g. "boxed", "auto" for GSM8K's "#### 72")
+    timeout_seconds: float = Field(DEFAULT_PATTERN_TIMEOUT, gt=0, le=60)  # limit for a custom `pattern` per sample: a `timeout` failure past it
+    max_chars: int | None = Field(ANSWER_MAX_CHARS, ge=1)  # read the last max_chars characters of the response and of each reference (null: all)
 
 
 class _AnswerReward(Reward):
@@ -102,10 +128,12 @@ class _AnswerReward(Reward):
 
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
-        self._pattern = compile_pattern(self.options.pattern) if self.options.pattern is not None else None
+        self._pattern = _bounded(self.options.pattern, self.options.timeout_seconds)
 
     def _references(self, sample: Sample) -> list[str] | None:
         answers = reference_answers(sample.reference)
+        if answers is not None:
+            answers = [cap_text(a, self.options.max_chars, "tail").text for a in answers]
         how = self.options.reference_extract
         if answers is None or how == "none":
             return answers
@@ -126,20 +154,33 @@ class ExactMatch(_AnswerReward):
         references = self._references(sample)
         if references is None:
             return _missing_reference(sample, "exact_match")
-        found = _extract(sample.response_text, self.options.extract, self._pattern)
+        capped = cap_text(sample.response_text, self.options.max_chars, "tail")
+        try:
+            found = _extract(capped.text, self.options.extract, self._pattern)
+        except PatternTimeout as error:
+            return _timed_out(error, capped)
         if found.answer is None:
-            return _not_found(found)
+            return _not_found(found, capped)
         answer = self._norm(found.answer)
         normalised = [self._norm(r) for r in references]
         how = "after normalisation" if self.options.normalize else "after whitespace cleanup" + ("" if self.options.case_sensitive else ", ignoring case")
-        details = {"extracted": found.answer, "method": found.method, "normalized": answer, "references": normalised}
+        # details keep long texts shortened: the response is already in the row once
+        details: dict[str, Any] = {
+            "extracted": shorten(found.answer),
+            "method": found.method,
+            "normalized": shorten(answer),
+            "references": [shorten(r) for r in normalised],
+        }
+        if capped.cut:
+            details["truncated"] = True
+        note = capped.note()
         if answer in normalised:
             matched = references[normalised.index(answer)]
-            details["matched_reference"] = matched
-            return Judgment(1.0, f"answer {clip(found.answer)} (from {found.describe()}) equals reference {clip(matched)} {how}", details)
-        shown = ", ".join(clip(r, 40) for r in references[:3]) + (f" and {len(references) - 3} more" if len(references) > 3 else "")
+            details["matched_reference"] = shorten(matched)
+            return Judgment(1.0, f"answer {clip(found.answer[:200])} (from {found.describe()}) equals reference {clip(matched[:200])} {how}{note}", details)
+        shown = ", ".join(clip(r[:200], 40) for r in references[:3]) + (f" and {len(references) - 3} more" if len(references) > 3 else "")
         plural = "reference" if len(references) == 1 else f"any of {len(references)} references"
-        return Judgment(0.0, f"answer {clip(found.answer)} (from {found.describe()}) does not equal {plural} ({shown}) {how}", details)
+        return Judgment(0.0, f"answer {clip(found.answer[:200])} (from {found.describe()}) does not equal {plural} ({shown}) {how}{note}", details)
 
 
 def token_f1(prediction: list[str], reference: list[str]) -> tuple[float, float, float, int]:
@@ -171,9 +212,13 @@ class TokenF1(_AnswerReward):
         references = self._references(sample)
         if references is None:
             return _missing_reference(sample, "f1")
-        found = _extract(sample.response_text, self.options.extract, self._pattern)
+        capped = cap_text(sample.response_text, self.options.max_chars, "tail")
+        try:
+            found = _extract(capped.text, self.options.extract, self._pattern)
+        except PatternTimeout as error:
+            return _timed_out(error, capped)
         if found.answer is None:
-            return _not_found(found)
+            return _not_found(found, capped)
         prediction = self._tokens(found.answer)
         best: tuple[float, float, float, int] | None = None
         best_index = 0
@@ -185,10 +230,10 @@ class TokenF1(_AnswerReward):
         precision, recall, f1, common = best
         reference = references[best_index]
         n_ref = len(self._tokens(reference))
-        among = f" (best of {len(references)} references: {clip(reference, 40)})" if len(references) > 1 else ""
+        among = f" (best of {len(references)} references: {clip(reference[:200], 40)})" if len(references) > 1 else ""
         rationale = (
             f"{common} of {n_ref} reference tokens found in the {len(prediction)}-token answer from {found.describe()}{among}; "
-            f"precision {precision:.2f}, recall {recall:.2f}, F1 {f1:.2f}"
+            f"precision {precision:.2f}, recall {recall:.2f}, F1 {f1:.2f}" + capped.note()
         )
         details = {
             "precision": precision,
@@ -197,10 +242,12 @@ class TokenF1(_AnswerReward):
             "common_tokens": common,
             "answer_tokens": len(prediction),
             "reference_tokens": n_ref,
-            "best_reference": reference,
-            "extracted": found.answer,
+            "best_reference": shorten(reference),
+            "extracted": shorten(found.answer),
             "method": found.method,
         }
+        if capped.cut:
+            details["truncated"] = True
         return Judgment(f1, rationale, details)
 
 
@@ -211,6 +258,8 @@ class ChoiceOptions(Options):
     choices: str = "ABCDEFGHIJ"  # the option letters, in order (an int reference is a 0-based index into these)
     extract: ExtractMode = "auto"
     pattern: PatternOption = None  # custom regex with one group (last match wins); replaces `extract`
+    timeout_seconds: float = Field(DEFAULT_PATTERN_TIMEOUT, gt=0, le=60)  # limit for a custom `pattern` per sample: a `timeout` failure past it
+    max_chars: int | None = Field(ANSWER_MAX_CHARS, ge=1)  # read the last max_chars characters of the response (null: all)
 
     @field_validator("choices")
     @classmethod
@@ -240,18 +289,22 @@ class ChoiceMatch(Reward):
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
         choices = self.options.choices
-        self._pattern = compile_pattern(self.options.pattern) if self.options.pattern is not None else None
+        self._pattern = _bounded(self.options.pattern, self.options.timeout_seconds)
         L = f"[{re.escape(choices)}]"
-        one = rf"[\*_\(\[\{{]*(?:\\text(?:bf)?\{{)?\s*({L})(?![A-Za-z0-9])\}}?[\*_\)\]\}}]*"
+        # Linear patterns: no two quantifiers that can read the same characters stand side by
+        # side (three chained \s* once took 57 s on 2,000 spaces), whitespace before a letter
+        # is read once, after a bracket or a \text{ only.
+        one = rf"(?:[\*_\(\[\{{]+\s*)?(?:\\text(?:bf)?\{{\s*)?({L})(?![A-Za-z0-9])[\*_\)\]\}}]*"
         one_nc = one.replace(f"({L})", L)
-        self._bare = re.compile(rf"^[\s\*_\(\[\{{:\.]*(?:\\text(?:bf)?\{{)?\s*\(?([{choices}{choices.lower()}])\)?\s*\}}?[\s\*_\)\]\}}\.:]*$")
+        separator = r"\s*(?:,|/|&|\+|\band\b|\bor\b)\s*"
+        self._bare = re.compile(rf"^[\s\*_\(\[\{{:\.]*(?:\\text(?:bf)?\{{\s*\(?)?([{choices}{choices.lower()}])[\s\*_\)\]\}}\.:]*$")
         self._leading = re.compile(rf"^[\s\*_]*\(?({L})[\)\.:](?:\s|\*|$)")
         self._claim = re.compile(
-            rf"\b(?i:answer|option|choice)\b(?:\*\*)?(?:\s*[:：=]|\s+(?i:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?)\s*"
-            rf"({one_nc}(?:\s*(?:,|/|&|\+|\band\b|\bor\b)\s*{one_nc})*)"
+            rf"\b(?i:answer|option|choice)\b(?:\*\*)?(?:\s*[:：=]|\s+(?i:is|would\s+be|should\s+be|must\s+be|will\s+be)\b(?:\s*:)?)\s*"
+            rf"({one_nc}(?:{separator}{one_nc})*)"
         )
         self._one = re.compile(one)
-        self._sequence = re.compile(rf"^\s*{one_nc}(?:\s*(?:,|/|&|\+|\band\b|\bor\b)\s*{one_nc})*[\s\.]*$")
+        self._sequence = re.compile(rf"^\s*{one_nc}(?:{separator}{one_nc})*[\s\.]*$")
         self._marker = re.compile(rf"\(({L})\)|\*\*({L})\*\*")
 
     def find_choice(self, text: str) -> tuple[str | None, str, list[str]]:
@@ -264,7 +317,7 @@ class ChoiceMatch(Reward):
                 Extracted(text.strip(), "whole"),
             )
         else:
-            found = extract_answer(text, self.options.extract, self._pattern)
+            found = _extract(text, self.options.extract, self._pattern)
         region = found.answer
         if region is None:
             return None, found.describe(), []
@@ -320,17 +373,23 @@ class ChoiceMatch(Reward):
                 "input",
                 f"reference {sample.reference!r:.80} is not a choice letter among {self.options.choices} (or a 0-based index, or a list of them)",
             )
-        text = sample.response_text
-        letter, where, letters = self.find_choice(text)
+        capped = cap_text(sample.response_text, self.options.max_chars, "tail")
+        try:
+            letter, where, letters = self.find_choice(capped.text)
+        except PatternTimeout as error:
+            return _timed_out(error, capped)
         details: dict[str, Any] = {"chosen": letter, "reference": expected, "found_in": where}
+        if capped.cut:
+            details["truncated"] = True
+        note = capped.note()
         if letter is None and len(letters) > 1:
             return Judgment.fail(
                 "parse",
-                f"ambiguous answer: {where} names {len(letters)} different letters ({', '.join(letters)}); expected one",
-                raw=text,
+                f"ambiguous answer: {where} names {len(letters)} different letters ({', '.join(letters)}); expected one{note}",
+                raw=shorten(capped.text, 2000),
             )
         if letter is None:
-            return Judgment(0.0, f"no choice letter found (looked in {where} for one of {self.options.choices}); scored 0", details)
+            return Judgment(0.0, f"no choice letter found (looked in {where} for one of {self.options.choices}); scored 0{note}", details)
         ref = "/".join(expected)
         verdict = "correct" if letter in expected else "wrong"
-        return Judgment(float(letter in expected), f"chose {letter} (from {where}), reference {ref}: {verdict}", details)
+        return Judgment(float(letter in expected), f"chose {letter} (from {where}), reference {ref}: {verdict}{note}", details)

@@ -5,6 +5,10 @@ The reference is a string or a list of strings (BLEU and chrF use all of them as
 references; ROUGE takes the best). A missing or empty reference is an ``input`` failure.
 Each reward builds its scorer once.
 
+Bounds: the response and each reference are read up to ``max_chars`` characters (their
+heads; the rationale says when one was cut), and ROUGE-L's longest common subsequence is
+computed bit-parallel (the same value as rouge-score's table, without its n x m memory).
+
     >>> from assay.types import Sample
     >>> s = Sample(response="the cat sat on the mat", reference="the cat sat on a mat")
     >>> round(Bleu().score([s])[0].score, 3), round(ChrF().score([s])[0].score, 3), round(Rouge().score([s])[0].score, 3)
@@ -15,8 +19,40 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from assay.reward import Options, Reward
+from assay.rewards.rules.bounds import cap_text
 from assay.types import Judgment, Sample, reference_texts
+
+OVERLAP_MAX_CHARS = 20_000  # per text: sacrebleu and rouge-score take ~4-10 s per MB
+
+
+def _capped(sample: Sample, references: list[str], max_chars: int | None) -> tuple[str, list[str], str]:
+    """(response, references, note) cut to ``max_chars`` characters each."""
+    response = cap_text(sample.response_text, max_chars, "head")
+    refs = [cap_text(r, max_chars, "head") for r in references]
+    note = response.note()
+    cut = sum(r.cut for r in refs)
+    if cut:
+        note += f" [{cut} reference{'s' if cut > 1 else ''} cut to {max_chars:,} characters (max_chars)]"
+    return response.text, [r.text for r in refs], note
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence of two token lists, bit-parallel (Hyyrö 2004):
+    one big-integer step per token of ``a``, memory linear in ``len(b)``."""
+    if not a or not b:
+        return 0
+    masks: dict[str, int] = {}
+    for i, token in enumerate(b):
+        masks[token] = masks.get(token, 0) | (1 << i)
+    full = (1 << len(b)) - 1
+    v = full
+    for token in a:
+        u = v & masks.get(token, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(b) - v.bit_count()
 
 
 def _missing(sample: Sample, what: str) -> Judgment:
@@ -31,6 +67,7 @@ class BleuOptions(Options):
     tokenize: str = "13a"  # a sacrebleu tokenizer: 13a, intl, zh, ja-mecab, char, none, ...
     lowercase: bool = False
     smooth_method: Literal["exp", "floor", "add-k", "none"] = "exp"
+    max_chars: int | None = Field(OVERLAP_MAX_CHARS, ge=1)  # read the first max_chars characters of the response and each reference (null: all)
 
 
 class Bleu(Reward):
@@ -55,14 +92,15 @@ class Bleu(Reward):
         references = reference_texts(sample.reference)
         if references is None:
             return _missing(sample, "bleu")
-        result = self._metric.sentence_score(sample.response_text, references)
+        response, references, note = _capped(sample, references, self.options.max_chars)
+        result = self._metric.sentence_score(response, references)
         score = result.score / 100
         precisions = "/".join(f"{p:.1f}" for p in result.precisions)
         details = {"bleu": result.score, "precisions": list(result.precisions), "brevity_penalty": result.bp, "hyp_len": result.sys_len, "ref_len": result.ref_len}
         return Judgment(
             score,
             f"sentence BLEU {result.score:.1f} against {_refs_phrase(len(references))}: n-gram precisions {precisions}, "
-            f"brevity penalty {result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens)",
+            f"brevity penalty {result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens){note}",
             details,
         )
 
@@ -72,6 +110,7 @@ class ChrFOptions(Options):
     word_order: int = 0  # 2 gives chrF++
     beta: int = 2
     lowercase: bool = False
+    max_chars: int | None = Field(OVERLAP_MAX_CHARS, ge=1)  # read the first max_chars characters of the response and each reference (null: all)
 
 
 class ChrF(Reward):
@@ -92,11 +131,12 @@ class ChrF(Reward):
         references = reference_texts(sample.reference)
         if references is None:
             return _missing(sample, "chrf")
-        result = self._metric.sentence_score(sample.response_text, references)
+        response, references, note = _capped(sample, references, self.options.max_chars)
+        result = self._metric.sentence_score(response, references)
         label = "chrF++" if self.options.word_order else "chrF"
         return Judgment(
             result.score / 100,
-            f"{label} {result.score:.1f} against {_refs_phrase(len(references))} ({len(sample.response_text)}-character response)",
+            f"{label} {result.score:.1f} against {_refs_phrase(len(references))} ({len(sample.response_text)}-character response){note}",
             {"chrf": result.score},
         )
 
@@ -107,6 +147,7 @@ RougeVariant = Literal["rouge1", "rouge2", "rougeL", "rougeLsum"]
 class RougeOptions(Options):
     variant: RougeVariant = "rougeL"
     use_stemmer: bool = True  # Porter stemming, as most papers report
+    max_chars: int | None = Field(OVERLAP_MAX_CHARS, ge=1)  # read the first max_chars characters of the response and each reference (null: all)
 
 
 class Rouge(Reward):
@@ -133,18 +174,36 @@ class Rouge(Reward):
         references = reference_texts(sample.reference)
         if references is None:
             return _missing(sample, "rouge")
-        usable = [r for r in references if self._tokens(r)]
+        response, references, note = _capped(sample, references, self.options.max_chars)
+        tokenized = [(r, self._tokens(r)) for r in references]
+        usable = [(r, tokens) for r, tokens in tokenized if tokens]
         if not usable:
             return Judgment.fail("input", "rouge: the reference has no tokens rouge-score can read (it keeps only a-z and 0-9)")
         best = None
-        for reference in usable:
-            result = self._scorer.score(reference, sample.response_text)[self.options.variant]
+        response_tokens = self._tokens(response) if self.options.variant == "rougeL" else None
+        for reference, reference_tokens in usable:
+            if response_tokens is not None:  # rougeL: the same LCS as rouge-score, bit-parallel
+                result = _lcs_score(response_tokens, reference_tokens)
+            else:
+                result = self._scorer.score(reference, response)[self.options.variant]
             if best is None or result.fmeasure > best.fmeasure:
                 best = result
         assert best is not None
         among = f" (best of {len(usable)} references)" if len(usable) > 1 else ""
         return Judgment(
             best.fmeasure,
-            f"{self.options.variant} F {best.fmeasure:.3f}{among}: precision {best.precision:.3f}, recall {best.recall:.3f}",
+            f"{self.options.variant} F {best.fmeasure:.3f}{among}: precision {best.precision:.3f}, recall {best.recall:.3f}{note}",
             {"fmeasure": best.fmeasure, "precision": best.precision, "recall": best.recall},
         )
+
+
+def _lcs_score(prediction: list[str], target: list[str]) -> Any:
+    """rouge-score's ROUGE-L Score (precision, recall, fmeasure) from ``lcs_length``."""
+    from rouge_score.scoring import Score
+
+    if not prediction or not target:
+        return Score(precision=0.0, recall=0.0, fmeasure=0.0)
+    lcs = lcs_length(prediction, target)
+    precision, recall = lcs / len(prediction), lcs / len(target)
+    fmeasure = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return Score(precision=precision, recall=recall, fmeasure=fmeasure)

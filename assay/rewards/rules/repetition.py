@@ -18,10 +18,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from assay.reward import Options, Reward
+from assay.rewards.rules.bounds import cap_text
 from assay.rewards.rules.length import _TOKEN
+
+REPETITION_MAX_CHARS = 200_000  # the head read: about 0.2 s at most; real rollouts are shorter
 from assay.types import Judgment, Sample
 
 
@@ -42,6 +45,7 @@ class RepetitionOptions(Options):
     ngram_size: int = 3
     max_penalty: float = -1.0  # the score of a response that is one n-gram repeated forever (<= 0)
     unit: Literal["words", "tokens", "chars"] = "words"
+    max_chars: int | None = Field(REPETITION_MAX_CHARS, ge=1)  # read the first max_chars characters (null: all)
 
     @field_validator("ngram_size")
     @classmethod
@@ -67,23 +71,25 @@ class RepetitionPenalty(Reward):
 
     def score_one(self, sample: Sample) -> Judgment:
         unit = self.options.unit
-        units = units_of(sample.response_text, unit)
+        capped = cap_text(sample.response_text, self.options.max_chars, "head")
+        note = capped.note()
+        units = units_of(capped.text, unit)
         n = self.options.ngram_size
         if len(units) < n:
             what = "empty" if not units else f"only {len(units)} {unit}"
-            return Judgment(0.0, f"response is {what}, shorter than one {n}-gram: no repetition to penalise", {"total_ngrams": 0, "unique_ngrams": 0})
+            return Judgment(0.0, f"response is {what}, shorter than one {n}-gram: no repetition to penalise{note}", {"total_ngrams": 0, "unique_ngrams": 0})
         counts = Counter(tuple(units[i : i + n]) for i in range(len(units) - n + 1))
         total = len(units) - n + 1
         unique = len(counts)
         score = self.options.max_penalty * (1 - unique / total)
         top, top_count = counts.most_common(1)[0]
-        details = {"total_ngrams": total, "unique_ngrams": unique, "repeated_fraction": 1 - unique / total, "most_repeated": " ".join(top), "most_repeated_count": top_count}
+        details = {"total_ngrams": total, "unique_ngrams": unique, "repeated_fraction": 1 - unique / total, "most_repeated": " ".join(top)[:400], "most_repeated_count": top_count}
         if unique == total:
-            return Judgment(0.0, f"all {total} {n}-grams of {unit} are distinct: no penalty", details)
+            return Judgment(0.0, f"all {total} {n}-grams of {unit} are distinct: no penalty{note}", details)
         sep = "" if unit == "chars" else " "
         return Judgment(
             score + 0.0,  # no -0.0
             f"{unique} of {total} {n}-grams of {unit} are distinct ({1 - unique / total:.0%} repeated); "
-            f"most repeated: {sep.join(top)!r} x{top_count}; penalty {score:.3g} (max {self.options.max_penalty:g})",
+            f"most repeated: {sep.join(top)[:200]!r} x{top_count}; penalty {score:.3g} (max {self.options.max_penalty:g}){note}",
             details,
         )

@@ -29,8 +29,10 @@ so each extra or missing call counts as a 0 in the average; no calls expected an
 scores 1. The score is in [0, 1].
 
 A response whose tool call cannot be read (bad JSON, no name, arguments not an object) scores
-0 with rationale "malformed tool call", its text kept in ``details["raw"]``. A reference that
-cannot be read is an ``input`` failure.
+0 with rationale "malformed tool call", its text (first 2,000 characters) kept in
+``details["raw"]``. A reference that cannot be read is an ``input`` failure. Bounds: a text
+response is read up to ``max_chars``; a response making more than ``MAX_CALLS`` (256) calls
+scores 0 saying so, a reference with more is an ``input`` failure.
 
     >>> from assay.types import Sample
     >>> ref = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}]
@@ -42,19 +44,41 @@ cannot be read is an ``input`` failure.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from assay.reward import Options, Reward
+from assay.rewards.rules.bounds import LAYOUT_MAX_CHARS, cap_text, shorten
 from assay.rewards.rules.extraction import clip
 from assay.rewards.rules.json_format import json_source, parse_json
+
+RAW_KEPT = 2000  # characters of a malformed call kept in details["raw"]
+MAX_CALLS = 256  # calls per side this reward pairs: a response with more scores 0, a reference with more is unusable
+_EXACT_STATES = 1 << 16  # the exact pairing visits up to columns x 2**rows states; beyond, greedy
 from assay.types import Judgment, Sample, text_of
 
-_TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
-_TOOL_CALL_OPEN = re.compile(r"<tool_call>")
+_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
+
+
+def tool_call_blocks(text: str) -> tuple[list[str], int]:
+    """(the contents of the ``<tool_call>...</tool_call>`` blocks, how many ``<tool_call>``
+    the text has), in one linear pass with ``str.find``: a block runs from an opening tag to
+    the next closing one. (The regex ``<tool_call>(.*?)</tool_call>`` rescanned to the end from
+    every unclosed opening: over 60 s on 220 KB.)"""
+    blocks: list[str] = []
+    at = 0
+    while True:
+        start = text.find(_OPEN, at)
+        if start < 0:
+            break
+        end = text.find(_CLOSE, start + len(_OPEN))
+        if end < 0:
+            break
+        blocks.append(text[start + len(_OPEN) : end])
+        at = end + len(_CLOSE)
+    return blocks, text.count(_OPEN)
 
 
 class MalformedToolCall(ValueError):
@@ -62,7 +86,7 @@ class MalformedToolCall(ValueError):
 
     def __init__(self, message: str, raw: str) -> None:
         super().__init__(message)
-        self.raw = raw
+        self.raw = shorten(raw, RAW_KEPT) or ""  # a degenerate response is not stored twice in full
 
 
 @dataclass(frozen=True)
@@ -130,16 +154,16 @@ def _calls_from_json(value: Any, raw: str) -> list[ToolCall]:
 def calls_from_text(text: str) -> tuple[list[ToolCall], bool]:
     """(calls, whether the text had a tool-call form at all). Raises MalformedToolCall when a
     form is there but cannot be read."""
-    if _TOOL_CALL_OPEN.search(text):
-        blocks = _TOOL_CALL_BLOCK.findall(text)
-        if len(_TOOL_CALL_OPEN.findall(text)) != len(blocks):
-            raise MalformedToolCall("a <tool_call> is never closed", text)
+    if _OPEN in text:
+        blocks, opens = tool_call_blocks(text)
+        if opens != len(blocks):
+            raise MalformedToolCall(f"a <tool_call> is never closed ({opens} opened, {len(blocks)} closed)", shorten(text, RAW_KEPT) or "")
         calls: list[ToolCall] = []
         for block in blocks:
             try:
                 value = parse_json(block.strip())
             except ValueError as error:
-                raise MalformedToolCall(f"<tool_call> content is not valid JSON: {error}", block) from None
+                raise MalformedToolCall(f"<tool_call> content is not valid JSON: {error}", shorten(block, RAW_KEPT) or "") from None
             calls.extend(_calls_from_json(value, block))
         return calls, True
     source, _ = json_source(text, "auto")
@@ -148,7 +172,7 @@ def calls_from_text(text: str) -> tuple[list[ToolCall], bool]:
     try:
         value = parse_json(source)
     except ValueError as error:
-        raise MalformedToolCall(f"tool call JSON is not valid: {error}", source) from None
+        raise MalformedToolCall(f"tool call JSON is not valid: {error}", shorten(source, RAW_KEPT) or "") from None
     return _calls_from_json(value, source), True
 
 
@@ -198,7 +222,8 @@ def arg_f1(predicted: ToolCall, reference: ToolCall) -> tuple[float, int]:
 
 def best_pairing(credit: list[list[float]], ordered: bool) -> list[tuple[int, int]]:
     """One-to-one (predicted, reference) index pairs maximising total credit: exact by dynamic
-    programming over the smaller side when it has at most 12 calls, greedy beyond."""
+    programming over the smaller side when it has at most 12 calls and the table stays
+    small (columns x 2**rows <= 65,536), greedy (best credit first) beyond."""
     n = len(credit)
     m = len(credit[0]) if n else 0
     if ordered:
@@ -208,7 +233,7 @@ def best_pairing(credit: list[list[float]], ordered: bool) -> list[tuple[int, in
     transpose = n > m  # make rows the smaller side
     grid = [list(col) for col in zip(*credit)] if transpose else credit
     rows, cols = len(grid), len(grid[0])
-    if rows <= 12:
+    if rows <= 12 and cols * (1 << rows) <= _EXACT_STATES:
         # best[mask] = (total, pairs) over the columns seen so far, mask = rows used
         best: dict[int, tuple[float, list[tuple[int, int]]]] = {0: (0.0, [])}
         for j in range(cols):
@@ -239,6 +264,7 @@ def best_pairing(credit: list[list[float]], ordered: bool) -> list[tuple[int, in
 class ToolCallOptions(Options):
     name_weight: float = 0.5  # share of a call's credit for the right name; the rest is argument F1
     ordered: bool = False  # pair calls by position instead of by best match
+    max_chars: int | None = Field(LAYOUT_MAX_CHARS, ge=1)  # read the first max_chars characters of a text response (null: all)
 
     @field_validator("name_weight")
     @classmethod
@@ -259,18 +285,39 @@ class ToolCallMatch(Reward):
     def predicted_calls(self, sample: Sample) -> list[ToolCall]:
         if isinstance(sample.response, list):
             return calls_from_messages(sample.response)[0]
-        return calls_from_text(sample.response_text)[0]
+        return calls_from_text(cap_text(sample.response_text, self.options.max_chars, "head").text)[0]
 
     def score_one(self, sample: Sample) -> Judgment:
         try:
+            return self._score(sample)
+        except RecursionError:  # objects nested past Python's stack (a chat message's tool_calls, say)
+            return Judgment(0.0, "malformed tool call: nested too deeply to read; scored 0", {"error": "nested too deeply"})
+
+    def _score(self, sample: Sample) -> Judgment:
+        try:
             expected = reference_calls(sample.reference)
+        except RecursionError:
+            return Judgment.fail("input", "unusable reference: nested too deeply to read")
         except ValueError as error:
             raw = error.raw if isinstance(error, MalformedToolCall) else None
             return Judgment.fail("input", f"unusable reference: {error}", raw=raw)
+        capped = cap_text(sample.response_text, self.options.max_chars, "head") if not isinstance(sample.response, list) else None
+        note = capped.note() if capped is not None else ""
+        if len(expected) > MAX_CALLS:
+            return Judgment.fail("input", f"unusable reference: {len(expected)} tool calls, over the {MAX_CALLS} this reward pairs")
         try:
             predicted = self.predicted_calls(sample)
         except MalformedToolCall as error:
-            return Judgment(0.0, f"malformed tool call: {error}; scored 0", {"raw": error.raw, "error": str(error)})
+            details = {"raw": error.raw, "error": str(error)}
+            if note:
+                details["truncated"] = True
+            return Judgment(0.0, f"malformed tool call: {error}; scored 0{note}", details)
+        if len(predicted) > MAX_CALLS:
+            return Judgment(
+                0.0,
+                f"{len(predicted)} tool calls made, over the {MAX_CALLS} this reward pairs ({len(expected)} expected); scored 0{note}",
+                {"predicted": len(predicted), "expected": len(expected), "over_limit": True},
+            )
 
         if not predicted and not expected:
             return Judgment(1.0, "no tool call expected and none made", {"predicted": 0, "expected": 0, "pairs": []})
@@ -314,7 +361,7 @@ class ToolCallMatch(Reward):
         if missing:
             parts.append(f"{len(missing)} expected call{'s' if len(missing) > 1 else ''} not made: {', '.join(clip(c, 60)[1:-1] for c in missing[:3])}")
         head = f"{len(expected)} reference call{'s' if len(expected) != 1 else ''}, {len(predicted)} made"
-        rationale = f"{head}; {'; '.join(parts)}; score {total:.2f}/{denominator} = {score:.2f}"
+        rationale = f"{head}; {'; '.join(parts)}; score {total:.2f}/{denominator} = {score:.2f}{note}"
         details = {
             "predicted": len(predicted),
             "expected": len(expected),
