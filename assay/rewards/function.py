@@ -73,7 +73,7 @@ def load_error(name: str | None, path: str, error: BaseException) -> Exception:
     """A ``ConfigError`` naming the config entry and what went wrong loading its function:
     a syntax error or an exception raised on import (with the file and line), a missing
     name, something not callable."""
-    from assay.compose.load import ConfigError
+    from assay.spec import ConfigError
 
     where = f"rewards.{name}.path" if name else "path"
     if isinstance(error, SyntaxError):

@@ -39,10 +39,10 @@ from assay.text import groups_of
 from assay.types import Judgment, Sample
 
 
-def _read_judgment(data: Any) -> Judgment:
-    """One judgment as the server wrote it; raises ValueError when it is not one (a score
-    that is not a number or null, ``true`` included; a rationale that is not text; an
-    unknown failure kind)."""
+def _check_judgment(data: Any) -> None:
+    """Raises ValueError when ``data`` is not a judgment as the server writes one (a score
+    that is not a number or null, ``true`` included; a rationale that is not text; a failure
+    or details that are not objects)."""
     if not isinstance(data, dict):
         raise ValueError(f"a judgment must be an object, got {type(data).__name__}")
     score = data.get("score")
@@ -54,18 +54,18 @@ def _read_judgment(data: Any) -> Judgment:
         raise ValueError("failure is not an object")
     if not isinstance(data.get("details") or {}, dict) or not isinstance(data.get("meta") or {}, dict):
         raise ValueError("details and meta must be objects")
-    return Judgment.from_dict(data)
 
 
 def _judgment(data: Any) -> Judgment:
     """A judgment as the server wrote it, with its components' judgments rebuilt in
-    ``details``; a malformed one is that sample's ``backend`` failure, never a raise."""
+    ``details``; a malformed one (itself or a component) is that sample's ``backend``
+    failure, never a raise."""
     try:
-        judgment = _read_judgment(data)
-        judgment.details = {
-            name: _read_judgment(value) if isinstance(value, dict) and "score" in value and "rationale" in value else value
-            for name, value in judgment.details.items()
-        }
+        _check_judgment(data)
+        for value in (data.get("details") or {}).values():
+            if isinstance(value, dict) and "score" in value and "rationale" in value:
+                _check_judgment(value)
+        judgment = Judgment.from_dict(data)
     except (ValueError, TypeError, KeyError) as error:
         return Judgment.fail("backend", f"the reward server sent a malformed judgment ({error}): {str(data)[:200]!r}")
     return judgment

@@ -86,7 +86,7 @@ class CosineLength(Reward):
     options: CosineLengthOptions
 
     def __init__(self, name: str | None = None, *, base_dir: Any = None, **options: Any) -> None:
-        from assay.compose.load import build_reward
+        from assay.registry import build_reward
 
         super().__init__(name, **options)
         entry = dict(self.options.correctness)
