@@ -55,6 +55,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "json_valid": Entry("assay.rewards.rules.json_format:JsonValid", "1 when the response (or its fenced block) is valid JSON", "verifiable"),
     "json_schema": Entry("assay.rewards.rules.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
     "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
+    "constraints": Entry("assay.rewards.rules.constraints.reward:Constraints", "IFEval/IFBench-style verifiable instructions per sample (word counts, keywords, format, case, language...): fraction met or all", "verifiable", "ifeval"),
     # SQL on SQLite
     "sql": Entry("assay.rewards.sql.reward:SqlExecution", "execution accuracy on SQLite (Spider/BIRD): predicted vs gold query results, read-only, bounded workers", "sql"),
     "sql_syntax": Entry("assay.rewards.sql.partial:SqlSyntax", "1 when the predicted query compiles (the database's EXPLAIN) or parses (sqlglot, sqlite dialect)", "sql", "sql"),
