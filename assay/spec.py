@@ -134,7 +134,9 @@ class CombineSpec(BaseModel):
     on_failure: Literal["fail", "skip", "value"] = "fail"
     failure_value: float | None = None
     gates: list[GateSpec] = Field(default_factory=list)
-    normalize: Literal["none", "group_zscore", "group_rank"] = "none"
+    normalize: Literal["none", "group_zscore", "group_rank"] = "none"  # of the total, after the sum
+    # normalize_then_sum: each component z-scored within its group before the weighted sum (GDPO, TRL's option of that name)
+    aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
     outcome: str | None = None  # for method outcome_process
     process: str | None = None
     process_weight: float = 0.5
@@ -147,6 +149,10 @@ class CombineSpec(BaseModel):
             raise ValueError("method outcome_process needs 'outcome' and 'process' reward names")
         if self.method == "outcome_process" and (self.gates or self.normalize != "none"):
             raise ValueError("method outcome_process sets the total itself (normalised within groups); gates and normalize do not apply to it")
+        if self.aggregation == "normalize_then_sum" and self.method != "weighted_sum":
+            raise ValueError(f"aggregation normalize_then_sum normalises the terms of a weighted sum; method {self.method!r} does not take it")
+        if self.aggregation == "normalize_then_sum" and self.gates:
+            raise ValueError("gates cap a total on the components' own scale; with aggregation normalize_then_sum the total has none (use only_if on a term instead)")
         if self.method == "log_sigmoid_sum" and self.on_failure != "fail":
             raise ValueError("method log_sigmoid_sum fails the total when a counted component fails; on_failure must be 'fail'")
         return self

@@ -156,6 +156,39 @@ def group_zscore(values: Sequence[float | None], groups: Sequence[Hashable | Non
     return out
 
 
+def group_normalize_components(
+    components: Mapping[str, Sequence[float | None]],
+    groups: Sequence[Hashable | None],
+    eps: float = 1e-4,
+) -> dict[str, list[float | None]]:
+    """Each component z-scored within each prompt group on its own, before any sum:
+    (x - group mean) / (group std + eps), std with Bessel's correction and eps 1e-4, as TRL's
+    ``normalize_then_sum`` computes them (``GRPOTrainer._generate_and_score_completions``,
+    trl 1.16, with ``trl.trainer.utils.nanstd``). None stays None and is left out of its
+    group's statistics; a group with one value (or all equal) gives 0.
+
+    Source: GDPO (Liu et al. 2026, "Group reward-Decoupled Normalization Policy Optimization
+    for Multi-reward RL"): normalising the sum lets the component with the widest spread
+    decide the advantage, and maps different reward combinations to the same advantage;
+    normalising each component first keeps them apart.
+    """
+    out: dict[str, list[float | None]] = {}
+    index = _by_group(groups)
+    for name, values in components.items():
+        normed: list[float | None] = [None] * len(values)
+        for members in index.values():
+            present = [i for i in members if values[i] is not None]
+            if not present:
+                continue
+            xs = [float(values[i]) for i in present]  # type: ignore[arg-type]
+            mean = statistics.fmean(xs)
+            std = statistics.stdev(xs) if len(xs) > 1 else 0.0
+            for i in present:
+                normed[i] = 0.0 if len(xs) == 1 else (float(values[i]) - mean) / (std + eps)  # type: ignore[arg-type]
+        out[name] = normed
+    return out
+
+
 def group_rank(values: Sequence[float | None], groups: Sequence[Hashable | None]) -> list[float | None]:
     """Rank within each group scaled to [0, 1] (lowest 0, highest 1), ties sharing the mean
     rank; a group of one gives 0.5. Robust to the scale and outliers of model rewards.
