@@ -83,6 +83,7 @@ REWARD_TYPES: dict[str, Entry] = {
 
 COMPARATOR_TYPES: dict[str, Entry] = {
     "pairwise_judge": Entry("assay.rewards.judges.judge:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
+    "function": Entry("assay.rewards.function:FunctionComparator", "your function f(prompt, response_a, response_b, **fields) -> a/b/tie, or saved verdicts replayed from a file", "custom"),
 }
 
 _loaded_plugins = False

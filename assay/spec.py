@@ -158,6 +158,16 @@ class CombineSpec(BaseModel):
         return self
 
 
+class DataSpec(BaseModel):
+    """``data:``: how ``assay bench pairs`` / ``bon`` read your own file (the command line's
+    ``--field``, ``--label-map`` and ``--annotators`` override these)."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, str] = Field(default_factory=dict)  # role -> your field name (prompt, response_a, label, ...)
+    label_map: dict[str, str] = Field(default_factory=dict)  # your label value -> a, b or tie
+    annotators: list[str] = Field(default_factory=list)  # several label fields: the label is their majority
+
+
 class RewardConfig(BaseModel):
     """The whole file: named rewards and how they combine, and/or a comparator."""
 
@@ -165,6 +175,7 @@ class RewardConfig(BaseModel):
     rewards: dict[str, RewardEntry] = Field(default_factory=dict)
     combine: CombineSpec = Field(default_factory=CombineSpec)
     comparator: ComparatorEntry | None = None
+    data: DataSpec | None = None  # for assay bench pairs / bon --data FILE
 
     @model_validator(mode="after")
     def _check_names(self) -> RewardConfig:
