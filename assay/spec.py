@@ -51,6 +51,18 @@ class ScheduleSpec(BaseModel):
     kind: Literal["constant", "linear", "cosine"] = "linear"
 
 
+class AdaptiveSpec(BaseModel):
+    """A weight that decays as its reward saturates (prime-rl's adaptive weights), see
+    compose.rules.adaptive_weight. State is kept across batches by the composite reward."""
+
+    model_config = ConfigDict(extra="forbid")
+    saturation: float = Field(gt=0)  # the batch-mean EMA at which the weight reaches its floor (e.g. 0.95 for a 0/1 reward)
+    ema_alpha: float = Field(default=0.1, gt=0, le=1)
+    exponent: float = Field(default=2.0, gt=0)
+    min_weight: float = Field(default=0.1, ge=0, le=1)  # the floor, as a fraction of the configured weight
+    recovery_rate: float = Field(default=0.05, ge=0, le=1)  # how fast a decayed weight may come back, per batch
+
+
 class VoteOptions(Options):
     """``vote:`` on a reward or the comparator: judge each item k times and aggregate (see
     ``assay.rewards.judges.wrappers.Vote``, whose options these are)."""
@@ -78,6 +90,7 @@ class RewardEntry(BaseModel):
     only_if_threshold: float = 1.0
     center: float = 0.0  # for combine.method log_sigmoid_sum
     schedule: ScheduleSpec | None = None  # weight annealed over training steps
+    adaptive: AdaptiveSpec | None = None  # weight decayed as this reward saturates (prime-rl), across batches
     trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
     vote: VoteOptions | None = None  # judge each sample k times and aggregate (LLM judges)
 
@@ -187,6 +200,9 @@ class RewardConfig(BaseModel):
         referenced += [(f"rewards.{n}.only_if", e.only_if) for n, e in self.rewards.items() if e.only_if]
         referenced += [(f"rewards.{n}.trust_against", e.trust_against) for n, e in self.rewards.items() if e.trust_against]
         referenced += [(f"combine.{key}", name) for key, name in (("outcome", combine.outcome), ("process", combine.process)) if name]
+        for n, e in self.rewards.items():
+            if e.adaptive and e.schedule:
+                raise ValueError(f"rewards.{n}: give schedule or adaptive, not both (each sets the weight)")
         for where, name in referenced:
             if name not in names:
                 raise ValueError(f"{where} names {name!r}, which is not a reward here (known: {', '.join(sorted(names))})")

@@ -146,3 +146,26 @@ def test_normalize_then_sum_refuses_what_it_cannot_mean(funcs) -> None:
         load_reward(config(funcs, "normalize_then_sum", gates=[{"reward": "correct"}]))
     with pytest.raises(ConfigError, match="log_sigmoid_sum"):
         load_reward(config(funcs, "normalize_then_sum", method="log_sigmoid_sum"))
+
+
+def test_adaptive_weight_decays_as_a_reward_saturates_and_recovers_slowly(funcs) -> None:
+    spec = config(funcs, "sum_then_normalize")
+    spec["rewards"]["correct"]["adaptive"] = {"saturation": 1.0, "ema_alpha": 0.5, "exponent": 1.0, "min_weight": 0.2, "recovery_rate": 0.1}
+    reward = load_reward(spec)
+    # an independent replay of the rule: EMA, then base * max(min, 1 - ema / saturation), then the ratchet
+    ema, floor, seen = 0.0, 1.0, []
+    for mean in (1.0, 1.0, 1.0, 1.0, 0.0, 0.0):
+        ema = 0.5 * mean + 0.5 * ema
+        raw = max(1.0 * max(0.0, 1 - min(1.0, ema)), 0.2)
+        floor = raw if raw < floor else floor + 0.1 * (raw - floor)
+        batch = samples([(mean, 0.0), (mean, 0.0)])
+        judgment = reward.score(batch)[0]
+        assert judgment.score == pytest.approx(floor * mean), judgment.rationale
+        assert "adaptive weight" in judgment.rationale
+        seen.append(floor)
+    assert seen[3] == pytest.approx(0.2)  # saturated: down to the floor
+    assert seen[0] > seen[1] > seen[2] >= seen[3]
+    assert seen[3] < seen[4] < seen[5] < 1.0  # the reward dropped: the weight comes back, slowly
+    with pytest.raises(ConfigError, match="schedule or adaptive"):
+        spec["rewards"]["correct"]["schedule"] = {"start": 1, "end": 0, "steps": 10}
+        load_reward(spec)

@@ -51,6 +51,8 @@ def total_level_steps(spec: RewardConfig) -> list[str]:
         found.append(f"aggregation {combine.aggregation!r}")
     if any(entry.trust_against for entry in spec.rewards.values()):
         found.append("trust_against weights")
+    if any(entry.adaptive for entry in spec.rewards.values()):
+        found.append("adaptive weights")
     return found
 
 
@@ -69,6 +71,8 @@ class CompositeReward(Reward):
         self.spec = spec
         self.step = 0
         self.needs_whole_groups = needs_whole_groups(spec)  # type: ignore[misc]
+        # adaptive weights: (EMA of the batch means, ratchet floor) per component, carried across batches
+        self.adaptive_state: dict[str, tuple[float, float]] = {n: (0.0, e.weight) for n, e in spec.rewards.items() if e.adaptive}
 
     def identity(self) -> str:
         """A config's composed reward is decided by its spec."""
@@ -139,6 +143,8 @@ class CompositeReward(Reward):
         groups = [s.group for s in samples]
         for name, entry in self.spec.rewards.items():
             w, note = self.weight(name, self.step)
+            if entry.adaptive:
+                w, note = self._adaptive(name, by_name[name])
             if note:
                 notes.append(note)
             if entry.trust_against:
@@ -152,6 +158,20 @@ class CompositeReward(Reward):
                     notes.append(f"{name} trust not measurable in this batch (no pair ordered by {entry.trust_against}); weight kept")
             weights[name] = w
         return weights, notes
+
+    def _adaptive(self, name: str, judgments: list[Judgment]) -> tuple[float, str]:
+        """This batch's weight for an adaptive component: its EMA moved by this batch's mean
+        (of the scores it computed; a batch with none leaves the state as it was)."""
+        entry = self.spec.rewards[name]
+        a = entry.adaptive
+        assert a is not None
+        ema, floor = self.adaptive_state[name]
+        scores = [j.score for j in judgments if j.ok and j.score is not None]
+        if not scores:
+            return floor, f"{name} adaptive weight {floor:.4g} kept (no score in this batch)"
+        w, ema, floor = compose.adaptive_weight(entry.weight, ema, floor, sum(scores) / len(scores), a.ema_alpha, a.saturation, a.exponent, a.min_weight, a.recovery_rate)
+        self.adaptive_state[name] = (ema, floor)
+        return w, f"{name} adaptive weight {w:.4g} (EMA {ema:.4g} of batch means, saturation {a.saturation:g})"
 
     # --- per-sample combination ----------------------------------------------------------------
     def _combine_one(

@@ -268,3 +268,33 @@ def scheduled_weight(step: int, start: float, end: float, steps: int, kind: Sche
     if kind == "cosine":
         return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
     raise ValueError(f"unknown schedule {kind!r}; expected constant, linear or cosine")
+
+
+def adaptive_weight(
+    base: float,
+    ema: float,
+    floor: float,
+    batch_mean: float,
+    ema_alpha: float,
+    saturation: float,
+    exponent: float,
+    min_weight: float,
+    recovery_rate: float,
+) -> tuple[float, float, float]:
+    """One step of a saturation-decayed weight: (weight, new EMA, new ratchet floor).
+
+    The EMA of the component's batch means moves by ``ema_alpha``; the weight is
+    ``base * max(min_weight, 1 - clip(EMA / saturation, 0, 1) ** exponent)``, so a reward
+    that is nearly always earned stops crowding out the others, down to the floor
+    ``min_weight * base``. A ratchet keeps a decayed weight from bouncing back: a lower value
+    is taken at once, a higher one only a ``recovery_rate`` share of the way per step.
+    The EMA starts at 0 and the ratchet at ``base``.
+
+    Source: prime-rl's adaptive reward weights (``AdaptiveWeightManager`` in its
+    orchestrator: EMA saturation decay with a floor and a slowly leaking ratchet).
+    """
+    ema = ema_alpha * batch_mean + (1 - ema_alpha) * ema
+    closeness = min(1.0, max(0.0, ema / saturation))  # a negative EMA is far from saturation, not a complex power
+    raw = max(base * max(0.0, 1.0 - closeness**exponent), min_weight * base)
+    floor = raw if raw < floor else floor + recovery_rate * (raw - floor)
+    return floor, ema, floor
