@@ -188,3 +188,11 @@ def test_function_comparator_from_a_function_and_from_saved_verdicts(tmp_path) -
     with pytest.raises(ValueError, match="not both"):
         Function(path="funcs.py:longer", verdicts="saved.jsonl")
     assert replay.identity() != Function(verdicts=str(tmp_path / "odd.jsonl")).identity()  # the file decides: resumes never mix
+
+
+def test_compare_writes_the_two_scores_as_fields(tmp_path) -> None:
+    config = write_config(tmp_path, "rewards:\n  s: {type: function, path: funcs.py:stated}\n")
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "p", "response_a": "0.25 x", "response_b": "0.75 y", "label": "B"}])
+    assert main(["compare", str(pairs), "--config", str(config), "--output", str(tmp_path / "judged.jsonl")]) == 0
+    row = json.loads((tmp_path / "judged.jsonl").read_text().splitlines()[0])
+    assert (row["score_a"], row["score_b"], row["winner"]) == (0.25, 0.75, "B")
