@@ -203,3 +203,10 @@ def test_real_alpacaeval_outputs_against_independent_counts(data_dir) -> None:
     assert sum(e[3] for e in expected) == 50  # both verdicts of no_comma occur
     english = Constraints().score([Sample(response=s.response, extra={"constraints": [{"id": "language:response_language", "language": "en"}]}) for s in samples[:60]])
     assert sum(j.score for j in english) >= 55  # AlpacaEval's instructions and outputs are English
+
+
+def test_chinese_as_ifevals_data_names_it() -> None:
+    # IFEval's data says "zh"; langdetect answers zh-cn or zh-tw: both are Chinese
+    row = ifeval_row("这是一个用中文写的句子，我们用它来测试语言检测。", ["language:response_language"], [{"language": "zh"}])
+    judgment = Constraints().score([row])[0]
+    assert judgment.score == 1.0 and "zh-cn" in judgment.rationale
