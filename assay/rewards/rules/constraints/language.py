@@ -3,7 +3,8 @@ the case instructions, with ``langdetect`` (the detector IFEval uses), seeded so
 does not change from one run to the next.
 
 Where langdetect cannot tell (a response with no letters), IFEval counts the instruction as
-followed; so does this, and the verdict says so in words.
+followed; so does this, and the verdict says so in words. IFEval's ``zh`` matches
+langdetect's ``zh-cn`` and ``zh-tw``.
 
 What this is not: a translation-quality reward.
 """
