@@ -123,6 +123,21 @@ def test_equal_to_trls_own_normalize_then_sum(funcs) -> None:
     mean, std = statistics.fmean(totals), statistics.stdev(totals)
     assert [(t - mean) / (std + 1e-4) for t in totals] == pytest.approx(trl_advantages, rel=1e-6, abs=1e-9)
     assert "normalize_then_sum" in ours[0].rationale and "->" in ours[0].rationale
+    # the replica above is the installed TRL's branch: its lines, as they read there
+    import inspect
+
+    from trl.trainer.grpo_trainer import GRPOTrainer
+
+    source = inspect.getsource(GRPOTrainer._generate_and_score_completions)
+    for line in (
+        "grouped = rewards_per_func.view(-1, num_generations, len(self.reward_funcs))",
+        "mean_k = torch.nanmean(grouped, dim=1, keepdim=True)",
+        "std_k = nanstd(grouped, dim=1, keepdim=True) if num_generations > 1 else torch.zeros_like(mean_k)",
+        "reward_k = (grouped - mean_k) / (std_k + 1e-4)",
+        "rewards = (reward_k * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)",
+        "advantages = (rewards - torch.nanmean(rewards)) / (std_rewards + 1e-4)",
+    ):
+        assert line in source, line
 
 
 def test_failed_components_follow_the_on_failure_policy(funcs) -> None:
