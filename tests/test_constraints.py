@@ -210,3 +210,20 @@ def test_chinese_as_ifevals_data_names_it() -> None:
     row = ifeval_row("这是一个用中文写的句子，我们用它来测试语言检测。", ["language:response_language"], [{"language": "zh"}])
     judgment = Constraints().score([row])[0]
     assert judgment.score == 1.0 and "zh-cn" in judgment.rationale
+
+
+@pytest.mark.parametrize("module", ["reward", "registry"])
+def test_module_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"assay.rewards.rules.constraints.{module}"))
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_registered_with_checked_options() -> None:
+    assert Constraints.type_name == "constraints"
+    with pytest.raises(Exception):
+        Constraints(no_such_option=1)
+    with pytest.raises(Exception):
+        Constraints(mode="lenient")
