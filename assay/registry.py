@@ -56,6 +56,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "json_schema": Entry("assay.rewards.rules.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
     "cosine_length": Entry("assay.rewards.rules.cosine_length:CosineLength", "length-aware accuracy: a correctness reward scaled by length on a cosine (TRL's get_cosine_scaled_reward)", "verifiable"),
     "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
+    "constraints": Entry("assay.rewards.rules.constraints.reward:Constraints", "IFEval/IFBench-style verifiable instructions per sample (word counts, keywords, format, case, language...): fraction met or all", "verifiable", "ifeval"),
     # SQL on SQLite
     "sql": Entry("assay.rewards.sql.reward:SqlExecution", "execution accuracy on SQLite (Spider/BIRD): predicted vs gold query results, read-only, bounded workers", "sql"),
     "sql_syntax": Entry("assay.rewards.sql.partial:SqlSyntax", "1 when the predicted query compiles (the database's EXPLAIN) or parses (sqlglot, sqlite dialect)", "sql", "sql"),
@@ -85,6 +86,7 @@ REWARD_TYPES: dict[str, Entry] = {
 
 COMPARATOR_TYPES: dict[str, Entry] = {
     "pairwise_judge": Entry("assay.rewards.judges.pairwise:PairwiseJudge", "an LLM judge that writes a critique, then A, B or tie", "judge"),
+    "function": Entry("assay.rewards.function:FunctionComparator", "your function f(prompt, response_a, response_b, **fields) -> a/b/tie, or saved verdicts replayed from a file", "custom"),
 }
 
 _loaded_plugins = False

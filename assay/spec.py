@@ -51,6 +51,18 @@ class ScheduleSpec(BaseModel):
     kind: Literal["constant", "linear", "cosine"] = "linear"
 
 
+class AdaptiveSpec(BaseModel):
+    """A weight that decays as its reward saturates (prime-rl's adaptive weights), see
+    compose.rules.adaptive_weight. State is kept across batches by the composite reward."""
+
+    model_config = ConfigDict(extra="forbid")
+    saturation: float = Field(gt=0)  # the batch-mean EMA at which the weight reaches its floor (e.g. 0.95 for a 0/1 reward)
+    ema_alpha: float = Field(default=0.1, gt=0, le=1)
+    exponent: float = Field(default=2.0, gt=0)
+    min_weight: float = Field(default=0.1, ge=0, le=1)  # the floor, as a fraction of the configured weight
+    recovery_rate: float = Field(default=0.05, ge=0, le=1)  # how fast a decayed weight may come back, per batch
+
+
 class VoteOptions(Options):
     """``vote:`` on a reward or the comparator: judge each item k times and aggregate (see
     ``assay.rewards.judges.wrappers.Vote``, whose options these are)."""
@@ -78,6 +90,7 @@ class RewardEntry(BaseModel):
     only_if_threshold: float = 1.0
     center: float = 0.0  # for combine.method log_sigmoid_sum
     schedule: ScheduleSpec | None = None  # weight annealed over training steps
+    adaptive: AdaptiveSpec | None = None  # weight decayed as this reward saturates (prime-rl), across batches
     trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
     vote: VoteOptions | None = None  # judge each sample k times and aggregate (LLM judges)
 
@@ -134,7 +147,9 @@ class CombineSpec(BaseModel):
     on_failure: Literal["fail", "skip", "value"] = "fail"
     failure_value: float | None = None
     gates: list[GateSpec] = Field(default_factory=list)
-    normalize: Literal["none", "group_zscore", "group_rank"] = "none"
+    normalize: Literal["none", "group_zscore", "group_rank"] = "none"  # of the total, after the sum
+    # normalize_then_sum: each component z-scored within its group before the weighted sum (GDPO, TRL's option of that name)
+    aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
     outcome: str | None = None  # for method outcome_process
     process: str | None = None
     process_weight: float = 0.5
@@ -147,9 +162,23 @@ class CombineSpec(BaseModel):
             raise ValueError("method outcome_process needs 'outcome' and 'process' reward names")
         if self.method == "outcome_process" and (self.gates or self.normalize != "none"):
             raise ValueError("method outcome_process sets the total itself (normalised within groups); gates and normalize do not apply to it")
+        if self.aggregation == "normalize_then_sum" and self.method != "weighted_sum":
+            raise ValueError(f"aggregation normalize_then_sum normalises the terms of a weighted sum; method {self.method!r} does not take it")
+        if self.aggregation == "normalize_then_sum" and self.gates:
+            raise ValueError("gates cap a total on the components' own scale; with aggregation normalize_then_sum the total has none (use only_if on a term instead)")
         if self.method == "log_sigmoid_sum" and self.on_failure != "fail":
             raise ValueError("method log_sigmoid_sum fails the total when a counted component fails; on_failure must be 'fail'")
         return self
+
+
+class DataSpec(BaseModel):
+    """``data:``: how ``assay bench pairs`` / ``bon`` read your own file (the command line's
+    ``--field``, ``--label-map`` and ``--annotators`` override these)."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, str] = Field(default_factory=dict)  # role -> your field name (prompt, response_a, label, ...)
+    label_map: dict[str, str] = Field(default_factory=dict)  # your label value -> a, b or tie
+    annotators: list[str] = Field(default_factory=list)  # several label fields: the label is their majority
 
 
 class RewardConfig(BaseModel):
@@ -159,6 +188,7 @@ class RewardConfig(BaseModel):
     rewards: dict[str, RewardEntry] = Field(default_factory=dict)
     combine: CombineSpec = Field(default_factory=CombineSpec)
     comparator: ComparatorEntry | None = None
+    data: DataSpec | None = None  # for assay bench pairs / bon --data FILE
 
     @model_validator(mode="after")
     def _check_names(self) -> RewardConfig:
@@ -170,6 +200,9 @@ class RewardConfig(BaseModel):
         referenced += [(f"rewards.{n}.only_if", e.only_if) for n, e in self.rewards.items() if e.only_if]
         referenced += [(f"rewards.{n}.trust_against", e.trust_against) for n, e in self.rewards.items() if e.trust_against]
         referenced += [(f"combine.{key}", name) for key, name in (("outcome", combine.outcome), ("process", combine.process)) if name]
+        for n, e in self.rewards.items():
+            if e.adaptive and e.schedule:
+                raise ValueError(f"rewards.{n}: give schedule or adaptive, not both (each sets the weight)")
         for where, name in referenced:
             if name not in names:
                 raise ValueError(f"{where} names {name!r}, which is not a reward here (known: {', '.join(sorted(names))})")

@@ -12,6 +12,9 @@ Every item has an ``id`` (stable across runs, so per-sample logs can be resumed)
   (ProcessBench; PRMBench converted).
 - ``SampledSolutions``: N sampled solutions to one problem with extracted answers and
   correctness (best-of-N math sets such as math_cot_100).
+- ``JudgedPair``: a user's own pair, labelled a, b or tie (``assay bench pairs --data``).
+- ``Candidates``: a user's own N responses to one prompt and which are correct
+  (``assay bench bon --data``).
 
     >>> LabeledPair(id="1", prompt="2+2?", response_a="4", response_b="5", better="a").label_text
     'A>B'
@@ -100,4 +103,30 @@ class SampledSolutions:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-Item = PreferencePair | LabeledPair | BestOfN | StyledPair | ProcessItem | SampledSolutions
+@dataclass
+class JudgedPair:
+    """``label`` is ``a``, ``b`` or ``tie`` (the majority of ``annotations`` when the file
+    gives several annotators); ``split`` is ``dev`` or ``test`` where the file says."""
+
+    id: str
+    prompt: Text
+    response_a: str
+    response_b: str
+    label: Literal["a", "b", "tie"]
+    subset: str = ""
+    split: str | None = None
+    annotations: list[str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Candidates:
+    id: str
+    prompt: Text
+    responses: list[str]
+    correct: list[bool]
+    subset: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+Item = PreferencePair | LabeledPair | BestOfN | StyledPair | ProcessItem | SampledSolutions | JudgedPair | Candidates

@@ -17,11 +17,12 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+from assay.bench.items import BestOfN, Candidates, Item, JudgedPair, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
 
 
 class DataError(ValueError):
@@ -482,6 +483,134 @@ def load_math_bon(data_dir: str | Path | None, limit: int | None = None, folder_
     return Loaded(_limited(items, limit), files)
 
 
+# --- your own data: pairs with ties, best-of-N -------------------------------------------------
+PAIR_FIELDS = {"id": "id", "prompt": "prompt", "response_a": "response_a", "response_b": "response_b", "label": "label", "split": "split", "subset": "subset"}
+BON_FIELDS = {"id": "id", "prompt": "prompt", "responses": "responses", "correct": "correct", "subset": "subset"}
+PAIR_LABELS = ("a", "b", "tie")
+
+
+def _own_file(data: str | Path | None) -> Path:
+    if data is None:
+        raise FileNotFoundError("name your data file with --data FILE (.jsonl, .jsonl.gz, .json or .parquet)")
+    path = Path(data)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: data file not found")
+    return path
+
+
+def _field_names(defaults: dict[str, str], given: dict[str, str] | None) -> dict[str, str]:
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown field role {', '.join(unknown)}; the roles are {', '.join(defaults)}")
+    return {**defaults, **(given or {})}
+
+
+def pair_label(value: Any, label_map: dict[str, str] | None, path: Path, where: str, name: str) -> str:
+    """A label as ``a``, ``b`` or ``tie``: through ``label_map`` (raw value as text -> label)
+    when given, else a, b or tie in any case."""
+    if isinstance(value, bool) or value is None:
+        raise DataError(path, where, name, f"expected a label, got {value!r}")
+    text = str(value).strip()
+    if label_map:
+        mapped = label_map.get(text)
+        if mapped is None:
+            raise DataError(path, where, name, f"label {text!r} is not in the label map ({', '.join(f'{k}={v}' for k, v in label_map.items())})")
+        return mapped
+    if text.lower() in PAIR_LABELS:
+        return text.lower()
+    raise DataError(path, where, name, f"expected a, b or tie, got {text!r} (map other values with --label-map, e.g. 1=a,2=b,0=tie)")
+
+
+def majority_label(labels: list[str]) -> str | None:
+    """The label more than half the annotators gave; None when there is no such label."""
+    top, count = Counter(labels).most_common(1)[0]
+    return top if count * 2 > len(labels) else None
+
+
+def load_pairs(
+    data_dir: str | Path | None,
+    limit: int | None = None,
+    data: str | Path | None = None,
+    fields: dict[str, str] | None = None,
+    label_map: dict[str, str] | None = None,
+    annotators: list[str] | None = None,
+) -> Loaded:
+    """Your own preference pairs: prompt, two responses and a label (a, b or tie), field
+    names mapped by ``fields`` (role -> your field name; roles: id, prompt, response_a,
+    response_b, label, split, subset); label values mapped by ``label_map``. With
+    ``annotators`` (several label fields, PandaLM's annotator1..3), the label is their
+    majority and a row without one is left out (the notes count them)."""
+    path = _own_file(data)
+    names = _field_names(PAIR_FIELDS, fields)
+    if label_map:
+        bad = sorted({v for v in label_map.values() if v not in PAIR_LABELS})
+        if bad:
+            raise ValueError(f"label map values must be a, b or tie, got {', '.join(bad)}")
+    items: list[Item] = []
+    no_majority = 0
+    for where, row in read_records(path):
+        if annotators:
+            annotations = [pair_label(_require(row, path, where, f), label_map, path, where, f) for f in annotators]
+            label = majority_label(annotations)
+            if label is None:
+                no_majority += 1
+                continue
+        else:
+            annotations = None
+            label = pair_label(_require(row, path, where, names["label"]), label_map, path, where, names["label"])
+        split = row.get(names["split"])
+        if split is not None and str(split) not in ("dev", "test"):
+            raise DataError(path, where, names["split"], f"expected dev or test, got {split!r}")
+        base_id = str(row[names["id"]]) if row.get(names["id"]) is not None else f"{path.stem}:{where.split()[-1]}"
+        prompt, first, second = _prompt(row, path, where, names["prompt"]), _text(row, path, where, names["response_a"]), _text(row, path, where, names["response_b"])
+        # the content's hash in the id: an edited row is never matched with a result saved for its old text
+        items.append(JudgedPair(
+            f"{base_id}#{_hash(prompt, first, second)[:8]}", prompt, first, second, label, str(row.get(names["subset"]) or path.stem),  # type: ignore[arg-type]
+            None if split is None else str(split), annotations, {"row_id": base_id},
+        ))
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise DataError(path, "file", names["id"], f"id {item.meta['row_id']!r} appears more than once with the same texts (ids key the per-sample log)")
+        seen.add(item.id)
+    notes = [f"pairs: {no_majority} row(s) without a majority label among {', '.join(annotators or [])} left out"] if no_majority else []
+    return Loaded(_limited(items, limit), [path], notes)
+
+
+def load_bon(
+    data_dir: str | Path | None,
+    limit: int | None = None,
+    data: str | Path | None = None,
+    fields: dict[str, str] | None = None,
+) -> Loaded:
+    """Your own best-of-N sets: a prompt, N responses and which are correct (a list of N
+    booleans, or the indices of the correct responses), field names mapped by ``fields``
+    (roles: id, prompt, responses, correct, subset)."""
+    path = _own_file(data)
+    names = _field_names(BON_FIELDS, fields)
+    items: list[Item] = []
+    for where, row in read_records(path):
+        responses = _texts(row, path, where, names["responses"])
+        if not responses:
+            raise DataError(path, where, names["responses"], "no responses")
+        given = _require(row, path, where, names["correct"], list)
+        if given and all(isinstance(c, bool) for c in given):
+            if len(given) != len(responses):
+                raise DataError(path, where, names["correct"], f"{len(given)} booleans for {len(responses)} responses")
+            correct = list(given)
+        elif all(isinstance(c, int) and not isinstance(c, bool) for c in given):
+            bad = [c for c in given if not 0 <= c < len(responses)]
+            if bad:
+                raise DataError(path, where, names["correct"], f"index {bad[0]} out of range for {len(responses)} responses")
+            correct = [i in set(given) for i in range(len(responses))]
+        else:
+            raise DataError(path, where, names["correct"], "expected a list of booleans (one per response) or of indices of the correct responses")
+        base_id = str(row[names["id"]]) if row.get(names["id"]) is not None else f"{path.stem}:{where.split()[-1]}"
+        prompt = _prompt(row, path, where, names["prompt"])
+        items.append(Candidates(f"{base_id}#{_hash(prompt, responses)[:8]}", prompt, responses, correct, str(row.get(names["subset"]) or path.stem), {"row_id": base_id}))
+    return Loaded(_limited(items, limit), [path])
+
+
 LOADERS: dict[str, Callable[..., Loaded]] = {
     "rewardbench": load_rewardbench,
     "rewardbench2": load_rewardbench2,
@@ -492,6 +621,8 @@ LOADERS: dict[str, Callable[..., Loaded]] = {
     "processbench": load_processbench,
     "prmbench": load_prmbench,
     "math-bon": load_math_bon,
+    "pairs": load_pairs,
+    "bon": load_bon,
 }
 
 

@@ -32,7 +32,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from assay.bench import scorers
-from assay.bench.items import BestOfN, Item, LabeledPair, PreferencePair, ProcessItem, SampledSolutions, StyledPair
+from assay.bench.items import (
+    BestOfN,
+    Candidates,
+    Item,
+    JudgedPair,
+    LabeledPair,
+    PreferencePair,
+    ProcessItem,
+    SampledSolutions,
+    StyledPair,
+)
 from assay.types import Judgment, Pair, Preference, Sample, outcome
 
 Result = dict[str, Any]
@@ -711,6 +721,240 @@ class MathBestOfN(Protocol):
         return metrics
 
 
+# --- your own data: pairs with ties (Auto-J, PandaLM conventions) and best-of-N ---------------
+CLASSES = ("a", "b", "tie")
+TIE_CONVENTIONS = ("three_class", "threshold", "majority")
+
+
+def three_class_pick(score_a: float, score_b: float, threshold: float) -> str:
+    """A scalar reward's verdict on a pair: tie when |score_a - score_b| <= threshold."""
+    if abs(score_a - score_b) <= threshold:
+        return "tie"
+    return "a" if score_a > score_b else "b"
+
+
+def macro_prf(labels: Sequence[str], preds: Sequence[str | None]) -> dict[str, Any]:
+    """Accuracy and macro precision, recall and F1 over the classes that occur among the
+    labels or the predictions (a class never predicted has precision 0), as scikit-learn's
+    ``precision_recall_fscore_support(average="macro")`` with ``zero_division=0``, which
+    PandaLM's evaluation calls. A failed row's prediction is None: a miss for its label's
+    recall, no class's prediction."""
+    classes = [c for c in CLASSES if c in labels or c in preds]
+    per_class: dict[str, dict[str, float]] = {}
+    for c in classes:
+        tp = sum(1 for y, p in zip(labels, preds) if y == c and p == c)
+        predicted = sum(1 for p in preds if p == c)
+        actual = sum(1 for y in labels if y == c)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[c] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    mean = lambda key: float(np.mean([v[key] for v in per_class.values()])) if per_class else None  # noqa: E731
+    accuracy = sum(1 for y, p in zip(labels, preds) if y == p) / len(labels) if labels else None
+    return {"accuracy": accuracy, "precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), "per_class": per_class}
+
+
+def confusion(labels: Sequence[str], preds: Sequence[str | None]) -> dict[str, dict[str, int]]:
+    """label -> prediction -> count (``failed`` for a row without a prediction)."""
+    table: dict[str, dict[str, int]] = {c: {} for c in CLASSES if c in labels}
+    for y, p in zip(labels, preds):
+        key = p or "failed"
+        table[y][key] = table[y].get(key, 0) + 1
+    return table
+
+
+def dev_split(item_id: str, fraction: float) -> bool:
+    """Whether an item without a ``split`` field falls in the dev split: a hash of its id, so
+    the split does not depend on the order of the file or on a seed."""
+    import hashlib
+
+    return int(hashlib.sha1(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+class OwnPairs(Protocol):
+    """``assay bench pairs --data FILE``: your pairs, labelled a, b or tie, by one of three
+    tie conventions (option ``ties``):
+
+    - ``three_class`` (Auto-J's pairwise protocol): the tie is a third class; agreement is
+      over all rows, ties included. A scalar reward says tie when the two scores are within
+      ``tie_threshold`` (default 0: equal).
+    - ``threshold`` (Auto-J's protocol for scalar reward models): the tie threshold on
+      |score_a - score_b| is searched on the dev split (maximum dev agreement, the smallest
+      threshold among equals; candidates 0 and every |difference| seen on dev) and agreement
+      is reported on the test split. Rows go to dev by their ``split`` field, else by a hash
+      of their id (``dev_fraction``).
+    - ``majority`` (PandaLM): the label is the annotators' majority (the loader's
+      ``annotators``); accuracy and macro precision, recall and F1 over the classes.
+
+    A comparator judges each pair in both orders (``single_game``: the given order only);
+    the row's verdict is the pick of both orders when they agree, a tie when they do not.
+    A failed row counts as wrong (``exclude_failures``: left out).
+    """
+
+    name = "pairs"
+    modes = ("pointwise", "pairwise")
+    needs_data = "--data FILE: prompt, response_a, response_b, label (a/b/tie; --field and --label-map rename and map)"
+    records_ties = True
+    options: ClassVar[dict[str, Any]] = {"ties": "three_class", "tie_threshold": 0.0, "dev_fraction": 0.2, "single_game": False}
+
+    def with_options(self, **options: Any) -> Protocol:
+        configured = super().with_options(**options)
+        o = configured.options
+        if o["ties"] not in TIE_CONVENTIONS:
+            raise ValueError(f"pairs: ties must be one of {', '.join(TIE_CONVENTIONS)}, got {o['ties']!r}")
+        if not 0 < float(o["dev_fraction"]) < 1:
+            raise ValueError(f"pairs: dev_fraction must be between 0 and 1, got {o['dev_fraction']!r}")
+        if float(o["tie_threshold"]) < 0:
+            raise ValueError(f"pairs: tie_threshold must be >= 0, got {o['tie_threshold']!r}")
+        return configured
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, JudgedPair)
+        if mode == "pairwise" and self.options["ties"] == "threshold":
+            raise UnsupportedMode("pairs: the threshold convention searches a threshold on score differences; it needs a scalar reward, not a comparator")
+        units = _two_response_units(item.id, item.prompt, (item.response_a, item.response_b), mode, ("ab", "ba"), ("a", "b"))
+        return units[:1] if mode == "pairwise" and self.options["single_game"] else units
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        assert isinstance(item, JudgedPair)
+        if item.label == "tie":
+            return []
+        better, worse = ("a", "b") if item.label == "a" else ("b", "a")
+        return [(f"{item.id}/{better}", "chosen"), (f"{item.id}/{worse}", "rejected")]
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, JudgedPair)
+        split = item.split or ("dev" if dev_split(item.id, float(self.options["dev_fraction"])) else "test")
+        parts: dict[str, Any] = {"label": item.label, "split": split}
+        subset = split if self.options["ties"] == "threshold" else item.subset
+        if mode == "pairwise":
+            keys = [f"{item.id}/ab"] + ([] if self.options["single_game"] else [f"{item.id}/ba"])
+            kinds = [k for k in (failure_kind(results[key]) for key in keys) if k]
+            parts.update(games=len(keys), unparsed_games=sum(1 for k in kinds if k in UNPARSED))
+            if kinds:
+                return Outcome(item.id, subset, None, {**parts, "pred": None}, failures=kinds)
+            first = results[keys[0]]["winner"]
+            if len(keys) == 1:
+                pick, consistent = first, None
+            else:
+                second = {"a": "b", "b": "a", "tie": "tie"}[results[keys[1]]["winner"]]
+                pick, consistent = (first if first == second else "tie"), first == second
+                parts["verdicts"] = [first, second]
+            parts["pred"] = pick
+            return Outcome(item.id, subset, float(pick == item.label), parts, consistent=consistent)
+        scores, kinds = _scores(results, [f"{item.id}/a", f"{item.id}/b"])
+        if scores is None:
+            return Outcome(item.id, subset, None, {**parts, "pred": None}, failures=kinds)
+        threshold = 0.0 if self.options["ties"] == "threshold" else float(self.options["tie_threshold"])
+        pick = three_class_pick(scores[0], scores[1], threshold)
+        parts.update(score_a=scores[0], score_b=scores[1], diff=scores[0] - scores[1], pred=pick, tie=scores[0] == scores[1])
+        return Outcome(item.id, subset, float(pick == item.label), parts)
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        kept = [o for o in outcomes if o.valid or not exclude_failures]
+        convention = self.options["ties"]
+        if convention == "threshold":
+            return self._threshold(kept)
+        labels = [o.parts["label"] for o in kept]
+        preds = [o.parts.get("pred") for o in kept]
+        base = micro_by_subset(kept, exclude_failures)
+        label_counts = {c: labels.count(c) for c in CLASSES}
+        if convention == "majority":
+            prf = macro_prf(labels, preds)
+            note = ("pairs (majority, PandaLM): the label is the annotators' majority; accuracy and macro precision/recall/F1 over the "
+                    "classes present (scikit-learn's macro average, zero_division=0); a failed row is a miss for its label's recall")
+            return {"overall": prf["accuracy"], "precision": prf["precision"], "recall": prf["recall"], "f1": prf["f1"], **{k: v for k, v in base.items() if k != "overall"},
+                    "per_class": prf["per_class"], "confusion": confusion(labels, preds), "label_counts": label_counts, "notes": [note],
+                    "labels": {"overall": "accuracy against the majority label, ties a class"}}
+        non_tie = [o for o in kept if o.parts["label"] != "tie"]
+        note = "pairs (three_class, Auto-J): agreement over all rows, the tie a third class" + (
+            f"; a scalar reward says tie within {float(self.options['tie_threshold']):g} of the other score" if outcomes and "diff" in outcomes[0].parts else
+            "; a comparator's row verdict is its pick in both orders when they agree, else a tie")
+        return {**base, "agreement_without_tie_labels": float(np.mean([credit(o, exclude_failures) or 0.0 for o in non_tie])) if non_tie else None,
+                "confusion": confusion(labels, preds), "label_counts": label_counts, "notes": [note],
+                "labels": {"overall": "three-class agreement over all rows (ties included)"}}
+
+    def _threshold(self, kept: Sequence[Outcome]) -> dict[str, Any]:
+        dev = [o for o in kept if o.parts["split"] == "dev"]
+        test = [o for o in kept if o.parts["split"] == "test"]
+        if not dev or not test:
+            raise ValueError(f"pairs (threshold): needs rows in both splits; dev has {len(dev)}, test {len(test)} (set a split field or dev_fraction)")
+        threshold, dev_agreement = search_tie_threshold([(o.parts.get("diff"), o.parts["label"]) for o in dev])
+        picks = [None if o.parts.get("diff") is None else three_class_pick(o.parts["diff"], 0.0, threshold) for o in test]
+        labels = [o.parts["label"] for o in test]
+        agreement = sum(1 for p, y in zip(picks, labels) if p == y) / len(test)
+        note = (f"pairs (threshold, Auto-J's reward-model protocol): tie when |score_a - score_b| <= {threshold:.6g}, the threshold with the "
+                f"highest agreement on the {len(dev)} dev rows ({dev_agreement:.4f}); overall is the agreement on the {len(test)} test rows. "
+                "The subsets table gives exact-tie (threshold 0) accuracies per split")
+        return {"overall": agreement, "dev_agreement": dev_agreement, "tie_threshold": threshold, "n_dev": len(dev), "n_test": len(test),
+                "confusion": confusion(labels, picks), "notes": [note], "labels": {"overall": "three-class agreement on the test split at the dev-searched tie threshold"}}
+
+
+def search_tie_threshold(rows: Sequence[tuple[float | None, str]]) -> tuple[float, float]:
+    """(threshold, agreement): the tie threshold t on |diff| (tie when |diff| <= t) that
+    maximises agreement with the labels, the smallest t among equals; the candidates are 0 and
+    every |diff| (agreement only changes there). A row without a diff (failed) is always wrong.
+    One sweep over the rows sorted by |diff|: O(n log n)."""
+    scored = sorted((abs(d), d, y) for d, y in rows if d is not None)
+    # at t below every |diff|: a row is right when its sign matches a non-tie label (diff 0 is a tie at t = 0)
+    right = sum(1 for _, d, y in scored if d != 0 and (y == ("a" if d > 0 else "b")))
+    right += sum(1 for _, d, y in scored if d == 0 and y == "tie")
+    best_t, best_right = 0.0, right
+    i = 0
+    while i < len(scored) and scored[i][0] == 0.0:
+        i += 1
+    while i < len(scored):
+        t = scored[i][0]
+        while i < len(scored) and scored[i][0] == t:  # these rows turn into ties at t
+            _, d, y = scored[i]
+            right += (y == "tie") - (y == ("a" if d > 0 else "b"))
+            i += 1
+        if right > best_right:
+            best_t, best_right = t, right
+    return best_t, best_right / len(rows)
+
+
+class OwnBestOfN(Protocol):
+    """``assay bench bon --data FILE``: your N responses per prompt and which are correct.
+    ``overall`` is best-of-N accuracy (the correctness of the top-scored response; k tied at
+    the top: their mean correctness), beside the baselines ``any_of_n`` (an oracle pick) and
+    ``mean_sample`` (a random pick), and ``separation``: the fraction of prompts with both
+    kinds whose every correct response scores above every incorrect one."""
+
+    name = "bon"
+    modes = ("pointwise",)
+    needs_data = "--data FILE: prompt, responses (list), correct (booleans, or indices of the correct responses)"
+
+    def units(self, item: Item, mode: str) -> list[Unit]:
+        assert isinstance(item, Candidates)
+        return [Unit(f"{item.id}/s{i}", _sample(item.id, item.prompt, r)) for i, r in enumerate(item.responses)]
+
+    def score_roles(self, item: Item) -> list[tuple[str, str]]:
+        assert isinstance(item, Candidates)
+        return [(f"{item.id}/s{i}", "chosen" if c else "rejected") for i, c in enumerate(item.correct)]
+
+    def outcome(self, item: Item, results: dict[str, Result], mode: str) -> Outcome:
+        assert isinstance(item, Candidates)
+        parts: dict[str, Any] = {"any_of_n": float(any(item.correct)), "mean_sample": scorers.mean_correct(item.correct)}
+        scores, kinds = _scores(results, [f"{item.id}/s{i}" for i in range(len(item.responses))])
+        if scores is None:
+            return Outcome(item.id, item.subset, None, parts, kinds)
+        good = [s for s, c in zip(scores, item.correct) if c]
+        bad = [s for s, c in zip(scores, item.correct) if not c]
+        parts["separated"] = (min(good) > max(bad)) if good and bad else None
+        parts["picked"] = int(np.argmax(scores))
+        return Outcome(item.id, item.subset, scorers.select_by_score(scores, item.correct), parts)
+
+    def aggregate(self, outcomes: Sequence[Outcome], exclude_failures: bool) -> dict[str, Any]:
+        metrics = micro_by_subset(outcomes, exclude_failures)
+        for key in ("any_of_n", "mean_sample"):
+            metrics[key] = float(np.mean([o.parts[key] for o in outcomes])) if outcomes else None
+        both = [o for o in outcomes if o.parts.get("separated") is not None or (o.value is None and not exclude_failures)]
+        metrics["separation"] = float(np.mean([bool(o.parts.get("separated")) for o in both])) if both else None
+        return {**metrics, "notes": ["bon: overall = best-of-N accuracy (ties at the top: mean correctness of the tied); separation over prompts with both correct and incorrect responses, a failed prompt not separated"]}
+
+
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     RewardBench(), RewardBench2(), RMBench(), JudgeBench(), LLMBar(), RMB(), ProcessBench(), PRMBench(), MathBestOfN(),
+    OwnPairs(), OwnBestOfN(),
 )}

@@ -16,6 +16,11 @@ examples:
   assay bench judgebench --config judge.yaml --output runs/jb --limit 50
   assay bench math-bon --output runs/mathbon          # no config: the file's stored pred_score
   assay bench probes --config rewards.yaml --limit 200 --output runs/probes
+  assay bench pairs --data my_pairs.jsonl --config rewards.yaml --ties threshold
+  assay bench pairs --data pandalm_test.json --config judge.yaml --ties majority \
+      --field prompt=instruction --field response_a=response1 --field response_b=response2 \
+      --annotators annotator1,annotator2,annotator3 --label-map 1=a,2=b,0=tie
+  assay bench bon --data my_bon.jsonl --config rewards.yaml
 
 Failures count as wrong unless --exclude-failures; the report says which, beside the invalid
 rate. Re-running into the same --output with the same config resumes from samples.jsonl
@@ -44,7 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--retry-failures", action="store_true", help="on resume, compute again the units whose saved result is a transient backend or timeout failure")
     parser.add_argument("--no-html", action="store_true", help="write report.json only (an older report.html in --output is removed)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars (model loading included)")
-    parser.add_argument("--single-game", action="store_true", help="judgebench: one game per pair, the original order only (JudgeBench's --single_game)")
+    parser.add_argument("--single-game", action="store_true", help="judgebench, pairs: one game per pair, the original order only (JudgeBench's --single_game)")
+    parser.add_argument("--data", type=Path, help="pairs, bon: your own data file (.jsonl, .jsonl.gz, .json, .parquet)")
+    parser.add_argument("--field", action="append", default=[], metavar="ROLE=NAME", help="pairs, bon: read ROLE from your field NAME (roles: id, prompt, response_a, response_b, label, split, subset; bon: responses, correct); repeatable")
+    parser.add_argument("--label-map", metavar="RAW=LABEL,...", help="pairs: map your label values to a, b, tie (e.g. 1=a,2=b,0=tie)")
+    parser.add_argument("--annotators", metavar="FIELD,...", help="pairs: several label fields; the label is their majority (PandaLM)")
+    parser.add_argument("--ties", choices=("three_class", "threshold", "majority"), default="three_class", help="pairs: the tie convention (default three_class, Auto-J; threshold: searched on a dev split; majority: PandaLM's metrics)")
+    parser.add_argument("--tie-threshold", type=float, default=0.0, help="pairs: a scalar reward says tie within this score difference (three_class, majority; default 0)")
+    parser.add_argument("--dev-fraction", type=float, default=0.2, help="pairs --ties threshold: the share of rows without a split field that go to dev (by a hash of the id; default 0.2)")
     parser.add_argument("--judgebench-mix-splits", action="store_true", help="judgebench: pool files of different response-model splits (refused by default)")
     parser.add_argument("--prmbench-files", choices=("all", "test"), default="all", help="prmbench: every .jsonl of the folder (default, as PRMBench's own evaluation) or the 17 test files only (for a PRM trained on the train_p1_first400 files)")
     parser.set_defaults(func=run)
@@ -84,10 +96,15 @@ def run(args: argparse.Namespace) -> int:
 
         if args.quiet:
             quiet_progress()
+        config = args.config
+        if args.benchmark in ("pairs", "bon") and config:
+            from assay.spec import read_config
+
+            config = read_config(config)  # read once: its data section maps the fields, then it is run
         report = run_benchmark(
-            args.benchmark, args.config, args.data_dir, args.output, args.limit, args.seed, args.exclude_failures,
+            args.benchmark, config, args.data_dir, args.output, args.limit, args.seed, args.exclude_failures,
             True if args.resume else None, args.batch_size, not args.quiet, args.bootstrap,
-            options=benchmark_options(args), html=not args.no_html, retry_failures=args.retry_failures,
+            options=benchmark_options(args, config), html=not args.no_html, retry_failures=args.retry_failures,
         )
     except (BenchError, ConfigError, ConfigChanged, DataError, FileNotFoundError, ImportError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -98,8 +115,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def benchmark_options(args: argparse.Namespace) -> dict[str, object]:
+def _pairs_of(text: str | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (p for p in (text or "").split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{what}: expected KEY=VALUE, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def own_data_options(args: argparse.Namespace, config: object | None) -> dict[str, object]:
+    """pairs / bon: the file, the field and label mappings (the config's ``data:`` section,
+    then the command line's), and the tie convention."""
+    data = getattr(getattr(config, "spec", None), "data", None)
+    fields = dict(data.fields) if data else {}
+    for item in args.field:
+        fields.update(_pairs_of(item, "--field"))
+    options: dict[str, object] = {"data": args.data, "fields": fields}
+    if args.benchmark == "pairs":
+        label_map = {**(data.label_map if data else {}), **_pairs_of(args.label_map, "--label-map")}
+        annotators = [a.strip() for a in args.annotators.split(",") if a.strip()] if args.annotators else list(data.annotators) if data else []
+        options.update(label_map=label_map or None, annotators=annotators or None, ties=args.ties, tie_threshold=args.tie_threshold,
+                       dev_fraction=args.dev_fraction, single_game=args.single_game)
+    return options
+
+
+def benchmark_options(args: argparse.Namespace, config: object | None = None) -> dict[str, object]:
     """The benchmark's own options from the command line (only those it takes)."""
+    own = ("pairs", "bon")
+    if args.benchmark not in own and (args.data or args.field or args.label_map or args.annotators):
+        raise ValueError("--data, --field, --label-map and --annotators apply to pairs and bon only")
+    if args.benchmark in own:
+        if args.benchmark == "bon" and (args.single_game or args.label_map or args.annotators):
+            raise ValueError("--single-game, --label-map and --annotators apply to pairs only")
+        return own_data_options(args, config)
     if args.benchmark == "judgebench":
         return {"single_game": args.single_game, "mix_splits": args.judgebench_mix_splits}
     if args.benchmark == "prmbench":

@@ -3,7 +3,8 @@
 Reads the pairwise JSONL contract (``prompt``, ``response_a``, ``response_b``, optional
 ``label`` A / B / tie, optional ``reference`` and any other field), writes every input row
 plus ``winner`` (``A``, ``B``, ``tie``, or null when the comparison failed),
-``probability`` (P(A better) when known), ``rationale`` and ``failure``, and prints the
+``probability`` (P(A better) when known), ``score_a`` / ``score_b`` (when a reward's two
+scores decided the pair), ``rationale`` and ``failure``, and prints the
 winner counts, the invalid rate and -- when rows have labels -- the accuracy against them
 (failed comparisons count as wrong and stay in the denominator; the accuracy over valid
 verdicts is printed beside it).
@@ -23,6 +24,7 @@ example:
 
 input rows:  {"prompt": ..., "response_a": ..., "response_b": ..., "label": "A" | "B" | "tie"}
 output rows: the input row plus "winner" (A, B, tie or null), "probability", "rationale", "failure"
+             (and "score_a", "score_b" when a reward's scores decided the pair)
 
 config (YAML): a comparator ...
   comparator: {type: pairwise_judge, base_url: "http://127.0.0.1:8080/v1", model: gemma-3-270m}
@@ -128,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         pairs = [Pair.from_dict(r) for r, _ in batch]
         for (row, label), preference in zip(batch, comparator.compare(pairs), strict=True):
             failure = preference.failure
-            write_row(out, {**row, "winner": _SHOWN[preference.winner], "probability": preference.probability, "rationale": preference.rationale, "failure": failure.to_dict() if failure else None})
+            scores = {k: preference.meta[k] for k in ("score_a", "score_b") if k in preference.meta}  # a reward's two scores, as fields
+            write_row(out, {**row, "winner": _SHOWN[preference.winner], "probability": preference.probability, **scores, "rationale": preference.rationale, "failure": failure.to_dict() if failure else None})
             tally.add(preference.winner, failure.kind if failure else None, label)
         out.flush()
 

@@ -29,7 +29,7 @@ def needs_whole_groups(spec: RewardConfig) -> bool:
     """Whether scoring needs every sample of a group in one batch: a group-level combine step
     (normalisation, outcome+process, trust weights) or a component that judges within groups."""
     combine = spec.combine
-    if combine.normalize != "none" or combine.method == "outcome_process" or any(e.trust_against for e in spec.rewards.values()):
+    if combine.normalize != "none" or combine.aggregation == "normalize_then_sum" or combine.method == "outcome_process" or any(e.trust_against for e in spec.rewards.values()):
         return True
     return any(reward_class(e.type).needs_whole_groups for e in spec.rewards.values())
 
@@ -47,9 +47,17 @@ def total_level_steps(spec: RewardConfig) -> list[str]:
         found.append("gates")
     if combine.normalize != "none":
         found.append(f"normalize {combine.normalize!r}")
+    if combine.aggregation != "sum_then_normalize":
+        found.append(f"aggregation {combine.aggregation!r}")
     if any(entry.trust_against for entry in spec.rewards.values()):
         found.append("trust_against weights")
+    if any(entry.adaptive for entry in spec.rewards.values()):
+        found.append("adaptive weights")
     return found
+
+
+def _show(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.4g}"
 
 
 class CompositeReward(Reward):
@@ -63,6 +71,8 @@ class CompositeReward(Reward):
         self.spec = spec
         self.step = 0
         self.needs_whole_groups = needs_whole_groups(spec)  # type: ignore[misc]
+        # adaptive weights: (EMA of the batch means, ratchet floor) per component, carried across batches
+        self.adaptive_state: dict[str, tuple[float, float]] = {n: (0.0, e.weight) for n, e in spec.rewards.items() if e.adaptive}
 
     def identity(self) -> str:
         """A config's composed reward is decided by its spec."""
@@ -101,8 +111,34 @@ class CompositeReward(Reward):
         if self.spec.combine.method == "outcome_process":
             return self._outcome_process(samples, by_name)
         weights, weight_notes = self._weights(samples, by_name)
-        judgments = [self._combine_one(i, by_name, weights, weight_notes) for i in range(len(samples))]
+        normalized = self._normalized_terms(samples, by_name, weights) if self.spec.combine.aggregation == "normalize_then_sum" else None
+        judgments = [self._combine_one(i, by_name, weights, weight_notes, normalized) for i in range(len(samples))]
         return self._normalize(samples, judgments)
+
+    def _normalized_terms(self, samples: list[Sample], by_name: dict[str, list[Judgment]], weights: dict[str, float]) -> list[tuple[dict[str, float | None], str]]:
+        """normalize_then_sum: each counted term (after its only_if rule) z-scored within its
+        group, per sample, with a note of raw -> normalised. Under on_failure 'value' a failed
+        term counts as failure_value before normalising (a visible penalty on the raw scale);
+        under 'fail' and 'skip' it stays missing, out of its group's statistics."""
+        combine = self.spec.combine
+        counted = [name for name, w in weights.items() if w != 0]
+        gated = [self.gated_scores({name: judgments[i] for name, judgments in by_name.items()})[0] for i in range(len(samples))]
+        raw: dict[str, list[float | None]] = {}
+        for name in counted:
+            values = [g.get(name) for g in gated]
+            if combine.on_failure == "value":
+                values = [combine.failure_value if v is None else v for v in values]
+            raw[name] = values
+        normed = compose.group_normalize_components(raw, [s.group for s in samples])
+        out = []
+        for i in range(len(samples)):
+            terms = {name: normed[name][i] for name in counted}
+            shown = ", ".join(
+                f"{name} {_show(raw[name][i])} -> {_show(terms[name])}" + (" (failed; counted as failure_value)" if gated[i].get(name) is None and raw[name][i] is not None else "")
+                for name in counted
+            )
+            out.append((terms, f"each term normalised within its group first (normalize_then_sum): {shown}"))
+        return out
 
     # --- weights: fixed, scheduled, trust-scaled ----------------------------------------------
     def _weights(self, samples: list[Sample], by_name: dict[str, list[Judgment]]) -> tuple[dict[str, float], list[str]]:
@@ -111,6 +147,8 @@ class CompositeReward(Reward):
         groups = [s.group for s in samples]
         for name, entry in self.spec.rewards.items():
             w, note = self.weight(name, self.step)
+            if entry.adaptive:
+                w, note = self._adaptive(name, by_name[name])
             if note:
                 notes.append(note)
             if entry.trust_against:
@@ -125,13 +163,32 @@ class CompositeReward(Reward):
             weights[name] = w
         return weights, notes
 
+    def _adaptive(self, name: str, judgments: list[Judgment]) -> tuple[float, str]:
+        """This batch's weight for an adaptive component: its EMA moved by this batch's mean
+        (of the scores it computed; a batch with none leaves the state as it was)."""
+        entry = self.spec.rewards[name]
+        a = entry.adaptive
+        assert a is not None
+        ema, floor = self.adaptive_state[name]
+        scores = [j.score for j in judgments if j.ok and j.score is not None]
+        if not scores:
+            return floor, f"{name} adaptive weight {floor:.4g} kept (no score in this batch)"
+        w, ema, floor = compose.adaptive_weight(entry.weight, ema, floor, sum(scores) / len(scores), a.ema_alpha, a.saturation, a.exponent, a.min_weight, a.recovery_rate)
+        self.adaptive_state[name] = (ema, floor)
+        return w, f"{name} adaptive weight {w:.4g} (EMA {ema:.4g} of batch means, saturation {a.saturation:g})"
+
     # --- per-sample combination ----------------------------------------------------------------
-    def _combine_one(self, i: int, by_name: dict[str, list[Judgment]], weights: dict[str, float], notes: list[str]) -> Judgment:
+    def _combine_one(
+        self, i: int, by_name: dict[str, list[Judgment]], weights: dict[str, float], notes: list[str], normalized: list[tuple[dict[str, float | None], str]] | None = None
+    ) -> Judgment:
         combine = self.spec.combine
         details = {name: judgments[i] for name, judgments in by_name.items()}
         scores, gate_notes = self.gated_scores(details)
         explanations = [*notes, *gate_notes.values()]
         counted = {name: w for name, w in weights.items() if w != 0}
+        if normalized is not None:
+            scores, why = normalized[i]
+            explanations.append(why)
         if combine.method == "log_sigmoid_sum":
             centers = {name: self.spec.rewards[name].center for name in counted}
             total, why = compose.log_sigmoid_sum(scores, centers, counted)

@@ -165,6 +165,39 @@ def group_zscore(values: Sequence[float | None], groups: Sequence[Hashable | Non
     return out
 
 
+def group_normalize_components(
+    components: Mapping[str, Sequence[float | None]],
+    groups: Sequence[Hashable | None],
+    eps: float = 1e-4,
+) -> dict[str, list[float | None]]:
+    """Each component z-scored within each prompt group on its own, before any sum:
+    (x - group mean) / (group std + eps), std with Bessel's correction and eps 1e-4, as TRL's
+    ``normalize_then_sum`` computes them (``GRPOTrainer._generate_and_score_completions``,
+    trl 1.16, with ``trl.trainer.utils.nanstd``). None stays None and is left out of its
+    group's statistics; a group with one value (or all equal) gives 0.
+
+    Source: GDPO (Liu et al. 2026, "Group reward-Decoupled Normalization Policy Optimization
+    for Multi-reward RL"): normalising the sum lets the component with the widest spread
+    decide the advantage, and maps different reward combinations to the same advantage;
+    normalising each component first keeps them apart.
+    """
+    out: dict[str, list[float | None]] = {}
+    index = _by_group(groups)
+    for name, values in components.items():
+        normed: list[float | None] = [None] * len(values)
+        for members in index.values():
+            present = [i for i in members if values[i] is not None]
+            if not present:
+                continue
+            xs = [float(values[i]) for i in present]  # type: ignore[arg-type]
+            mean = statistics.fmean(xs)
+            std = statistics.stdev(xs) if len(xs) > 1 else 0.0
+            for i in present:
+                normed[i] = 0.0 if len(xs) == 1 else (float(values[i]) - mean) / (std + eps)  # type: ignore[arg-type]
+        out[name] = normed
+    return out
+
+
 def group_rank(values: Sequence[float | None], groups: Sequence[Hashable | None]) -> list[float | None]:
     """Rank within each group scaled to [0, 1] (lowest 0, highest 1), ties sharing the mean
     rank; a group of one gives 0.5. Robust to the scale and outliers of model rewards.
@@ -244,3 +277,33 @@ def scheduled_weight(step: int, start: float, end: float, steps: int, kind: Sche
     if kind == "cosine":
         return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
     raise ValueError(f"unknown schedule {kind!r}; expected constant, linear or cosine")
+
+
+def adaptive_weight(
+    base: float,
+    ema: float,
+    floor: float,
+    batch_mean: float,
+    ema_alpha: float,
+    saturation: float,
+    exponent: float,
+    min_weight: float,
+    recovery_rate: float,
+) -> tuple[float, float, float]:
+    """One step of a saturation-decayed weight: (weight, new EMA, new ratchet floor).
+
+    The EMA of the component's batch means moves by ``ema_alpha``; the weight is
+    ``base * max(min_weight, 1 - clip(EMA / saturation, 0, 1) ** exponent)``, so a reward
+    that is nearly always earned stops crowding out the others, down to the floor
+    ``min_weight * base``. A ratchet keeps a decayed weight from bouncing back: a lower value
+    is taken at once, a higher one only a ``recovery_rate`` share of the way per step.
+    The EMA starts at 0 and the ratchet at ``base``.
+
+    Source: prime-rl's adaptive reward weights (``AdaptiveWeightManager`` in its
+    orchestrator: EMA saturation decay with a floor and a slowly leaking ratchet).
+    """
+    ema = ema_alpha * batch_mean + (1 - ema_alpha) * ema
+    closeness = min(1.0, max(0.0, ema / saturation))  # a negative EMA is far from saturation, not a complex power
+    raw = max(base * max(0.0, 1.0 - closeness**exponent), min_weight * base)
+    floor = raw if raw < floor else floor + recovery_rate * (raw - floor)
+    return floor, ema, floor

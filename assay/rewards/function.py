@@ -6,18 +6,28 @@ the shape most users already have; see ``assay.reward.FunctionReward`` for how i
 
     rewards:
       mine: {type: function, path: "my_rewards.py:length_score"}
+
+The ``function`` comparator (``FunctionComparator``) decides a pair with your function, or
+replays verdicts saved earlier (a published judge's outputs):
+
+    comparator: {type: function, verdicts: "autoj_verdicts.jsonl", label_map: {"0": a, "1": b, "2": tie}}
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from assay.reward import FunctionReward, Options
+from pydantic import model_validator
+
+from assay.reward import Comparator, FunctionReward, Options, identity_of
+from assay.types import Pair, Preference, prompt_text, text_of
 
 
 class FunctionOptions(Options):
@@ -85,3 +95,123 @@ def load_error(name: str | None, path: str, error: BaseException) -> Exception:
         at = f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
         problem = f"importing it raised {type(error).__name__}: {error}{at}"
     return ConfigError(f"{where}: {path!r} could not be loaded: {problem}")
+
+
+# --- a pair decided by your function, or by verdicts saved earlier -------------------------------
+class FunctionComparatorOptions(Options):
+    path: str | None = None  # "file.py:name" or "package.module:name": f(prompt, response_a, response_b, **fields)
+    verdicts: str | None = None  # or a .jsonl of saved verdicts: response_a, response_b, winner (, rationale)
+    label_map: dict[str, str] = {}  # the saved (or returned) winner values -> a, b or tie, e.g. {"1": "a", "2": "b", "0": "tie"}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FunctionComparatorOptions:
+        if (self.path is None) == (self.verdicts is None):
+            raise ValueError("give path (a function deciding each pair) or verdicts (a file of saved verdicts), not both, not neither")
+        bad = sorted({v for v in self.label_map.values() if v not in ("a", "b", "tie")})
+        if bad:
+            raise ValueError(f"label_map values must be a, b or tie, got {', '.join(bad)}")
+        return self
+
+
+class FunctionComparator(Comparator):
+    """``comparator: {type: function, path: "judge.py:decide"}`` or ``{type: function,
+    verdicts: "saved.jsonl"}``: a pair decided by your function, or replayed from the verdicts
+    a published judge saved, so its outputs run through ``assay bench`` and ``assay compare``
+    from a config.
+
+    The function is called with ``prompt``, ``response_a``, ``response_b``, ``reference`` and
+    the pair's other fields that it names (all with ``**fields``), and returns ``a``, ``b``
+    or ``tie`` (or a value of ``label_map``), a ``(winner, rationale)`` pair, or a
+    Preference. A saved verdict is found by the exact texts of the two responses *in this
+    order*: a pair asked in the other order has its own verdict or none (an ``input``
+    failure: the swapped verdict is never made up by flipping). A value it cannot read is a
+    ``parse`` failure; an exception, that pair's ``internal`` failure.
+    """
+
+    type_name = "function"
+    Options = FunctionComparatorOptions
+    options: FunctionComparatorOptions
+
+    def __init__(self, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        o = self.options
+        self._fn: Callable[..., Any] | None = None
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}
+        self._source = ""
+        if o.path is not None:
+            self._fn = import_function(o.path, base_dir)
+            parameters = inspect.signature(self._fn).parameters
+            self._takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+            self._names = set(parameters)
+            try:
+                self._source = inspect.getsource(self._fn)
+            except (OSError, TypeError):
+                self._source = f"{id(self._fn)}:{time.time_ns()}"
+        else:
+            assert o.verdicts is not None
+            self._saved, self._source = _read_verdicts(o.verdicts, base_dir)
+
+    def identity(self) -> str:
+        return identity_of(self, self._source)
+
+    def _winner(self, value: Any) -> str | None:
+        text = str(value).strip()
+        if self.options.label_map:
+            return self.options.label_map.get(text)
+        return text.lower() if text.lower() in ("a", "b", "tie") else None
+
+    def compare_batch(self, pairs: list[Pair]) -> list[Preference]:
+        return [self._one(pair) for pair in pairs]
+
+    def _one(self, pair: Pair) -> Preference:
+        first, second = text_of(pair.response_a), text_of(pair.response_b)
+        if self._fn is None:
+            row = self._saved.get((first, second))
+            if row is None:
+                swapped = " (one is saved for the other order)" if (second, first) in self._saved else ""
+                return Preference.fail("input", f"no saved verdict for this pair in this order{swapped}")
+            value, rationale = row.get("winner"), str(row.get("rationale") or "saved verdict")
+        else:
+            fields = {**pair.extra, "prompt": prompt_text(pair.prompt), "response_a": first, "response_b": second, "reference": pair.reference, "id": pair.id}
+            if not self._takes_all:
+                fields = {k: v for k, v in fields.items() if k in self._names}
+            try:
+                returned = self._fn(**fields)
+            except Exception as error:  # noqa: BLE001 - one pair's error fails that pair only
+                return Preference.fail("internal", f"{self.options.path} raised {type(error).__name__}: {error}")
+            if isinstance(returned, Preference):
+                return returned
+            value, rationale = (returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, f"decided by {self.options.path}"))
+        winner = self._winner(value)
+        if winner is None:
+            return Preference.fail("parse", f"cannot read the verdict {value!r}: expected a, b or tie" + (" (through label_map)" if self.options.label_map else ""), raw=str(value))
+        return Preference(winner=winner, rationale=str(rationale))  # type: ignore[arg-type]
+
+
+def _read_verdicts(path: str, base_dir: Path | None) -> tuple[dict[tuple[str, str], dict[str, Any]], str]:
+    """Saved verdicts keyed by (response_a, response_b), and the file's hash; a clear error
+    naming the file and line when a row is unreadable or a pair is saved twice."""
+    import hashlib
+    import json
+
+    candidates = [Path(path)] if Path(path).is_absolute() else [Path(base_dir or ".") / path, Path.cwd() / path]
+    file = next((c for c in candidates if c.is_file()), None)
+    if file is None:
+        raise FileNotFoundError(f"verdicts file {path!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})")
+    data = file.read_bytes()
+    saved: dict[tuple[str, str], dict[str, Any]] = {}
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as error:
+            raise ValueError(f"{file}: line {number}: not valid JSON ({error})") from None
+        for key in ("response_a", "response_b", "winner"):
+            if not isinstance(row, dict) or row.get(key) is None:
+                raise ValueError(f"{file}: line {number}: field {key!r}: missing")
+        key = (text_of(row["response_a"]), text_of(row["response_b"]))
+        if key in saved:
+            raise ValueError(f"{file}: line {number}: this pair (in this order) already has a verdict")
+        saved[key] = row
+    return saved, hashlib.sha256(data).hexdigest()
