@@ -1,1 +1,4 @@
-"""Rule rewards: verifiable checks on the response text itself (matching, answer extraction, format, length, repetition, n-gram overlap, JSON, tool calls). No models, no network; each is pure Python."""
+"""Rule rewards: verifiable checks on the response text itself (matching, answer extraction,
+format, length, repetition, n-gram overlap, JSON, tool calls). No models, no network; each is
+pure Python.
+"""
