@@ -15,8 +15,9 @@ A handler that bounds its own work (SQLite's progress handler) can turn the work
 (``alarm=False``); the parent's kill at the deadline plus ``grace_seconds`` still applies.
 
 What each item becomes (:class:`Outcome`): ``ok`` (the handler's return value), ``timeout``
-(past ``timeout_seconds``: the worker's own alarm fired, or the parent killed the worker half
-a second later because it sat in C code where no signal handler runs), ``error`` (the handler
+(past ``timeout_seconds``: the worker's own alarm fired, or the parent killed the worker
+``grace_seconds`` later, half a second by default, because it sat in C code where no signal
+handler runs), ``error`` (the handler
 raised; one item's error stays that item's), ``crash`` (the worker died on it). A killed or
 dead worker is replaced; the items queued behind it go to other workers.
 
