@@ -17,9 +17,9 @@ A handler that bounds its own work (SQLite's progress handler) can turn the work
 What each item becomes (:class:`Outcome`): ``ok`` (the handler's return value), ``timeout``
 (past ``timeout_seconds``: the worker's own alarm fired, or the parent killed the worker
 ``grace_seconds`` later, half a second by default, because it sat in C code where no signal
-handler runs), ``error`` (the handler
-raised; one item's error stays that item's), ``crash`` (the worker died on it). A killed or
-dead worker is replaced; the items queued behind it go to other workers.
+handler runs), ``error`` (the handler raised; one item's error stays that item's), ``crash``
+(the worker died on it). A killed or dead worker is replaced; the items queued behind it go to
+other workers.
 
 Workers are plain subprocesses (``python -c``) talking over pipes, not ``multiprocessing``:
 spawn and forkserver re-import the caller's ``__main__`` (which breaks training scripts without
