@@ -33,7 +33,6 @@ Scores and failures:
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from pydantic import Field
@@ -43,6 +42,7 @@ from assay.rewards.sql.compare import ColumnRule, DuplicatesRule, OrderRule
 from assay.rewards.sql.inputs import SqlInputOptions, database_path, extract_query, gold_query
 from assay.rewards.sql.worker import GRACE_SECONDS, SQL_WORKER, result_of
 from assay.sandbox.pool import Outcome, WorkerPool
+from assay.sandbox.pool_owner import PoolOwner
 from assay.types import Judgment, Sample
 
 __all__ = ["SqlExecution", "SqlExecutionOptions"]
@@ -72,7 +72,7 @@ class SqlExecutionOptions(SqlInputOptions):
     float_digits: int | None = Field(10, ge=1, le=17, description="significant digits floats are rounded to before comparing; null: exact")
 
 
-class SqlExecution(Reward):
+class SqlExecution(PoolOwner, Reward):
     """1.0 when the predicted query returns the same result as the gold query on the sample's database."""
 
     type_name = "sql"
@@ -81,8 +81,6 @@ class SqlExecution(Reward):
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
         self.worker_count = self.options.workers or os.cpu_count() or 1
-        self._pool: WorkerPool | None = None
-        self._pool_lock = threading.Lock()
 
     # pool lifecycle
     def _settings(self) -> dict[str, Any]:
@@ -93,34 +91,11 @@ class SqlExecution(Reward):
             "column_order": o.column_order, "float_digits": o.float_digits,
         }
 
-    def _get_pool(self) -> WorkerPool:
-        with self._pool_lock:
-            if self._pool is None or self._pool.owner_pid != os.getpid() or self._pool.closed:
-                self._pool = WorkerPool(
-                    SQL_WORKER, size=self.worker_count, timeout_seconds=self.options.gold_timeout_seconds, config=self._settings(),
-                    label="SQL", grace_seconds=GRACE_SECONDS, alarm=False,  # the queries bound themselves; the gold phase comes first
-                )
-            return self._pool
-
-    def warm_up(self) -> None:
-        """Start the worker processes now (else: on first need)."""
-        self._get_pool().start()
-
-    def close(self) -> None:
-        """Stop the worker processes (also done at interpreter exit)."""
-        with self._pool_lock:
-            if self._pool is not None and self._pool.owner_pid == os.getpid():
-                self._pool.close()
-            self._pool = None
-
-    def worker_pids(self) -> list[int]:
-        return self._pool.pids() if self._pool is not None else []
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
+    def _new_pool(self) -> WorkerPool:
+        return WorkerPool(
+            SQL_WORKER, size=self.worker_count, timeout_seconds=self.options.gold_timeout_seconds, config=self._settings(),
+            label="SQL", grace_seconds=GRACE_SECONDS, alarm=False,  # the queries bound themselves; the gold phase comes first
+        )
 
     # scoring
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
