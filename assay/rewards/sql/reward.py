@@ -2,9 +2,8 @@
 
 The predicted query (extracted from the response, :mod:`.inputs`) and the gold query run on
 the sample's database in bounded worker processes (:mod:`.worker`, run by
-``assay.sandbox.pool``): read-only, guarded by an
-authorizer (:mod:`.guard`), time-bounded by a progress handler, row-capped, memory-bounded
-(:mod:`.execution`). The two results are compared as multisets of rows, or as lists when the
+``assay.sandbox.pool``): read-only, guarded by an authorizer (:mod:`.guard`), time-bounded
+by a progress handler, row-capped, memory-bounded (:mod:`.execution`). The two results are compared as multisets of rows, or as lists when the
 gold query has ``ORDER BY``, columns in any order, floats rounded (:mod:`.compare`; Spider's
 test-suite semantics by default, BIRD's with ``order: ignore, duplicates: set,
 column_order: strict``).
