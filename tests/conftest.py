@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real benchmark data is, skipping cleanly when it is absent."""
+"""Shared fixtures: where the real benchmark data is (and the Chinook database in it), skipping
+cleanly when it is absent."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ def data_dir() -> Path:
     if found is None:
         pytest.skip("benchmark data not found: set ASSAY_DATA_DIR or put shared/data beside the checkout")
     return found
+
+
+@pytest.fixture(scope="session")
+def chinook(data_dir: Path) -> str:
+    """The real Chinook SQLite database (the SQL rewards' tests)."""
+    path = data_dir / "sql" / "chinook.sqlite"
+    if not path.is_file():
+        pytest.skip("sql/chinook.sqlite is not in the data folder")
+    return str(path)

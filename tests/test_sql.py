@@ -29,14 +29,6 @@ CASES = [json.loads(line) for line in (REPO / "tests" / "data" / "chinook_sql_ca
 
 
 @pytest.fixture(scope="module")
-def chinook(data_dir) -> str:
-    path = data_dir / "sql" / "chinook.sqlite"
-    if not path.is_file():
-        pytest.skip("sql/chinook.sqlite is not in the data folder")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def reward(chinook):
     r = SqlExecution(database=chinook, workers=2, timeout_seconds=1.0)
     yield r

@@ -20,14 +20,6 @@ RESPONSES = ["```sql\nSELECT COUNT(GenreId) FROM Genre\n```", "```sql\nSELECT CO
 
 
 @pytest.fixture(scope="module")
-def chinook(data_dir) -> str:
-    path = data_dir / "sql" / "chinook.sqlite"
-    if not path.is_file():
-        pytest.skip("sql/chinook.sqlite is not in the data folder")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def direct(chinook):
     reward = SqlExecution(workers=1)
     judgments = reward.score([Sample(response=r, reference=GOLD, extra={"db_path": chinook}) for r in RESPONSES])

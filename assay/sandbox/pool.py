@@ -7,18 +7,27 @@ arguments, JSON-serialisable) and returns the handler, a callable that takes one
 and returns a picklable result. The factory does the slow set-up (imports, warm-up) before the
 worker reports ready, so start-up is never charged to an item's deadline.
 
+An item may pass through *phases* with their own bounds: the handler calls
+:func:`enter_phase` (``enter_phase("prediction", 5.0)``) and from then on the item's deadline
+is that many seconds from now, and its :class:`Outcome` names the phase it was in when it
+ended, timed out or killed its worker (the ``sql`` reward: a gold query, then a prediction).
+A handler that bounds its own work (SQLite's progress handler) can turn the worker's alarm off
+(``alarm=False``); the parent's kill at the deadline plus ``grace_seconds`` still applies.
+
 What each item becomes (:class:`Outcome`): ``ok`` (the handler's return value), ``timeout``
-(past ``timeout_seconds``: the worker's own alarm fired, or the parent killed the worker half
-a second later because it sat in C code where no signal handler runs), ``error`` (the handler
-raised; one item's error stays that item's), ``crash`` (the worker died on it). A killed or
-dead worker is replaced; the items queued behind it go to other workers.
+(past ``timeout_seconds``: the worker's own alarm fired, or the parent killed the worker
+``grace_seconds`` later, half a second by default, because it sat in C code where no signal
+handler runs), ``error`` (the handler raised; one item's error stays that item's), ``crash``
+(the worker died on it). A killed or dead worker is replaced; the items queued behind it go to
+other workers.
 
 Workers are plain subprocesses (``python -c``) talking over pipes, not ``multiprocessing``:
 spawn and forkserver re-import the caller's ``__main__`` (which breaks training scripts without
 an ``if __name__ == "__main__"`` guard), and fork is unsafe in a process with threads.
 
-What it is not: a sandbox against hostile code (no namespaces, no resource limits beyond time);
-that is for the code-execution sandbox beside this module.
+What it is not: a sandbox against hostile code (no namespaces; resource limits beyond time
+are the worker's own, set by its factory, as the ``sql`` worker bounds its memory); that is for
+the code-execution sandbox beside this module.
 
     >>> pool = WorkerPool("assay.sandbox.pool:echo_worker", size=1, timeout_seconds=2)
     >>> pool.run([(0, "hi")])[0].value
@@ -44,7 +53,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-__all__ = ["Outcome", "WorkerPool", "echo_worker"]
+__all__ = ["Outcome", "WorkerPool", "describe_exit", "echo_worker", "enter_phase"]
 
 GRACE_SECONDS = 0.5  # beyond the worker's own alarm, before the parent kills it
 START_SECONDS = 60.0  # how long a run waits with no worker ready before failing its items
@@ -55,12 +64,21 @@ _live_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 @dataclass(frozen=True)
 class Outcome:
     """What became of one item: ``kind`` is ok | timeout | error | crash; ``value`` is the
-    handler's result (ok only); ``message`` says what went wrong (error, crash)."""
+    handler's result (ok only); ``message`` says what went wrong (error, crash); ``phase`` the
+    last phase the item entered (:func:`enter_phase`; "" for none); ``exit_code`` the dead
+    worker's exit status (crash only)."""
 
     kind: str
     value: Any = None
     message: str = ""
     seconds: float = 0.0
+    phase: str = ""
+    exit_code: int | None = None
+
+
+def describe_exit(code: int | None) -> str:
+    """A worker's exit status in words: "killed by signal 9", "exit code 1"."""
+    return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -80,6 +98,22 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _ItemTimeout()
 
 
+_current: dict[str, Any] = {}  # in a worker process: conn, alarm, and the item being handled
+
+
+def enter_phase(name: str, timeout_seconds: float | None = None) -> None:
+    """Called by a handler inside a worker: the current item enters phase ``name``; with
+    ``timeout_seconds``, its deadline restarts from now at that bound (the worker's alarm too,
+    when it has one). Tells the parent, so a timeout or a crash is reported in this phase.
+    Outside a worker (a handler called directly) it does nothing."""
+    conn = _current.get("conn")
+    if conn is None or "item" not in _current:
+        return
+    conn.send(("phase", _current["item"], name, timeout_seconds))
+    if timeout_seconds is not None and _current.get("alarm"):
+        signal.setitimer(signal.ITIMER_REAL, timeout_seconds)
+
+
 def load_worker(spec: str) -> Callable[..., Callable[[Any], Any]]:
     """The factory named by ``"module:function"``; a clear error when it is not there."""
     module_name, _, function_name = spec.partition(":")
@@ -91,9 +125,9 @@ def load_worker(spec: str) -> Callable[..., Callable[[Any], Any]]:
     return factory
 
 
-def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[str, Any], timeout_seconds: float) -> None:
+def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[str, Any], timeout_seconds: float, alarm: bool = True) -> None:
     """A worker: build the handler, report ready, then answer chunks item by item, each under
-    its own alarm."""
+    its own alarm (unless ``alarm`` is off)."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
         handler = load_worker(spec)(**config)
@@ -102,6 +136,7 @@ def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[st
     except BaseException as error:  # noqa: BLE001 - reported to the parent, then exit
         conn.send(("error", f"{type(error).__name__}: {_short(error)}"))
         return
+    _current.update(conn=conn, alarm=alarm)
     while True:
         try:
             message = inbox.recv()
@@ -111,12 +146,15 @@ def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[st
             return
         for item_id, payload in message[1]:
             started = time.monotonic()
+            _current["item"] = item_id
             try:
-                signal.setitimer(signal.ITIMER_REAL, timeout_seconds)
+                if alarm:
+                    signal.setitimer(signal.ITIMER_REAL, timeout_seconds)
                 try:
                     result: tuple[Any, ...] = ("ok", handler(payload))
                 finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    if alarm:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
             except _ItemTimeout:
                 result = ("timeout",)
             except Exception as error:  # noqa: BLE001 - one item's error stays that item's
@@ -127,9 +165,9 @@ def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[st
                 return
 
 
-def _worker_entry(read_fd: int, write_fd: int, spec: str, config_json: str, timeout_seconds: float) -> None:
+def _worker_entry(read_fd: int, write_fd: int, spec: str, config_json: str, timeout_seconds: float, alarm: bool = True) -> None:
     """Where a worker process starts (``python -c``): wrap the inherited pipe ends."""
-    _worker_main(Connection(read_fd, writable=False), Connection(write_fd, readable=False), spec, json.loads(config_json), timeout_seconds)
+    _worker_main(Connection(read_fd, writable=False), Connection(write_fd, readable=False), spec, json.loads(config_json), timeout_seconds, alarm)
 
 
 def echo_worker() -> Callable[[Any], Any]:
@@ -140,13 +178,13 @@ def echo_worker() -> Callable[[Any], Any]:
 # --- the parent side ----------------------------------------------------------------------------
 
 
-def _start_process(spec: str, config: dict[str, Any], timeout_seconds: float) -> tuple[subprocess.Popen, Connection, Connection]:
+def _start_process(spec: str, config: dict[str, Any], timeout_seconds: float, alarm: bool) -> tuple[subprocess.Popen, Connection, Connection]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     code = (
         "import sys; sys.path[:0] = " + repr([p for p in sys.path if p]) + "\n"
         "from assay.sandbox.pool import _worker_entry\n"
-        f"_worker_entry({to_child_r}, {from_child_w}, {spec!r}, {json.dumps(config)!r}, {float(timeout_seconds)!r})"
+        f"_worker_entry({to_child_r}, {from_child_w}, {spec!r}, {json.dumps(config)!r}, {float(timeout_seconds)!r}, {bool(alarm)!r})"
     )
     try:
         process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, close_fds=True)
@@ -163,7 +201,9 @@ class _Worker:
     outbox: Connection  # what we send to it
     ready: bool = False
     items: deque = field(default_factory=deque)  # (item_id, payload) sent, not yet answered
-    item_started: float = 0.0
+    item_started: float = 0.0  # when the current item (or its current phase) began
+    item_timeout: float = 0.0  # the current item's (or phase's) bound
+    phase: str = ""  # the phase the current item is in
 
     @property
     def busy(self) -> bool:
@@ -172,21 +212,30 @@ class _Worker:
 
 class WorkerPool:
     """``size`` worker processes running ``worker`` (``"module:function"``), each item under a
-    hard deadline of ``timeout_seconds``. Thread-safe (one run at a time); reusable; stopped
-    by :meth:`close` or at interpreter exit. Processes start on first need or by
-    :meth:`start` (``warm_up`` in the rewards that own a pool)."""
+    hard deadline of ``timeout_seconds`` (a phase's own bound once the handler enters one), plus
+    ``grace_seconds`` before the parent kills a worker; ``alarm=False`` for a handler that
+    bounds its own work. Thread-safe (one run at a time); reusable; stopped by :meth:`close`
+    or at interpreter exit. Processes start on first need or by :meth:`start` (``warm_up`` in
+    the rewards that own a pool)."""
 
-    def __init__(self, worker: str, *, size: int, timeout_seconds: float, config: dict[str, Any] | None = None, label: str | None = None) -> None:
+    def __init__(
+        self, worker: str, *, size: int, timeout_seconds: float, config: dict[str, Any] | None = None, label: str | None = None,
+        grace_seconds: float = GRACE_SECONDS, alarm: bool = True,
+    ) -> None:
         if size < 1:
             raise ValueError(f"a worker pool needs at least one worker, got size={size}")
         if timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        if grace_seconds < 0:
+            raise ValueError(f"grace_seconds must not be negative, got {grace_seconds}")
         self.worker = worker
         self.config = dict(config or {})
         json.dumps(self.config)  # fails here, not in a worker, when the config cannot travel
         self.label = label or worker
         self.size = size
         self.timeout_seconds = timeout_seconds
+        self.grace_seconds = grace_seconds
+        self.alarm = alarm
         self.owner_pid = os.getpid()
         self.lock = threading.Lock()
         self.workers: list[_Worker] = []
@@ -197,7 +246,7 @@ class WorkerPool:
 
     # workers
     def _spawn(self) -> None:
-        process, conn, outbox = _start_process(self.worker, self.config, self.timeout_seconds)
+        process, conn, outbox = _start_process(self.worker, self.config, self.timeout_seconds, self.alarm)
         self.workers.append(_Worker(process, conn, outbox))
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
@@ -211,6 +260,12 @@ class WorkerPool:
         worker.outbox.close()
         if worker in self.workers:
             self.workers.remove(worker)
+
+    def _deadline(self, worker: _Worker) -> float:
+        return worker.item_started + worker.item_timeout + self.grace_seconds
+
+    def _next_item(self, worker: _Worker, now: float) -> None:
+        worker.item_started, worker.item_timeout, worker.phase = now, self.timeout_seconds, ""
 
     def _top_up(self) -> None:
         while len(self.workers) < self.size and self.start_failures < MAX_START_FAILURES:
@@ -257,12 +312,12 @@ class WorkerPool:
                     if worker.ready and not worker.busy and pending:
                         batch = [pending.popleft() for _ in range(min(chunk, len(pending)))]
                         worker.items.extend(batch)
-                        worker.item_started = now
+                        self._next_item(worker, now)
                         try:
                             worker.outbox.send(("chunk", batch))
                         except (BrokenPipeError, OSError):
                             pass  # noticed as a dead worker below
-                deadlines = [w.item_started + self.timeout_seconds + GRACE_SECONDS for w in self.workers if w.busy]
+                deadlines = [self._deadline(w) for w in self.workers if w.busy]
                 wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 1.0
                 requeue = self._pump(wait_for, results)
                 for item in reversed(requeue):
@@ -278,9 +333,9 @@ class WorkerPool:
                     break
                 now = time.monotonic()
                 for worker in list(self.workers):  # kill workers whose current item is past its hard deadline
-                    if worker.busy and now > worker.item_started + self.timeout_seconds + GRACE_SECONDS:
+                    if worker.busy and now > self._deadline(worker):
                         hung = worker.items.popleft()
-                        results[hung[0]] = Outcome("timeout", seconds=now - worker.item_started)
+                        results[hung[0]] = Outcome("timeout", seconds=now - worker.item_started, phase=worker.phase)
                         for item in reversed(worker.items):
                             pending.appendleft(item)
                         worker.items.clear()
@@ -314,7 +369,7 @@ class WorkerPool:
                 self.last_start_error = self.last_start_error or f"worker exited with code {code} while starting"
             if worker.items:
                 crashed = worker.items.popleft()
-                results[crashed[0]] = Outcome("crash", message=f"the {self.label} worker died (exit code {code}) on this item")
+                results[crashed[0]] = Outcome("crash", message=f"the {self.label} worker died (exit code {code}) on this item", phase=worker.phase, exit_code=code)
                 requeue.extend(worker.items)
                 worker.items.clear()
             self._retire(worker, kill=True)
@@ -327,17 +382,24 @@ class WorkerPool:
             self.start_failures = 0
         elif kind == "error":
             self.last_start_error = message[1]
+        elif kind == "phase":
+            _, item_id, name, seconds = message
+            if worker.items and worker.items[0][0] == item_id:
+                worker.phase, worker.item_started = name, time.monotonic()
+                if seconds is not None:
+                    worker.item_timeout = float(seconds)
         elif kind == "result":
             _, item_id, result, elapsed = message
             if worker.items and worker.items[0][0] == item_id:
                 worker.items.popleft()
+            phase = worker.phase
             if result[0] == "ok":
-                results[item_id] = Outcome("ok", value=result[1], seconds=elapsed)
+                results[item_id] = Outcome("ok", value=result[1], seconds=elapsed, phase=phase)
             elif result[0] == "timeout":
-                results[item_id] = Outcome("timeout", seconds=elapsed)
+                results[item_id] = Outcome("timeout", seconds=elapsed, phase=phase)
             else:
-                results[item_id] = Outcome("error", message=result[1], seconds=elapsed)
-            worker.item_started = time.monotonic()
+                results[item_id] = Outcome("error", message=result[1], seconds=elapsed, phase=phase)
+            self._next_item(worker, time.monotonic())
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""

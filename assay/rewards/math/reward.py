@@ -30,7 +30,6 @@ A reference that is empty or that math-verify cannot parse is an ``input`` failu
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +41,7 @@ from assay.rewards.math.fast_path import decimal_comma_reference, fast_compare, 
 from assay.rewards.math.worker import MATH_WORKER
 from assay.rewards.rules.extraction import Extracted, clip, extract_final_answer
 from assay.sandbox.pool import Outcome, WorkerPool
+from assay.sandbox.pool_owner import PoolOwner
 from assay.types import Judgment, Sample
 
 __all__ = ["MathOptions", "MathReward", "extract_math_answer", "extract_reference", "fast_compare", "plain_number"]
@@ -129,7 +129,7 @@ class _Prepared:
     judgment: Judgment | None = None
 
 
-class MathReward(Reward):
+class MathReward(PoolOwner, Reward):
     """1.0 when the response's final answer equals the reference (math-verify semantics)."""
 
     type_name = "math"
@@ -139,8 +139,6 @@ class MathReward(Reward):
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
         self.worker_count = self.options.workers or os.cpu_count() or 1  # workers=None: one per CPU
-        self._pool: WorkerPool | None = None
-        self._pool_lock = threading.Lock()
         self._gold_cache: dict[str, _Gold] = {}
         self.stats = {"fast": 0, "math_verify": 0}
 
@@ -149,32 +147,8 @@ class MathReward(Reward):
         o = self.options
         return {"precision": o.precision, "strict": o.strict, "targets": list(o.targets), "set_relation": o.set_relation}
 
-    def _get_pool(self) -> WorkerPool:
-        with self._pool_lock:
-            if self._pool is None or self._pool.owner_pid != os.getpid() or self._pool.closed:
-                self._pool = WorkerPool(MATH_WORKER, size=self.worker_count, timeout_seconds=self.options.timeout_seconds, config=self._worker_config(), label="math-verify")
-            return self._pool
-
-    def warm_up(self) -> None:
-        """Start the worker processes now and wait until they are ready (else: on first need),
-        so a server's first request is not charged the start-up."""
-        self._get_pool().start(wait_ready=True)
-
-    def close(self) -> None:
-        """Stop the worker processes (also done at interpreter exit)."""
-        with self._pool_lock:
-            if self._pool is not None and self._pool.owner_pid == os.getpid():
-                self._pool.close()
-            self._pool = None
-
-    def worker_pids(self) -> list[int]:
-        return self._pool.pids() if self._pool is not None else []
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
+    def _new_pool(self) -> WorkerPool:
+        return WorkerPool(MATH_WORKER, size=self.worker_count, timeout_seconds=self.options.timeout_seconds, config=self._worker_config(), label="math-verify")
 
     # the reference
     def _read_gold(self, text: str) -> _Gold:

@@ -1,9 +1,9 @@
 """The ``sql`` reward: execution accuracy on SQLite, as Spider and BIRD score it.
 
 The predicted query (extracted from the response, :mod:`.inputs`) and the gold query run on
-the sample's database in bounded worker processes (:mod:`.pool`): read-only, guarded by an
-authorizer (:mod:`.guard`), time-bounded by a progress handler, row-capped, memory-bounded
-(:mod:`.execution`). The two results are compared as multisets of rows, or as lists when the
+the sample's database in bounded worker processes (:mod:`.worker`, run by
+``assay.sandbox.pool``): read-only, guarded by an authorizer (:mod:`.guard`), time-bounded
+by a progress handler, row-capped, memory-bounded (:mod:`.execution`). The two results are compared as multisets of rows, or as lists when the
 gold query has ``ORDER BY``, columns in any order, floats rounded (:mod:`.compare`; Spider's
 test-suite semantics by default, BIRD's with ``order: ignore, duplicates: set,
 column_order: strict``).
@@ -32,7 +32,6 @@ Scores and failures:
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from pydantic import Field
@@ -40,7 +39,9 @@ from pydantic import Field
 from assay.reward import Reward
 from assay.rewards.sql.compare import ColumnRule, DuplicatesRule, OrderRule
 from assay.rewards.sql.inputs import SqlInputOptions, database_path, extract_query, gold_query
-from assay.rewards.sql.pool import SqlPool
+from assay.rewards.sql.worker import GRACE_SECONDS, SQL_WORKER, result_of
+from assay.sandbox.pool import Outcome, WorkerPool
+from assay.sandbox.pool_owner import PoolOwner
 from assay.types import Judgment, Sample
 
 __all__ = ["SqlExecution", "SqlExecutionOptions"]
@@ -70,7 +71,7 @@ class SqlExecutionOptions(SqlInputOptions):
     float_digits: int | None = Field(10, ge=1, le=17, description="significant digits floats are rounded to before comparing; null: exact")
 
 
-class SqlExecution(Reward):
+class SqlExecution(PoolOwner, Reward):
     """1.0 when the predicted query returns the same result as the gold query on the sample's database."""
 
     type_name = "sql"
@@ -79,8 +80,6 @@ class SqlExecution(Reward):
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
         self.worker_count = self.options.workers or os.cpu_count() or 1
-        self._pool: SqlPool | None = None
-        self._pool_lock = threading.Lock()
 
     # pool lifecycle
     def _settings(self) -> dict[str, Any]:
@@ -91,31 +90,11 @@ class SqlExecution(Reward):
             "column_order": o.column_order, "float_digits": o.float_digits,
         }
 
-    def _get_pool(self) -> SqlPool:
-        with self._pool_lock:
-            if self._pool is None or self._pool.owner_pid != os.getpid() or self._pool.closed:
-                self._pool = SqlPool(self.worker_count, self._settings())
-            return self._pool
-
-    def warm_up(self) -> None:
-        """Start the worker processes now (else: on first need)."""
-        self._get_pool().start()
-
-    def close(self) -> None:
-        """Stop the worker processes (also done at interpreter exit)."""
-        with self._pool_lock:
-            if self._pool is not None and self._pool.owner_pid == os.getpid():
-                self._pool.close()
-            self._pool = None
-
-    def worker_pids(self) -> list[int]:
-        return self._pool.pids() if self._pool is not None else []
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
+    def _new_pool(self) -> WorkerPool:
+        return WorkerPool(
+            SQL_WORKER, size=self.worker_count, timeout_seconds=self.options.gold_timeout_seconds, config=self._settings(),
+            label="SQL", grace_seconds=GRACE_SECONDS, alarm=False,  # the queries bound themselves; the gold phase comes first
+        )
 
     # scoring
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
@@ -136,10 +115,12 @@ class SqlExecution(Reward):
                 continue
             todo.append((index, path, gold, extracted.query))  # type: ignore[arg-type]
         if todo:
-            results = self._get_pool().run(todo)
+            todo.sort(key=lambda item: (item[1], item[2]))  # one prompt's samples together: its gold result is cached per worker
+            outcomes = self._get_pool().run([(index, (path, gold, query)) for index, path, gold, query in todo])
+            o = self.options
             for index, path, gold, query in todo:
-                result = results.get(index, ("error", "no result came back from the SQL worker pool"))
-                judgments[index] = self._judgment(result, found[index].how, query, path)
+                outcome = outcomes.get(index, Outcome("error", message="no result came back from the SQL worker pool"))
+                judgments[index] = self._judgment(result_of(outcome, o.timeout_seconds, o.gold_timeout_seconds), found[index].how, query, path)
         return judgments  # type: ignore[return-value]
 
     def _judgment(self, result: tuple[Any, ...], how: str, query: str, path: str) -> Judgment:
