@@ -80,6 +80,7 @@ class RewardEntry(BaseModel):
     schedule: ScheduleSpec | None = None  # weight annealed over training steps
     trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
     vote: VoteOptions | None = None  # judge each sample k times and aggregate (LLM judges)
+    calibration: str | None = None  # a fit file of `assay calibrate` (relative to the config): scores become P(correct)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -96,6 +97,7 @@ class ComparatorEntry(BaseModel):
     name: str | None = None
     swap: Any = None  # true / "tie" / "judgebench": judge both orders (see wrappers.Swap)
     vote: VoteOptions | None = None
+    calibration: str | None = None  # a fit file of `assay calibrate`: P(A) mapped through it (verdicts unchanged)
 
     @field_validator("swap")
     @classmethod
@@ -106,7 +108,7 @@ class ComparatorEntry(BaseModel):
 
     @property
     def options(self) -> dict[str, Any]:
-        """The comparator type's own options: every key besides type, name, swap and vote."""
+        """The comparator type's own options: every key besides type, name, swap, vote and calibration."""
         return dict(self.model_extra or {})
 
     @property

@@ -19,6 +19,7 @@ COMMANDS = {
     "score": "assay.cli.score",
     "compare": "assay.cli.compare",
     "bench": "assay.cli.bench",
+    "calibrate": "assay.cli.calibrate",
     "serve": "assay.cli.serve",
     "llama-server": "assay.cli.llama_server",
 }
