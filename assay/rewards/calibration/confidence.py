@@ -130,7 +130,10 @@ class ConfidenceReader:
         self.options = options or ConfidenceOptions()
         self._tags = [_normalise(t) for t in self.options.tags]
         self._labels = sorted({_normalise(t) for t in self.options.labels}, key=len, reverse=True)
-        self._phrases = [tuple(_normalise(part) for part in p.split("{}")) for p in self.options.phrases]
+        self._phrases: dict[str, list[str]] = {}  # phrases by the words before the number: each prefix scanned once
+        for phrase in self.options.phrases:
+            before, after = (_normalise(part) for part in phrase.split("{}"))
+            self._phrases.setdefault(before, []).append(after)
 
     def read(self, text: str) -> Stated:
         norm = _normalise(text)
@@ -141,25 +144,27 @@ class ConfidenceReader:
         for label in self._labels:
             if (hit := self._last_label(norm, label)) is not None:
                 found.append(hit)
-        for before, after in self._phrases:
-            if (hit := self._last_phrase(norm, before, after)) is not None:
+        for before, afters in self._phrases.items():
+            if (hit := self._last_phrase(norm, before, afters)) is not None:
                 found.append(hit)
         if not found:
             return Stated(None, "no stated confidence found (looked for tags " + ", ".join(f"<{t}>" for t in self._tags)
-                          + "; labels " + ", ".join(f"'{t}:'" for t in self._labels) + f"; {len(self._phrases)} phrases)")
+                          + "; labels " + ", ".join(f"'{t}:'" for t in self._labels) + f"; {len(self.options.phrases)} phrases)")
         return max(found, key=lambda hit: hit[0])[1]
 
     # --- one marker kind each, scanning from the end ---------------------------------------
     def _last_tag(self, text: str, tag: str) -> tuple[int, Stated] | None:
         opening, closing = f"<{tag}>", f"</{tag}>"
         end = len(text)
-        while (start := text.rfind(opening, 0, end)) >= 0:
-            close = text.find(closing, start + len(opening))
-            if close >= 0:
+        # from the last closing tag back to the opening nearest before it: every rfind moves
+        # left of the one before, so the scan is linear however many tags the text holds
+        while (close := text.rfind(closing, 0, end)) >= 0:
+            start = text.rfind(opening, 0, close)
+            if start >= 0:
                 body = text[start + len(opening): close].strip()
                 return start, self._value(body, text[start: close + len(closing)], "tag", whole=True)
-            end = start  # an unclosed tag (a cut-off response): look further back
-        return None
+            end = close  # a stray closing tag: look further back
+        return None  # no closed tag (a cut-off response's "<confidence>0.8" is no statement)
 
     def _last_label(self, text: str, label: str) -> tuple[int, Stated] | None:
         end = len(text)
@@ -182,7 +187,7 @@ class ConfidenceReader:
             return start, self._scaled(number, text[start: number[2]], "label")
         return None
 
-    def _last_phrase(self, text: str, before: str, after: str) -> tuple[int, Stated] | None:
+    def _last_phrase(self, text: str, before: str, afters: list[str]) -> tuple[int, Stated] | None:
         end = len(text)
         while (start := text.rfind(before, 0, end)) >= 0:
             end = start
@@ -194,7 +199,8 @@ class ConfidenceReader:
             k = number[2]
             while k < len(text) and text[k] == " ":
                 k += 1
-            if after and not text.startswith(after, k):
+            after = next((a for a in afters if text.startswith(a, k)), None)
+            if after is None:
                 continue
             return start, self._scaled(number, text[start: k + len(after)], "phrase")
         return None

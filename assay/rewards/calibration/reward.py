@@ -61,6 +61,8 @@ class CalibrationReward(Reward):
         from assay.registry import build_reward
 
         super().__init__(name, **options)
+        if not self.options.include_correctness:
+            self.rule_name = self.rule_name.split(" + ", 1)[1] if " + " in self.rule_name else self.rule_name.removeprefix("c ")
         self.reader = ConfidenceReader(self.options)
         entry = dict(self.options.correctness)
         self.correctness = build_reward(entry.pop("type"), f"{self.name}.correctness", entry, base_dir)
@@ -110,11 +112,6 @@ class BrierCalibration(CalibrationReward):
     Options = CalibrationOptions
     rule_name = "c - (q - c)^2"
 
-    def __init__(self, name: str | None = None, **options: Any) -> None:
-        super().__init__(name, **options)
-        if not self.options.include_correctness:
-            self.rule_name = "-(q - c)^2"
-
     def rule(self, q: float, c: float) -> float:
         return rlcr_reward(q, c) if self.options.include_correctness else -((q - c) ** 2)
 
@@ -126,11 +123,6 @@ class LogCalibration(CalibrationReward):
     Options = LogCalibrationOptions
     options: LogCalibrationOptions
     rule_name = "c + c log q + (1 - c) log(1 - q)"
-
-    def __init__(self, name: str | None = None, **options: Any) -> None:
-        super().__init__(name, **options)
-        if not self.options.include_correctness:
-            self.rule_name = "c log q + (1 - c) log(1 - q)"
 
     def rule(self, q: float, c: float) -> float:
         return (c if self.options.include_correctness else 0.0) + log_score(q, c, self.options.eps)
