@@ -184,6 +184,12 @@ class RewardConfig(BaseModel):
         files = [str(options.get("path", "")).rpartition(":")[0] for options in entries]
         return [file for file in files if file.endswith(".py")]
 
+    def calibration_files(self) -> list[str]:
+        """The ``calibration:`` fit files of the rewards and the comparator, in config order:
+        their contents decide scores as much as the text does."""
+        entries = list(self.rewards.values()) + ([self.comparator] if self.comparator else [])
+        return [entry.calibration for entry in entries if entry.calibration]
+
 
 @dataclass(frozen=True)
 class LoadedConfig:

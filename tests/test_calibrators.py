@@ -172,3 +172,14 @@ def test_math_cot_100_reward_model_scores(data_dir, tmp_path):
         if method == "isotonic":  # in-sample, the least-squares monotone map beats any other monotone map, sigmoid included
             assert fitted["after"]["brier"] <= fitted["before_sigmoid"]["brier"]
         assert math.isfinite(record["evaluation"]["holdout"]["after"]["log_loss"])
+
+
+def test_a_changed_fit_file_changes_the_benchmark_resume_hash(tmp_path):
+    from assay.bench.worklog import config_hash
+    from assay.spec import read_config
+
+    write_fit(tmp_path / "fits" / "rm.json", fit_calibrator("platt", [1, 2, 3, 4], [0, 1, 0, 1]), {})
+    config = write_function_config(tmp_path, "fits/rm.json")
+    before = config_hash(read_config(config), "llmbar")
+    write_fit(tmp_path / "fits" / "rm.json", fit_calibrator("isotonic", [1, 2, 3, 4], [0, 1, 0, 1]), {})
+    assert config_hash(read_config(config), "llmbar") != before
