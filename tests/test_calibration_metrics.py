@@ -112,6 +112,9 @@ def test_bench_report_holds_the_metrics_of_a_probability_valued_reward(tmp_path)
     assert got["brier"] == pytest.approx(sum((a - b) ** 2 for a, b in zip(p, y)) / len(p), abs=1e-12)
     assert report["calibration"] == section
     assert "Calibration" in (tmp_path / "run" / "report.html").read_text()
+    from assay.bench.report import terminal_table
+
+    assert "ECE width/10" in terminal_table(report)
 
 
 def test_scores_that_are_not_probabilities_are_skipped_with_their_range(tmp_path):

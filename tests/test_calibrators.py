@@ -183,3 +183,27 @@ def test_a_changed_fit_file_changes_the_benchmark_resume_hash(tmp_path):
     before = config_hash(read_config(config), "llmbar")
     write_fit(tmp_path / "fits" / "rm.json", fit_calibrator("isotonic", [1, 2, 3, 4], [0, 1, 0, 1]), {})
     assert config_hash(read_config(config), "llmbar") != before
+
+
+class LengthP(Comparator):
+    def compare_batch(self, pairs):
+        out = []
+        for pair in pairs:
+            if pair.response_a == "fail":
+                out.append(Preference.fail("backend", "server down"))
+                continue
+            pa = len(pair.response_a) / (len(pair.response_a) + len(pair.response_b))
+            out.append(Preference(winner="a" if pa >= 0.5 else "b", rationale="length", probability=pa))
+        return out
+
+
+def test_labelled_pairs_give_the_comparators_probability(tmp_path):
+    from assay.files.labelled import read_scored
+
+    rows = [{"prompt": "q", "response_a": "a" * (i + 1), "response_b": "b" * 5, "label": i > 4} for i in range(10)]
+    rows.append({"prompt": "q", "response_a": "fail", "response_b": "b", "label": True})
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    labelled = read_scored(data, "label", LengthP(name="len"))
+    assert labelled.n == 10 and labelled.failures == {"backend": 1}
+    assert labelled.rows[0].scores == [pytest.approx(1 / 6)] and labelled.rows[9].labels == [1]
