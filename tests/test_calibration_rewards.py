@@ -28,6 +28,8 @@ READER = ConfidenceReader()
     ("**Confidence:** 0.65.", 0.65),
     ("confidence level = 90 percent", 0.9),
     ("Certainty: .3", 0.3),
+    ("Confidence: 8/10", 0.8),
+    ("I am 3/4 sure", 0.75),
     ("Final answer 7. I am 70% sure.", 0.7),
     ("I\u2019m 95% confident in this", 0.95),
     ("Confidence: 1", 1.0),
@@ -46,6 +48,8 @@ def test_reads_the_last_stated_confidence(text, value):
     ("<confidence>very</confidence>", "holds no number"),
     ("<confidence>0.8 or so</confidence>", "not just a number"),
     ("Confidence: 150%", "outside [0, 1]"),
+    ("Confidence: 12/10", "outside [0, 1]"),
+    ("Confidence: 8/0", "holds no number"),
     ("<confidence>0.8", "no stated confidence found"),  # a cut-off tag is no statement
 ])
 def test_absent_or_unreadable_is_no_value_with_a_reason(text, reason):

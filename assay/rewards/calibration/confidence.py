@@ -8,7 +8,7 @@ finds the *last* one in the text (the final statement wins over a figure quoted 
   (``labels``; the separator is ``:`` or ``=``, with spaces and ``*`` around it),
 - a phrase with one ``{}`` for the number: ``I am 70% sure``, ``I'm 0.7 confident`` (``phrases``).
 
-The number is ``0.8``, ``80%``, ``80 percent`` or ``.8``. ``scale`` says how a bare number
+The number is ``0.8``, ``80%``, ``80 percent``, ``.8`` or a fraction ``8/10``. ``scale`` says how a bare number
 reads: ``auto`` (a ``%`` or "percent" means per cent; else a number up to 1 is a probability
 and one above 1 up to 100 is per cent), ``unit`` (always a probability) or ``percent``.
 
@@ -94,8 +94,20 @@ def _word_edge(text: str, index: int) -> bool:
     return index <= 0 or not text[index - 1].isalnum()
 
 
-def _number_at(text: str, start: int) -> tuple[str, bool, int] | None:
-    """A number starting at ``start`` (after optional spaces): (digits, per-cent sign, end), or None."""
+def _number_at(text: str, start: int) -> tuple[str, str, int] | None:
+    """A number starting at ``start`` (after optional spaces): (digits, how it reads, end), or
+    None. How it reads: ``percent`` (a ``%`` or "percent" follows), ``fraction`` (``8/10``,
+    whose value's digits come back: ``0.8``; a zero denominator is no number) or ``plain``."""
+    found = _plain_number_at(text, start)
+    if found is None or found[1] != "plain" or not text.startswith("/", found[2]):
+        return found
+    denominator = _plain_number_at(text, found[2] + 1)
+    if denominator is None or denominator[1] != "plain" or float(denominator[0]) == 0:
+        return None
+    return repr(float(found[0]) / float(denominator[0])), "fraction", denominator[2]
+
+
+def _plain_number_at(text: str, start: int) -> tuple[str, str, int] | None:
     i = start
     while i < len(text) and text[i] == " ":
         i += 1
@@ -117,10 +129,10 @@ def _number_at(text: str, start: int) -> tuple[str, bool, int] | None:
     while k < len(text) and text[k] == " " and k - j < 2:
         k += 1
     if text.startswith("%", k):
-        return digits, True, k + 1
+        return digits, "percent", k + 1
     if text.startswith("percent", k):
-        return digits, True, k + len("percent")
-    return digits, False, j
+        return digits, "percent", k + len("percent")
+    return digits, "plain", j
 
 
 class ConfidenceReader:
@@ -213,11 +225,13 @@ class ConfidenceReader:
                           else f"the last stated confidence ({marker[:80]!r}) is not just a number", marker[:200], kind)
         return self._scaled(number, marker, kind)
 
-    def _scaled(self, number: tuple[str, bool, int], marker: str, kind: str) -> Stated:
-        digits, percent_sign, _ = number
+    def _scaled(self, number: tuple[str, str, int], marker: str, kind: str) -> Stated:
+        digits, reads, _ = number
         raw = float(digits)
         scale = self.options.scale
-        if scale == "percent" or percent_sign or (scale == "auto" and raw > 1):
+        if reads == "fraction":
+            value, how = raw, "a fraction"
+        elif scale == "percent" or reads == "percent" or (scale == "auto" and raw > 1):
             value, how = raw / 100, "per cent"
         else:
             value, how = raw, "a probability"
