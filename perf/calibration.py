@@ -15,7 +15,7 @@
   read as sigmoid(score)) and after, mean and standard deviation over the seeds, and the
   seed-0 figures ``assay calibrate`` prints.
 
-    .venv/bin/python perf/calibration.py      # about 20 s; writes perf/results/calibration.{json,md,png}
+    .venv/bin/python perf/calibration.py      # about 5 s; writes perf/results/calibration.{json,md,png}
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def figure(root: Path, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
     curves = {"sigmoid(RM score)": 1 / (1 + np.exp(-held_s))}
-    for method in ("platt", "isotonic"):
+    for method in ("temperature", "platt", "isotonic"):
         fit = fit_calibrator(method, [s for i in fit_rows for s in scores[i]], [y for i in fit_rows for y in labels[i]])
         curves[method] = fit.apply(held_s)
     for name, p in curves.items():
