@@ -43,12 +43,17 @@ CORRECTNESS = {"type": "exact_match", "pattern": r"A:\s*(-?[0-9.,]+)", "normaliz
 METRICS = ("ece_equal_width", "ece_equal_mass", "brier", "log_loss")
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
 def statement(q: float, k: int) -> str:
     return [f"\n<confidence>{q:.4f}</confidence>", f"\nConfidence: {100 * q:.2f}%", f"\nI am {100 * q:.2f}% sure."][k % 3]
 
 
 def gsm8k(root: Path) -> dict:
-    rows = [json.loads(line) for line in open(root / "gsm8k" / "example_model_solutions.jsonl")]
+    rows = read_jsonl(root / "gsm8k" / "example_model_solutions.jsonl")
     base = []
     for i, row in enumerate(rows):
         reference = row["ground_truth"].rsplit("A:", 1)[1].strip().replace(",", "")
@@ -81,7 +86,7 @@ def gsm8k(root: Path) -> dict:
 
 def math_cot(root: Path, seeds: int, holdout: float, bins: int) -> dict:
     path = root / "math-bon" / "math_cot_100.jsonl"
-    rows = [json.loads(line) for line in open(path)]
+    rows = read_jsonl(path)
     scores = [[float(s[0] if isinstance(s, list) else s) for s in r["pred_score"]] for r in rows]
     labels = [[int(bool(v)) for v in r["score"]] for r in rows]
     out: dict = {"file": str(path), "n": sum(map(len, scores)), "rows": len(rows), "positive_rate": float(np.mean([y for ys in labels for y in ys])),
@@ -113,7 +118,7 @@ def figure(root: Path, out: Path) -> None:
         return
     from assay.bench.calibration import reliability
 
-    rows = [json.loads(line) for line in open(root / "math-bon" / "math_cot_100.jsonl")]
+    rows = read_jsonl(root / "math-bon" / "math_cot_100.jsonl")
     scores = [[float(s[0] if isinstance(s, list) else s) for s in r["pred_score"]] for r in rows]
     labels = [[int(bool(v)) for v in r["score"]] for r in rows]
     fit_rows, held_rows = split_rows(len(rows), 0.3, 0)
@@ -138,14 +143,14 @@ def figure(root: Path, out: Path) -> None:
 def markdown(result: dict) -> str:
     g, m = result["gsm8k"], result["math_cot_100"]
     lines = ["# Calibration: rewards on stated confidence, and calibrators", "", f"Machine: {result['machine']}. Total {result['seconds']:.1f} s. Rerun: `{result['command']}`.", "",
-             f"## GSM8K example solutions with synthetic stated confidences ({g['n']} solutions, accuracy {g['accuracy']:.3f})", "",
+             (f"## GSM8K example solutions with synthetic stated confidences ({g['n']} solutions, accuracy {g['accuracy']:.3f})"), "",
              f"Correctness by `exact_match` on the \"A: N\" line (agrees with the file's `is_correct` on {g['agreement_with_is_correct']:.2%}).", "",
              "| stated confidence | mean stated | ECE (10 equal-width) | ECE (10 equal-mass) | mean calibration_brier (RLCR) | mean calibration_log |", "|---|---|---|---|---|---|"]
     for name, row in g["conditions"].items():
         lines.append(f"| {name} | {row['mean_stated']:.3f} | {row['ece_equal_width']:.4f} | {row['ece_equal_mass']:.4f} | {row['calibration_brier']:.4f} | {row['calibration_log']:.4f} |")
     lines += ["", f"## math_cot_100: RM scores -> P(correct) ({m['n']} solutions, {m['rows']} problems, {m['positive_rate']:.1%} correct)", "",
-              f"Held-out {m['holdout']:.0%} of the problems (rows whole), {m['seeds']} split seeds, {m['bins']} bins. *Before* reads the RM score as a logit, sigmoid(score). "
-              "Mean (sd) over the seeds; the last two columns count the seeds where *after* beats *before*.", "",
+              (f"Held-out {m['holdout']:.0%} of the problems (rows whole), {m['seeds']} split seeds, {m['bins']} bins. *Before* reads the RM score as a logit, sigmoid(score). "
+               "Mean (sd) over the seeds; the last two columns count the seeds where *after* beats *before*."), "",
               "| calibrator | ECE width before | ECE width after | ECE mass before | ECE mass after | Brier before | Brier after | log loss before | log loss after | ECE better | log loss better |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, s in m["methods"].items():

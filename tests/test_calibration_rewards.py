@@ -135,7 +135,8 @@ def statement(q: float, k: int) -> str:
 
 @pytest.fixture(scope="module")
 def gsm8k(data_dir):
-    rows = [json.loads(line) for line in open(data_dir / "gsm8k" / "example_model_solutions.jsonl")]
+    with open(data_dir / "gsm8k" / "example_model_solutions.jsonl") as handle:
+        rows = [json.loads(line) for line in handle]
     base = []
     for i, row in enumerate(rows):
         reference = row["ground_truth"].rsplit("A:", 1)[1].strip().replace(",", "")

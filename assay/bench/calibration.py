@@ -176,7 +176,7 @@ def _pairwise_probabilities(protocol: Any, items: Sequence[Any], done: dict[str,
     for item in items:
         try:
             pointwise = {u.key: u.sample for u in protocol.units(item, "pointwise")}
-        except Exception:  # noqa: BLE001 - a protocol without pointwise units: nothing to match
+        except Exception:  # noqa: BLE001, S112 - a protocol without pointwise units: nothing to match
             continue
         roles = {}
         for key, role in protocol.score_roles(item):

@@ -9,7 +9,7 @@ import argparse
 import json
 import random
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "file": str(args.data), "sha256": sha256_of(args.data), "n": labelled.n, "n_rows": len(labelled.rows),
         "n_fit": len(fit_scores), "n_holdout": labelled.n - len(fit_scores), "holdout_fraction": args.holdout, "seed": args.seed,
         "split": "by row, seeded shuffle (random.Random('calibrate:SEED'))", "label_field": args.label_field, **source,
-        "failures_left_out": dict(labelled.failures), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "method": args.method,
+        "failures_left_out": dict(labelled.failures), "date": datetime.now(UTC).isoformat(timespec="seconds"), "method": args.method,
     }
     write_fit(args.output, calibrator, provenance, evaluation)
     return json.loads(args.output.read_text())

@@ -69,7 +69,7 @@ class ConfidenceOptions(Options):
     @classmethod
     def _one_slot(cls, values: list[str]) -> list[str]:
         for value in values:
-            before, _, after = value.partition("{}")
+            before = value.partition("{}")[0]
             if value.count("{}") != 1 or not before.strip():
                 raise ValueError(f"{value!r}: a phrase needs exactly one '{{}}' for the number, with words before it (e.g. 'i am {{}} sure')")
         return values

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def read_fit(path: str | Path) -> tuple[Calibrator, dict[str, Any]]:
             raise FitFileError(f"{where}: params.x, params.y: expected two equal, non-empty lists of knots")
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in xs + ys):
             raise FitFileError(f"{where}: params.x, params.y: every knot must be a finite number")
-        if any(b < a for a, b in zip(xs, xs[1:])) or any(b < a for a, b in zip(ys, ys[1:])):
+        if any(b < a for a, b in pairwise(xs)) or any(b < a for a, b in pairwise(ys)):
             raise FitFileError(f"{where}: params.x, params.y: knots must be non-decreasing")
         params = {"x": [float(v) for v in xs], "y": [float(v) for v in ys]}
     return Calibrator(method, params, domain, list(record.get("notes") or [])), record
