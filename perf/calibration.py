@@ -15,7 +15,7 @@
   read as sigmoid(score)) and after, mean and standard deviation over the seeds, and the
   seed-0 figures ``assay calibrate`` prints.
 
-    .venv/bin/python perf/calibration.py      # about 5 s; writes perf/results/calibration.{json,md,png}
+    .venv/bin/python perf/calibration.py      # a few seconds; writes perf/results/calibration.{json,md,png}
 """
 
 from __future__ import annotations

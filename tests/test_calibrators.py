@@ -207,3 +207,17 @@ def test_labelled_pairs_give_the_comparators_probability(tmp_path):
     labelled = read_scored(data, "label", LengthP(name="len"))
     assert labelled.n == 10 and labelled.failures == {"backend": 1}
     assert labelled.rows[0].scores == [pytest.approx(1 / 6)] and labelled.rows[9].labels == [1]
+
+
+def test_a_calibrated_reward_gets_calibration_metrics_in_the_benchmark_report(tmp_path):
+    from assay.bench.runner import run_benchmark
+
+    rows = [{"input": f"q{i}", "output_1": "a" * (i % 7 + 3), "output_2": "b" * (i % 5 + 1), "label": 1 + (i % 3 == 0)} for i in range(30)]
+    (tmp_path / "llmbar").mkdir()
+    (tmp_path / "llmbar" / "natural.json").write_text(json.dumps(rows))
+    raw = run_benchmark("llmbar", write_function_config(tmp_path, None), tmp_path, progress=False, resamples=0)
+    assert "score" in raw["calibration"]["skipped"]  # lengths are not probabilities
+    write_fit(tmp_path / "fit.json", fit_calibrator("platt", [1, 2, 3, 4, 5, 6, 7, 8, 9], [0, 0, 1, 0, 1, 1, 0, 1, 1]), {})
+    calibrated = run_benchmark("llmbar", write_function_config(tmp_path, "fit.json"), tmp_path, progress=False, resamples=0)
+    assert calibrated["calibration"]["sources"]["score"]["n"] == 60
+    assert calibrated["overall"] == raw["overall"]  # a monotone map keeps every pair's order
