@@ -68,6 +68,10 @@ REWARD_TYPES: dict[str, Entry] = {
     "prm": Entry("assay.rewards.process.prm:StepRewardModel", "a step-level reward model (token classification at separators, tag-token logits, or prefix classifier), one pass per solution", "process", "models"),
     # code, run in a sandbox
     "code": Entry("assay.rewards.code.reward:CodeReward", "the response's program passes the sample's tests (assert, stdin/stdout, pytest), run in a sandbox", "code"),
+    # confidence and calibration
+    "stated_confidence": Entry("assay.rewards.calibration.stated:StatedConfidence", "the confidence a response states (<confidence>0.8</confidence>, 'Confidence: 80%', 'I am 70% sure'), as a probability", "calibration"),
+    "calibration_brier": Entry("assay.rewards.calibration.reward:BrierCalibration", "RLCR: correctness (any nested reward) minus (stated confidence - correctness)^2", "calibration"),
+    "calibration_log": Entry("assay.rewards.calibration.reward:LogCalibration", "correctness (any nested reward) plus the log score of the stated confidence", "calibration"),
     # model-based, local
     "semantic": Entry("assay.rewards.models.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
     "diversity": Entry("assay.rewards.models.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),

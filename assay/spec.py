@@ -93,6 +93,7 @@ class RewardEntry(BaseModel):
     adaptive: AdaptiveSpec | None = None  # weight decayed as this reward saturates (prime-rl), across batches
     trust_against: str | None = None  # weight scaled by agreement with this (rule) reward
     vote: VoteOptions | None = None  # judge each sample k times and aggregate (LLM judges)
+    calibration: str | None = None  # a fit file of `assay calibrate` (relative to the config): scores become P(correct)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -109,6 +110,7 @@ class ComparatorEntry(BaseModel):
     name: str | None = None
     swap: Any = None  # true / "tie" / "judgebench": judge both orders (see wrappers.Swap)
     vote: VoteOptions | None = None
+    calibration: str | None = None  # a fit file of `assay calibrate`: P(A) mapped through it (verdicts unchanged)
 
     @field_validator("swap")
     @classmethod
@@ -119,7 +121,7 @@ class ComparatorEntry(BaseModel):
 
     @property
     def options(self) -> dict[str, Any]:
-        """The comparator type's own options: every key besides type, name, swap and vote."""
+        """The comparator type's own options: every key besides type, name, swap, vote and calibration."""
         return dict(self.model_extra or {})
 
     @property
@@ -214,6 +216,12 @@ class RewardConfig(BaseModel):
         entries = [entry.options for entry in self.rewards.values()] + ([self.comparator.options] if self.comparator else [])
         files = [str(options.get("path", "")).rpartition(":")[0] for options in entries]
         return [file for file in files if file.endswith(".py")]
+
+    def calibration_files(self) -> list[str]:
+        """The ``calibration:`` fit files of the rewards and the comparator, in config order:
+        their contents decide scores as much as the text does."""
+        entries = list(self.rewards.values()) + ([self.comparator] if self.comparator else [])
+        return [entry.calibration for entry in entries if entry.calibration]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 META_KEYS = {
     "benchmark", "n", "n_scored", "invalid", "invalid_rate", "failures", "failure_policy", "ci", "position_consistency",
     "tie_rate", "subsets", "mode", "reward", "config", "config_hash", "seed", "limit", "data", "units", "seconds", "probes",
-    "seconds_this_run", "options", "unparsed_games", "labels", "breakdown",
+    "seconds_this_run", "options", "unparsed_games", "labels", "breakdown", "calibration",
 }
 
 
@@ -90,6 +90,8 @@ def terminal_table(report: dict[str, Any]) -> str:
         scenarios = levels.get("scenario") or {}
         if scenarios:
             lines.append(f"{part}: {len(scenarios)} scenario accuracies under breakdown.{part}.scenario in report.json")
+    if (calibration := calibration_lines(report)):
+        lines.append(calibration)
     units = report.get("units") or {}
     if units.get("reused"):
         lines.append(f"reused {units['reused']} of {units['total']} scored units from the log; computed {units['computed']}")
@@ -100,6 +102,25 @@ def terminal_table(report: dict[str, Any]) -> str:
     for note in (report.get("data") or {}).get("notes", []):
         lines.append(f"note: {note}")
     return "\n\n".join(lines)
+
+
+def calibration_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per calibrated source of ``report["calibration"]``: n, ECE (both binnings), Brier, log loss."""
+    section = report.get("calibration") or {}
+    rows = []
+    for name, s in (section.get("sources") or {}).items():
+        rows.append((name, str(s["n"]), _fmt(s["ece_equal_width"]), _fmt(s["ece_equal_mass"]), _fmt(s["brier"]), _fmt(s["log_loss"])))
+    return rows
+
+
+def calibration_lines(report: dict[str, Any]) -> str:
+    """The calibration table for the terminal (empty when the run has no probabilities)."""
+    rows = calibration_rows(report)
+    if not rows:
+        return ""
+    bins = (report.get("calibration") or {}).get("bins")
+    head = ("calibration", "n", f"ECE width/{bins}", f"ECE mass/{bins}", "Brier", "log loss")
+    return _table([head, *rows])
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -143,7 +164,10 @@ def plots(report: dict[str, Any]) -> dict[str, str]:
         ax.legend()
         ax.set_title("Score distributions")
         out["Score distributions: chosen vs rejected"] = _png(fig)
-        if every.min() >= 0 and every.max() <= 1:
+        calibrated = ((report.get("calibration") or {}).get("sources") or {}).get("score")
+        if calibrated:
+            out["Reliability diagram"] = _reliability_png(calibrated, "score")
+        elif every.min() >= 0 and every.max() <= 1:
             labels = np.concatenate([np.ones(len(chosen)), np.zeros(len(rejected))])
             edges = np.linspace(0, 1, 11)
             which = np.clip(np.digitize(every, edges) - 1, 0, 9)
@@ -164,6 +188,9 @@ def plots(report: dict[str, Any]) -> dict[str, str]:
             ax.legend()
             ax.set_title("Reliability diagram")
             out["Reliability diagram"] = _png(fig)
+    probability = ((report.get("calibration") or {}).get("sources") or {}).get("probability")
+    if probability:
+        out["Reliability diagram: the judge's P(A)"] = _reliability_png(probability, "P(A)")
     subsets = report.get("subsets") or {}
     named = [(k, v["accuracy"], v["invalid_rate"]) for k, v in subsets.items() if v["accuracy"] is not None]
     if named:
@@ -180,6 +207,23 @@ def plots(report: dict[str, Any]) -> dict[str, str]:
         ax.legend()
         out["Per-subset accuracy and invalid rate"] = _png(fig)
     return out
+
+
+def _reliability_png(summary: dict[str, Any], what: str) -> str:
+    """A reliability diagram from a calibration summary's equal-width bins (count beside each point)."""
+    import matplotlib.pyplot as plt
+
+    rows = summary["reliability"]["equal_width"]
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.plot([r["mean_probability"] for r in rows], [r["accuracy"] for r in rows], "o-", label="observed")
+    for r in rows:
+        ax.annotate(str(r["n"]), (r["mean_probability"], r["accuracy"]), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel(f"{what} (as a probability)")
+    ax.set_ylabel("fraction chosen / correct")
+    ax.legend()
+    ax.set_title(f"Reliability, {summary['bins']} equal-width bins: ECE {summary['ece_equal_width']:.3f}")
+    return _png(fig)
 
 
 def html_page(report: dict[str, Any]) -> str:
@@ -200,6 +244,13 @@ def html_page(report: dict[str, Any]) -> str:
                 breakdown += f"<h3>{html.escape(part)} by {html.escape(level)}</h3><table><tr><th>{html.escape(level)}</th><th>n</th><th>accuracy</th></tr>{body}</table>"
     if breakdown:
         breakdown = "<h2>Breakdown</h2>" + breakdown
+    crows = calibration_rows(report)
+    calibration = ""
+    if crows:
+        bins = (report.get("calibration") or {}).get("bins")
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in crows)
+        calibration = (f"<h2>Calibration</h2><p>outcome: {html.escape(str(report['calibration'].get('outcome')))}; {bins} bins</p>"
+                       f"<table><tr><th>source</th><th>n</th><th>ECE (equal width)</th><th>ECE (equal mass)</th><th>Brier</th><th>log loss</th></tr>{body}</table>")
     figures = "".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(report).items())
     ci = (report.get("ci") or {}).get("overall")
     facts = {
@@ -221,7 +272,7 @@ def html_page(report: dict[str, Any]) -> str:
 </head><body><h1>assay bench: {html.escape(report['benchmark'])}</h1>
 <table>{frows}</table><h2>Metrics (fractions)</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>
 <h2>Per subset</h2><table><tr><th>subset</th><th>n</th><th>accuracy</th><th>invalid</th><th>invalid rate</th>{extra_head}</tr>{srows}</table>
-{breakdown}{probe_html}{('<h2>Notes</h2><ul>' + notes + '</ul>') if notes else ''}<h2>Plots</h2>{figures}</body></html>"""
+{calibration}{breakdown}{probe_html}{('<h2>Notes</h2><ul>' + notes + '</ul>') if notes else ''}<h2>Plots</h2>{figures}</body></html>"""
 
 
 def _finite(value: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from assay.bench.calibration import bench_calibration
 from assay.bench.loaders import load
 from assay.bench.protocols import PROTOCOLS, Outcome, Protocol, Result, Unit, credit, score_of, unparsed_games
 from assay.bench.worklog import WorkLog, config_hash
@@ -229,6 +230,7 @@ def run_benchmark(
         "data": {"files": [str(p) for p in loaded.files], "notes": notes},
         "options": protocol.options,
         "unparsed_games": unparsed_games(outcomes),
+        "calibration": bench_calibration(protocol, loaded.items, done, mode),
         "units": {"total": len(units), "computed": computed, "reused": reused, "retried": len(retried), "dropped_log_lines": log.dropped_lines, "torn_last_line": log.torn_last_line},
         "seconds": round(log.seconds() if output else time.perf_counter() - started, 2),
         "seconds_this_run": round(time.perf_counter() - started, 2),

@@ -27,7 +27,7 @@ from assay.spec import LoadedConfig
 def config_hash(config: LoadedConfig | None, benchmark: str, extra: dict[str, Any] | None = None) -> str:
     """A hash of what decides the scores: the text of the config that was read and built (a
     file's text; a dict's canonical JSON), any user ``.py`` files its rewards name
-    (``path: file.py:fn``), the benchmark, and ``extra`` (seed, options). ``None``: the
+    (``path: file.py:fn``) and the fit files it applies (``calibration: fit.json``), the benchmark, and ``extra`` (seed, options). ``None``: the
     run scores nothing itself (stored scores)."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"benchmark": benchmark, **(extra or {})}, sort_keys=True).encode())
@@ -35,7 +35,7 @@ def config_hash(config: LoadedConfig | None, benchmark: str, extra: dict[str, An
         digest.update(b"stored-scores")
         return digest.hexdigest()[:16]
     digest.update(config.text.encode())
-    for file in config.spec.function_files():
+    for file in config.spec.function_files() + config.spec.calibration_files():
         for candidate in (config.base_dir / file, Path.cwd() / file, Path(file)):
             if candidate.is_file():
                 digest.update(candidate.read_bytes())

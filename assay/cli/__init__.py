@@ -4,6 +4,7 @@
     assay score rollouts.jsonl --config rewards.yaml --output scored.jsonl
     assay compare pairs.jsonl --config judge.yaml --output judged.jsonl
     assay bench rm-bench --config rewards.yaml --data-dir ../shared/data --output runs/rmb
+    assay calibrate labelled.jsonl --method platt --output fit.json
     assay serve --config rewards.yaml --port 8000
 """
 
@@ -19,6 +20,7 @@ COMMANDS = {
     "score": "assay.cli.score",
     "compare": "assay.cli.compare",
     "bench": "assay.cli.bench",
+    "calibrate": "assay.cli.calibrate",
     "serve": "assay.cli.serve",
     "llama-server": "assay.cli.llama_server",
 }

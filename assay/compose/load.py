@@ -37,7 +37,7 @@ from assay.spec import ConfigError, LoadedConfig, VoteOptions, read_config
 
 Config = str | Path | dict[str, Any] | LoadedConfig
 
-__all__ = ["ConfigError", "LoadedConfig", "build_comparator", "build_composite", "load_comparator", "load_reward", "loaded", "read_config", "with_vote"]
+__all__ = ["ConfigError", "LoadedConfig", "build_comparator", "build_composite", "load_comparator", "load_reward", "loaded", "read_config", "with_calibration", "with_vote"]
 
 
 def loaded(config: Config) -> LoadedConfig:
@@ -53,7 +53,8 @@ def build_composite(config: LoadedConfig) -> CompositeReward:
     components: dict[str, Reward] = {}
     for reward_name, entry in spec.rewards.items():
         try:
-            components[reward_name] = with_vote(build_reward(entry.type, reward_name, entry.options, config.base_dir), entry.vote, reward_name)
+            judged = with_vote(build_reward(entry.type, reward_name, entry.options, config.base_dir), entry.vote, reward_name)
+            components[reward_name] = with_calibration(judged, entry.calibration, config.base_dir, f"rewards.{reward_name}.calibration")
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}" if path else str(error)) from None
     return CompositeReward(components, spec)
@@ -80,7 +81,10 @@ def build_comparator(config: LoadedConfig, reward: Reward | None = None) -> Comp
         from assay.rewards.judges.wrappers import Swap
 
         comparator = Swap(comparator, rule=entry.swap_rule, name=name)
-    return comparator
+    try:
+        return with_calibration(comparator, entry.calibration, config.base_dir, "comparator.calibration")
+    except ConfigError as error:
+        raise ConfigError(f"{config.path}: {error}" if config.path else str(error)) from None
 
 
 def with_vote(judge: Any, vote: VoteOptions | dict[str, Any] | None, name: str) -> Any:
@@ -91,6 +95,20 @@ def with_vote(judge: Any, vote: VoteOptions | dict[str, Any] | None, name: str) 
 
     options = vote.model_dump() if isinstance(vote, VoteOptions) else vote
     return Vote(judge, name=name, **options)
+
+
+def with_calibration(judge: Any, path: str | None, base_dir: Path, where: str) -> Any:
+    """The judge with a saved calibration applied (``calibration: fit.json``), else the judge itself."""
+    if path is None:
+        return judge
+    from assay.rewards.calibration.calibrated import CalibratedComparator, CalibratedReward
+    from assay.rewards.calibration.fit_file import FitFileError
+
+    fit = Path(path) if Path(path).is_absolute() else base_dir / path
+    try:
+        return CalibratedComparator(judge, fit) if judge.pairwise else CalibratedReward(judge, fit)
+    except FitFileError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def load_reward(config: Config) -> Any:
