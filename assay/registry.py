@@ -64,6 +64,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
     "step_arithmetic": Entry("assay.rewards.process.arithmetic:StepArithmetic", "checks the arithmetic a step asserts (GSM8K <<a-b=c>> annotations, a op b = c chains, LaTeX), exactly; abstains with no claim", "process"),
     "prm": Entry("assay.rewards.process.prm:StepRewardModel", "a step-level reward model (token classification at separators, tag-token logits, or prefix classifier), one pass per solution", "process", "models"),
+    "step_judge": Entry("assay.rewards.process.judge:StepJudge", "an LLM judge of a solution's steps: the earliest wrong step (ProcessBench critique protocol) or a verdict per step", "process"),
     # model-based, local
     "semantic": Entry("assay.rewards.models.semantic:SemanticSimilarity", "cosine similarity to the reference with a sentence encoder (MiniLM by default)", "model", "models"),
     "diversity": Entry("assay.rewards.models.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),
