@@ -20,6 +20,7 @@ COMMANDS = {
     "compare": "assay.cli.compare",
     "bench": "assay.cli.bench",
     "serve": "assay.cli.serve",
+    "search": "assay.cli.search",
     "llama-server": "assay.cli.llama_server",
 }
 
