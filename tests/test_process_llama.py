@@ -37,7 +37,7 @@ def _readable_or_typed(judgment, n_steps):
 
 
 def test_step_judge_first_error_over_real_http(llama_url):  # noqa: F811
-    judge = StepJudge(base_url=llama_url, model=MODEL, max_tokens=160, timeout=120, retries=1)
+    judge = StepJudge(base_url=llama_url, model=MODEL, max_tokens=96, timeout=120, retries=1)
     judgments = judge.score(ITEMS)
     for sample, judgment in zip(ITEMS, judgments):
         _readable_or_typed(judgment, len(sample.steps))
@@ -51,3 +51,28 @@ def test_step_judge_per_step_logprobs_over_real_http(llama_url):  # noqa: F811
     assert any(readable), [j.rationale for j in judgments]  # Yes/No are among Gemma's top-20 after "Answer:"
     for judgment in judgments:
         assert judgment.meta["calls"] == 3
+
+
+def test_beam_search_end_to_end_on_gsm8k(llama_url, data_dir):  # noqa: F811
+    """Gemma writes GSM8K solutions one step at a time (stopping at blank lines), the
+    tool-checked step reward scores the beams; bounded so it runs in well under a minute."""
+    import json
+
+    from assay.backends.openai import OpenAIBackend
+    from assay.compose.load import load_reward
+    from assay.search.beam import BeamSearch, BeamSettings
+
+    rows = [json.loads(line) for line in (data_dir / "gsm8k" / "test.jsonl").open()][:2]
+    reward = load_reward({"rewards": {"steps": {"type": "process", "step_reward": {"type": "step_arithmetic"}, "aggregate": "min", "abstained_step_score": 1.0}}})
+    generator = OpenAIBackend(base_url=llama_url, model=MODEL, mode="completions", timeout=120, retries=1)
+    settings = BeamSettings(width=2, expand=2, max_depth=3, max_calls=10, max_step_tokens=48, seed=0)
+    for row in rows:
+        result = BeamSearch(reward, generator, settings).run(row["question"], item_id=row["question"][:20])
+        assert 1 <= result.calls <= settings.max_calls and result.stopped_by in ("finished", "max_depth", "max_calls", "no_beams")
+        assert result.nodes and all(len(n.candidate.steps) in (n.depth, n.depth + 1) for n in result.nodes)
+        for node in result.nodes:  # every extension kept with its step scores, none made up
+            c = node.candidate
+            assert c.step_scores is not None and len(c.step_scores) == len(c.steps)
+            assert c.score is None or 0.0 <= c.score <= 1.0
+            assert node.status in ("kept", "pruned", "finished", "truncated")
+        assert result.best is not None and result.best.steps
