@@ -21,7 +21,7 @@ from typing import Any
 
 from assay.rewards.math.reward import extract_math_answer, normalise_latex, plain_number
 from assay.rewards.process.steps import aggregate as aggregate_scores
-from assay.rewards.process.steps import split_steps
+from assay.rewards.process.steps import split_steps, step_scores_of
 from assay.types import Judgment, Sample
 
 
@@ -59,17 +59,6 @@ def answer_key(answer: str | None) -> str | None:
 
 def final_answer(text: str) -> str | None:
     return extract_math_answer(text).answer
-
-
-def step_scores_of(judgment: Judgment | dict[str, Any]) -> list[float | None] | None:
-    """``details.step_scores`` of a judgment, or of one of a composed reward's components."""
-    details = (judgment.details if isinstance(judgment, Judgment) else judgment.get("details")) or {}
-    components = [v.details if isinstance(v, Judgment) else v.get("details") for v in details.values() if isinstance(v, (Judgment, dict))]
-    for place in [details] + [c for c in components if isinstance(c, dict)]:
-        scores = place.get("step_scores")
-        if isinstance(scores, list):
-            return [None if s is None else float(s) for s in scores]
-    return None
 
 
 def aggregate_candidate(step_scores: list[float | None] | None, outcome: float | None, how: str) -> float | None:
