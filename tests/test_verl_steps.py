@@ -79,3 +79,14 @@ def test_assay_steps_manager_on_a_real_dataproto(tmp_path, tokenizer):
         assert "step_scores" not in info and info["steps_placed"][:2] == ([2, 3] if how != "outcome" else [0, 0]), how
         assert all(len(v) == 3 for v in info.values())
         assert math.isnan(info["score"][2])
+
+
+def test_trl_gets_the_aggregate_and_logs_the_step_scores():
+    from assay.integrations import trl
+
+    funcs, weights = trl.reward_funcs(CONFIG)
+    logged, metrics = {}, {}
+    scores = funcs[0](prompts=PROMPTS[:2], completions=RESPONSES[:2], log_extra=logged.__setitem__, log_metric=metrics.__setitem__)
+    assert scores == [1.0, 0.0]  # the min over the steps: one scalar per completion
+    assert logged["step_scores/steps"] == ["1, 1", "0, 1, 1"]
+    assert metrics["assay/steps/first_error_rate"] == 0.5
