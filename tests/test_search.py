@@ -115,3 +115,12 @@ def test_cli_best_of_n_and_vote(tmp_path, capsys):
     bad.write_text(json.dumps({"prompt": "q", "responses": "not a list"}) + "\n")
     assert cli_main(["search", str(bad), "-c", str(config), "-o", str(out)]) == 2
     assert "bad.jsonl:1: field 'responses'" in capsys.readouterr().err
+
+
+def test_cli_beam_reports_a_generator_that_is_down(tmp_path, capsys):
+    config = tmp_path / "arith.yaml"
+    config.write_text(json.dumps(ARITH))
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(json.dumps({"prompt": "3 + 4?"}) + "\n")
+    code = cli_main(["search", str(rows), "-c", str(config), "--method", "beam", "--base-url", "http://127.0.0.1:9/v1", "--timeout", "2", "-o", str(tmp_path / "o.jsonl")])
+    assert code == 1 and "the generator at http://127.0.0.1:9/v1 failed" in capsys.readouterr().err

@@ -55,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assay.backends.base import BackendError
     from assay.cli.common import SetupError, load_for_input
     from assay.compose.load import load_reward
     from assay.files.jsonl import InputError, read_rows, write_row
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     except (InputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BackendError as error:
+        print(f"error: the generator at {args.base_url} failed after {rows} row(s) were written: {error}", file=sys.stderr)
+        return 1
     summary = {"rows": rows, "method": args.method}
     if args.method != "beam":
         summary.update(chosen=chosen, correct=right, accuracy=round(right / rows, 4) if rows else None)
