@@ -68,7 +68,6 @@ class StepJudgeOptions(BackendOptions):
     prompt_file: str | None = None  # a custom prompt file with the packaged prompt's placeholders
     aggregate: Literal["min", "mean", "last", "product"] = "min"
     threshold: float = 0.5  # a step scoring below this is an error (per_step logprobs scores lie in [0, 1])
-    max_tokens: int = 1024
 
 
 def defuse_steps(text: str) -> str:
