@@ -66,6 +66,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
     "step_arithmetic": Entry("assay.rewards.process.arithmetic:StepArithmetic", "checks the arithmetic a step asserts (GSM8K <<a-b=c>> annotations, a op b = c chains, LaTeX), exactly; abstains with no claim", "process"),
     "prm": Entry("assay.rewards.process.prm:StepRewardModel", "a step-level reward model (token classification at separators, tag-token logits, or prefix classifier), one pass per solution", "process", "models"),
+    "step_judge": Entry("assay.rewards.process.judge:StepJudge", "an LLM judge of a solution's steps: the earliest wrong step (ProcessBench critique protocol) or a verdict per step", "process"),
     # code, run in a sandbox
     "code": Entry("assay.rewards.code.reward:CodeReward", "the response's program passes the sample's tests (assert, stdin/stdout, pytest), run in a sandbox", "code"),
     # confidence and calibration

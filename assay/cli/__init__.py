@@ -22,6 +22,7 @@ COMMANDS = {
     "bench": "assay.cli.bench",
     "calibrate": "assay.cli.calibrate",
     "serve": "assay.cli.serve",
+    "search": "assay.cli.search",
     "llama-server": "assay.cli.llama_server",
 }
 

@@ -29,6 +29,10 @@ a ``schedule``'s weight applied here, its TRL weight being 1.0 since TRL's weigh
 ``mode="total"``, which returns a single callable (named ``assay_total``) giving the
 config's total exactly as ``assay score`` does.
 
+A process reward (``prm``, ``step_judge``, ``process``) gives TRL its aggregate (GRPO takes one
+scalar per completion); its step scores are logged beside it: ``step_scores/<name>`` per
+completion through ``log_extra`` and ``assay/<name>/first_error_rate`` through ``log_metric``.
+
 ``trainer_state.global_step`` is forwarded to the composed reward's ``step`` so weight
 schedules follow training. When TRL passes ``log_extra``, each callable logs its rationales
 as the column ``rationale/<name>`` of TRL's completions table (the first one also logs
@@ -54,6 +58,7 @@ from typing import Any, Literal
 
 from assay.compose.composite import total_level_steps
 from assay.integrations.common import cached_reward, config_key, read_once
+from assay.rewards.process.steps import step_scores_of
 from assay.types import Judgment, Sample, prompt_text
 
 REFERENCE_COLUMNS = ("reference", "solution", "answer", "ground_truth", "label")
@@ -194,6 +199,23 @@ def _labelled(judgment: Judgment | None) -> str:
     return judgment.rationale
 
 
+def _log_step_scores(name: str, judgments: list[Judgment], log_extra: Any, log_metric: Any) -> bool:
+    """A process reward's step scores, logged beside its aggregate (which is what TRL's GRPO
+    trains on: one scalar per completion): ``step_scores/<name>`` per completion ("1, 0, -";
+    "-" a step the reward abstained on) and ``assay/<name>/first_error_rate``. False when the
+    component gives no step scores."""
+    components = [j.details.get(name) for j in judgments]
+    per_sample = [step_scores_of(c) if isinstance(c, Judgment) else None for c in components]
+    if all(s is None for s in per_sample):
+        return False
+    if callable(log_extra):
+        log_extra(f"step_scores/{name}", ["" if s is None else ", ".join("-" if v is None else f"{v:.3g}" for v in s) for s in per_sample])
+    if callable(log_metric) and judgments:
+        errors = [isinstance(c, Judgment) and isinstance(c.details.get("first_error"), int) and c.details["first_error"] >= 0 for c in components]
+        log_metric(f"assay/{name}/first_error_rate", sum(errors) / len(judgments))
+    return True
+
+
 # --- the callables -----------------------------------------------------------------------------
 class AssayReward:
     """One named reward of a config, as a TRL reward function (sync). Picklable."""
@@ -244,6 +266,7 @@ class AssayReward:
     def _report(self, judgments: list[Judgment], step: int | None, kwargs: dict[str, Any]) -> list[float | None]:
         scores, rationales = self._values(judgments, step)
         log_extra = kwargs.get("log_extra")
+        _log_step_scores(self.name, judgments, log_extra, kwargs.get("log_metric"))
         if callable(log_extra):
             log_extra(f"rationale/{self.name}", rationales)
             if self.log_total:

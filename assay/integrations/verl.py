@@ -29,6 +29,18 @@ key is a sample field (``rubric``, ``tests``, ...), and ``data_source`` too.
 
     >>> compute_score("gsm8k", "... #### 72", "72", config={"rewards": {"em": {"type": "exact_match"}}})["failed"]
     0
+
+Step rewards (a config with a process reward: ``prm``, ``step_judge``, ``process``): veRL's
+reward managers put one number on each response's last token. The ``assay_steps`` reward
+manager (``assay/integrations/verl_steps.py``, registered in veRL's reward-manager registry
+on import) places the rewards on the tokens instead, chosen by ``token_rewards`` in the
+reward kwargs: ``outcome`` (the total at the last token, as veRL's own managers do),
+``steps`` (each step's score at the token that ends the step) or ``steps_and_outcome``
+(both; where the last step ends on the last token the two add). The steps are the response
+split as the process rewards split it (``split_steps``); a step the reward abstained on
+gets nothing at its token. :func:`token_rewards` does the placement for one response and
+works without veRL. ``compute_score_batch(..., step_rewards=True)`` adds each response's
+``step_scores`` (a list, empty when the config has no process reward) to its dict.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assay.integrations.common import cached_reward, flat_results, resolve_config, resolve_failure_score
+from assay.rewards.process.steps import split_steps, step_scores_of
 from assay.types import Judgment, Sample
 
 Config = str | os.PathLike[str] | dict[str, Any] | None
@@ -109,6 +122,7 @@ def compute_score_batch(
     extra_infos: Sequence[dict[str, Any] | None] | None = None,
     config: Config = None,
     failure_score: float | str | None = None,
+    step_rewards: bool = False,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """veRL's ``batch`` reward manager function: every response of the step scored in one
@@ -121,4 +135,77 @@ def compute_score_batch(
     samples = [make_sample(d, s, g, e) for d, s, g, e in zip(data_sources, solution_strs, ground_truths, infos, strict=True)]
     if reward.needs_whole_groups and any(s.group is None for s in samples):
         raise ValueError(f"compute_score_batch: this config scores samples within their group; put the group id in every extra_info ({' or '.join(GROUP_KEYS)})")
-    return _results(reward.score(samples), reward, failure_score)
+    judgments = reward.score(samples)
+    results = _results(judgments, reward, failure_score)
+    if step_rewards:
+        for result, judgment in zip(results, judgments, strict=True):
+            result["step_scores"] = step_scores_of(judgment) or []
+    return results
+
+
+TOKEN_REWARDS = ("outcome", "steps", "steps_and_outcome")
+
+
+def step_end_tokens(decode: Any, token_ids: Sequence[int], text: str, steps: Sequence[str]) -> list[int | None]:
+    """For each step (in order, as found in ``text``, the decoded response), the index of the
+    token whose decoded prefix first covers the step's last character; None for a step not
+    found in the text. ``decode(ids)`` is the tokenizer's decode, as the reward manager used it.
+    A binary search over decoded prefix lengths: O(steps x log tokens) decodes."""
+    lengths: dict[int, int] = {}
+
+    def covered(t: int) -> int:  # characters decoded from the first t + 1 tokens
+        if t not in lengths:
+            lengths[t] = len(decode(list(token_ids[: t + 1])))
+        return lengths[t]
+
+    ends: list[int | None] = []
+    position = 0
+    for step in steps:
+        found = text.find(step, position) if step else -1
+        if found < 0:
+            ends.append(None)
+            continue
+        position = found + len(step)
+        lo, hi = 0, len(token_ids) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if covered(mid) >= position:
+                hi = mid
+            else:
+                lo = mid + 1
+        ends.append(lo)
+    return ends
+
+
+def token_rewards(decode: Any, token_ids: Sequence[int], text: str, total: float, step_scores: Sequence[float | None] | None, how: str = "steps_and_outcome") -> tuple[list[float], dict[str, int]]:
+    """The reward of each token of one response (``len(token_ids)`` values) and what was placed.
+
+    ``outcome``: ``total`` at the last token. ``steps``: each step's score at the token ending
+    it (the steps split from ``text`` as the process rewards split them). ``steps_and_outcome``:
+    both. A config without step scores, or whose step count does not match the split, places
+    only the outcome (``steps_placed`` 0, ``steps_unplaced`` says how many were not placed)."""
+    if how not in TOKEN_REWARDS:
+        raise ValueError(f"token_rewards must be one of {', '.join(TOKEN_REWARDS)}, not {how!r}")
+    rewards = [0.0] * len(token_ids)
+    info = {"steps_placed": 0, "steps_unplaced": 0}
+    if not token_ids:
+        return rewards, info
+    if how in ("outcome", "steps_and_outcome") or not step_scores:
+        rewards[-1] += float(total)
+    if how == "outcome" or not step_scores:
+        return rewards, info
+    steps = split_steps(text)
+    if len(steps) != len(step_scores):
+        info["steps_unplaced"] = len(step_scores)
+        if how == "steps":
+            rewards[-1] += float(total)  # nothing to place the steps on: the outcome, not a silent zero
+        return rewards, info
+    for end, score in zip(step_end_tokens(decode, token_ids, text, steps), step_scores, strict=True):
+        if score is None:
+            continue  # the reward abstained on this step: no reward at its token
+        if end is None:
+            info["steps_unplaced"] += 1
+            continue
+        rewards[end] += float(score)
+        info["steps_placed"] += 1
+    return rewards, info

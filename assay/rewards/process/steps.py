@@ -143,3 +143,16 @@ def judge_step_scores(n_steps: int, values: list[float | None], how: str, thresh
     skipped = f"; {abstained} abstained (left out)" if abstained else ""
     rationale = f"{n_steps} steps scored [{shown}]{skipped}; {how} = {total:.4g}; {where} (threshold {threshold:g})"
     return Judgment(score=total, rationale=rationale, details=details)
+
+
+def step_scores_of(judgment: Judgment | dict[str, Any]) -> list[float | None] | None:
+    """``details.step_scores`` of a judgment (or its ``to_dict()``), or of one of a composed
+    reward's components; None when no process reward is in it. Used by search and the
+    trainer adapters to read step scores out of whatever reward a config builds."""
+    details = (judgment.details if isinstance(judgment, Judgment) else judgment.get("details")) or {}
+    components = [v.details if isinstance(v, Judgment) else v.get("details") for v in details.values() if isinstance(v, (Judgment, dict))]
+    for place in [details] + [c for c in components if isinstance(c, dict)]:
+        scores = place.get("step_scores")
+        if isinstance(scores, list):
+            return [None if s is None else float(s) for s in scores]
+    return None
