@@ -55,6 +55,22 @@ SHAPES: dict[str, str] = {
     "many_tool_calls": _fill('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'),
 }
 
+# one instruction of each IFEval kind, for the constraints reward
+IFEVAL_EVERY_KIND = [
+    ("keywords:existence", {"keywords": ["fox"]}), ("keywords:frequency", {"keyword": "the", "frequency": 3, "relation": "at least"}),
+    ("keywords:forbidden_words", {"forbidden_words": ["cat"]}), ("keywords:letter_frequency", {"letter": "z", "let_frequency": 2, "let_relation": "at least"}),
+    ("language:response_language", {"language": "en"}), ("length_constraints:number_words", {"num_words": 5, "relation": "less than"}),
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"}), ("length_constraints:number_paragraphs", {"num_paragraphs": 2}),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"}),
+    ("detectable_content:number_placeholders", {"num_placeholders": 2}), ("detectable_content:postscript", {"postscript_marker": "P.S."}),
+    ("detectable_format:number_bullet_lists", {"num_bullets": 2}), ("detectable_format:constrained_response", {}),
+    ("detectable_format:number_highlighted_sections", {"num_highlights": 2}), ("detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 2}),
+    ("detectable_format:json_format", {}), ("detectable_format:title", {}), ("combination:two_responses", {}),
+    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."}), ("startend:end_checker", {"end_phrase": "Any other questions?"}),
+    ("startend:quotation", {}), ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}),
+    ("change_case:english_capital", {}), ("change_case:english_lowercase", {}), ("punctuation:no_comma", {}),
+]
+
 # reward type -> (options, reference, extra fields)
 REWARDS: dict[str, tuple[dict, object, dict]] = {
     "exact_match": ({}, "x", {}),
@@ -72,6 +88,7 @@ REWARDS: dict[str, tuple[dict, object, dict]] = {
     "json_schema": ({"schema": {"type": "object", "properties": {"a": {"type": "string", "pattern": "^[a-z]+$"}}}}, None, {}),
     "tool_call": ({}, [{"name": "get_weather", "arguments": {"city": "Paris"}}], {}),
     "math": ({"timeout_seconds": 5}, "42", {}),
+    "constraints": ({}, None, {"instruction_id_list": [i for i, _ in IFEVAL_EVERY_KIND], "kwargs": [k for _, k in IFEVAL_EVERY_KIND]}),
 }
 
 _built: dict[str, object] = {}

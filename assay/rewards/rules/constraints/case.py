@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from assay.rewards.rules.constraints.base import Args, NoArgs, Relation, counted
-from assay.rewards.rules.constraints.base import Verdict
+from assay.rewards.rules.constraints.base import Args, NoArgs, Relation, Verdict, counted
 from assay.rewards.rules.constraints.language import detect
 from assay.rewards.rules.constraints.text import capital_words
 

@@ -30,9 +30,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from assay.reward import Options, Reward
+from assay.rewards.rules.bounds import cap_text
 from assay.rewards.rules.constraints.base import Args, Instruction, Verdict
 from assay.rewards.rules.constraints.registry import lookup
 from assay.types import Judgment, Sample
@@ -44,6 +45,9 @@ class ConstraintsOptions(Options):
     kwargs_field: str = "kwargs"
     aggregate: Literal["fraction", "all"] = "fraction"  # fraction met, or 1 only when all are met
     mode: Literal["strict", "loose"] = "strict"  # IFEval's strict or loose accuracy
+    # the response is read up to this many characters (the cut is stated in the rationale):
+    # sentence splitting costs about 1 s per 200,000 characters, and IFEval responses are far shorter
+    max_chars: int | None = Field(100_000, gt=0)
 
 
 def loose_variants(response: str) -> list[tuple[str, str]]:
@@ -144,7 +148,8 @@ class Constraints(Reward):
             if isinstance(args, str):
                 return Judgment.fail("input", f"constraint {index}: {args}")
             checks.append((instruction, args))
-        response = sample.response_text
+        capped = cap_text(sample.response_text, o.max_chars, "head")
+        response = capped.text
         variants = loose_variants(response) if o.mode == "loose" else [("as written", response)]
         verdicts = [self._verdict(instruction, args, variants) for instruction, args in checks]
         met = sum(1 for v, _ in verdicts if v.met)
@@ -157,6 +162,8 @@ class Constraints(Reward):
             lines.append(f"{'met' if verdict.met else 'NOT met'}: {instruction.id}{_short(args)}: {verdict.found}{where}")
             details_list.append({"id": instruction.id, "kwargs": args.model_dump(), "met": verdict.met, "found": verdict.found, **({"variant": variant} if o.mode == "loose" else {})})
         head = f"{met} of {total} constraints met ({o.mode}; score {'fraction met' if o.aggregate == 'fraction' else '1 only when all are met'})"
+        if capped.cut:
+            head += " " + capped.note()
         details = {"met": met, "total": total, "mode": o.mode, "constraints": details_list}
         return Judgment(score, head + "\n" + "\n".join(lines), details)
 

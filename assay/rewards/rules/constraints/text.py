@@ -43,14 +43,20 @@ _PIECE = 1000
 
 
 def _pieces(line: str) -> list[str]:
-    """``line`` cut, once a piece is ``_PIECE`` characters long, at the next plain sentence end."""
+    """``line`` cut, once a piece is ``_PIECE`` characters long, at the next plain sentence end;
+    a piece that reaches four times that with no sentence end is cut at the next space (pysbd's
+    time grows with the square of a piece's length, so no piece may grow without bound)."""
     if len(line) <= _PIECE:
         return [line]
     pieces, start = [], 0
     for i in range(len(line) - 2):
-        if i - start >= _PIECE and line[i] in ".!?" and line[i + 1] == " " and line[i + 2].isupper():
+        long = i - start >= _PIECE
+        if long and line[i] in ".!?" and line[i + 1] == " " and line[i + 2].isupper():
             pieces.append(line[start:i + 1])
             start = i + 2
+        elif i - start >= 4 * _PIECE and (line[i] == " " or i - start >= 8 * _PIECE):
+            pieces.append(line[start:i])
+            start = i + 1 if line[i] == " " else i
     pieces.append(line[start:])
     return pieces
 
