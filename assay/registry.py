@@ -56,7 +56,8 @@ REWARD_TYPES: dict[str, Entry] = {
     "json_schema": Entry("assay.rewards.rules.json_format:JsonSchema", "1 when the response's JSON conforms to a JSON schema (jsonschema)", "verifiable"),
     "cosine_length": Entry("assay.rewards.rules.cosine_length:CosineLength", "length-aware accuracy: a correctness reward scaled by length on a cosine (TRL's get_cosine_scaled_reward)", "verifiable"),
     "tool_call": Entry("assay.rewards.rules.tool_call:ToolCallMatch", "tool calls match the reference: name match and argument F1 (ToolRL-style)", "verifiable"),
-    "constraints": Entry("assay.rewards.rules.constraints.reward:Constraints", "IFEval/IFBench-style verifiable instructions per sample (word counts, keywords, format, case, language...): fraction met or all", "verifiable", "ifeval"),
+    "constraints": Entry("assay.rewards.rules.constraints.reward:Constraints", "IFEval/IFBench-style verifiable instructions per sample (word counts, keywords, format, "
+        "case, language...): fraction met or all", "verifiable", "ifeval"),
     # SQL on SQLite
     "sql": Entry("assay.rewards.sql.reward:SqlExecution", "execution accuracy on SQLite (Spider/BIRD): predicted vs gold query results, read-only, bounded workers", "sql"),
     "sql_syntax": Entry("assay.rewards.sql.partial:SqlSyntax", "1 when the predicted query compiles (the database's EXPLAIN) or parses (sqlglot, sqlite dialect)", "sql", "sql"),
@@ -64,13 +65,16 @@ REWARD_TYPES: dict[str, Entry] = {
     "sql_ngram": Entry("assay.rewards.sql.partial:SqlNgram", "Jaccard of the token n-grams of predicted and gold query, Reasoning-SQL", "sql"),
     "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
     "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
-    "step_arithmetic": Entry("assay.rewards.process.arithmetic:StepArithmetic", "checks the arithmetic a step asserts (GSM8K <<a-b=c>> annotations, a op b = c chains, LaTeX), exactly; abstains with no claim", "process"),
-    "prm": Entry("assay.rewards.process.prm:StepRewardModel", "a step-level reward model (token classification at separators, tag-token logits, or prefix classifier), one pass per solution", "process", "models"),
+    "step_arithmetic": Entry("assay.rewards.process.arithmetic:StepArithmetic", "checks the arithmetic a step asserts (GSM8K <<a-b=c>> annotations, a op b = c chains, "
+        "LaTeX), exactly; abstains with no claim", "process"),
+    "prm": Entry("assay.rewards.process.prm:StepRewardModel", "a step-level reward model (token classification at separators, tag-token logits, or prefix classifier), "
+        "one pass per solution", "process", "models"),
     "step_judge": Entry("assay.rewards.process.judge:StepJudge", "an LLM judge of a solution's steps: the earliest wrong step (ProcessBench critique protocol) or a verdict per step", "process"),
     # code, run in a sandbox
     "code": Entry("assay.rewards.code.reward:CodeReward", "the response's program passes the sample's tests (assert, stdin/stdout, pytest), run in a sandbox", "code"),
     # confidence and calibration
-    "stated_confidence": Entry("assay.rewards.calibration.stated:StatedConfidence", "the confidence a response states (<confidence>0.8</confidence>, 'Confidence: 80%', 'I am 70% sure'), as a probability", "calibration"),
+    "stated_confidence": Entry("assay.rewards.calibration.stated:StatedConfidence", "the confidence a response states (<confidence>0.8</confidence>, 'Confidence: 80%', "
+        "'I am 70% sure'), as a probability", "calibration"),
     "calibration_brier": Entry("assay.rewards.calibration.reward:BrierCalibration", "RLCR: correctness (any nested reward) minus (stated confidence - correctness)^2", "calibration"),
     "calibration_log": Entry("assay.rewards.calibration.reward:LogCalibration", "correctness (any nested reward) plus the log score of the stated confidence", "calibration"),
     # model-based, local

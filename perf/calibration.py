@@ -163,7 +163,8 @@ def markdown(result: dict) -> str:
               "| calibrator | ECE width before | after | Brier before | after | log loss before | after |", "|---|---|---|---|---|---|---|"]
     for method, s in m["methods"].items():
         r = s["seed0"]
-        lines.append(f"| {method} | {r['before']['ece_equal_width']:.4f} | {r['after']['ece_equal_width']:.4f} | {r['before']['brier']:.4f} | {r['after']['brier']:.4f} | {r['before']['log_loss']:.4f} | {r['after']['log_loss']:.4f} |")
+        lines.append(f"| {method} | {r['before']['ece_equal_width']:.4f} | {r['after']['ece_equal_width']:.4f} | {r['before']['brier']:.4f} | {r['after']['brier']:.4f} | "
+            f"{r['before']['log_loss']:.4f} | {r['after']['log_loss']:.4f} |")
     lines += ["", "![reliability before and after](calibration.png)", ""]
     return "\n".join(lines)
 

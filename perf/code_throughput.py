@@ -111,8 +111,10 @@ STDIO_PROBLEMS: dict[str, dict[str, Any]] = {
                "wrong": ["print(sum(c in 'aeio' for c in input()))", "print(len(input()))"]},
     "fib": {"gen": lambda r: f"{r.randint(1, 300)}\n", "solve": lambda s: str(_fib(int(s)) % 1_000_000_007),
             "right": ["n = int(input())\na, b = 0, 1\nfor _ in range(n):\n    a, b = b, (a + b) % 1000000007\nprint(a)",
-                      "import functools, sys\nsys.setrecursionlimit(5000)\n@functools.lru_cache(None)\ndef f(n):\n    return n if n < 2 else (f(n - 1) + f(n - 2)) % 1000000007\nprint(f(int(input())))"],
-            "wrong": ["n = int(input())\na, b = 0, 1\nfor _ in range(n):\n    a, b = b, a + b\nprint(a)", "n = int(input())\na, b = 1, 1\nfor _ in range(n):\n    a, b = b, (a + b) % 1000000007\nprint(a)"]},
+                      "import functools, sys\nsys.setrecursionlimit(5000)\n@functools.lru_cache(None)\ndef f(n):\n    return n if n < 2 else (f(n - 1) + f(n - 2)) % "
+                          "1000000007\nprint(f(int(input())))"],
+            "wrong": ["n = int(input())\na, b = 0, 1\nfor _ in range(n):\n    a, b = b, a + b\nprint(a)", "n = int(input())\na, b = 1, 1\nfor _ in range(n):\n    a, b = "
+                "b, (a + b) % 1000000007\nprint(a)"]},
     "sort": {"gen": lambda r: " ".join(str(r.randint(0, 50)) for _ in range(r.randint(1, 15))) + "\n", "solve": lambda s: " ".join(map(str, sorted(map(int, s.split())))),
              "right": ["print(*sorted(map(int, input().split())))", "xs = [int(x) for x in input().split()]\nxs.sort()\nprint(' '.join(map(str, xs)))"],
              "wrong": ["print(*sorted(input().split()))", "print(*sorted(set(map(int, input().split()))))"]},

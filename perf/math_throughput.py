@@ -160,7 +160,8 @@ def bench_set(name: str, rows: list[dict[str, Any]], reward: MathReward, verl: C
         for r, s, an in zip(rows, a_scores, a_notes)
         if s is None or (s >= 0.5) != r["label"]
     ]
-    print(f"speed-up over (a): {out['speedup_vs_math_verify']:.1f}x; assay vs (a) differ on {len(out['differences_vs_math_verify'])}; assay vs labels differ on {len(out['assay_label_disagreements'])}", flush=True)
+    print(f"speed-up over (a): {out['speedup_vs_math_verify']:.1f}x; assay vs (a) differ on {len(out['differences_vs_math_verify'])}; assay vs labels differ on "
+        f"{len(out['assay_label_disagreements'])}", flush=True)
     return out
 
 

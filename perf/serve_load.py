@@ -301,7 +301,8 @@ def write_results(report: dict[str, Any]) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["throughput"]:
-        lines.append(f"| {row['reward']} | {row['max_batch']} | {row['requests']} | {row['throughput_rps']} | {', '.join(map(str, row['runs_rps']))} | {row['p50_ms']} | {row['p99_ms']} | {row['mean_batch_size']} |")
+        lines.append(f"| {row['reward']} | {row['max_batch']} | {row['requests']} | {row['throughput_rps']} | {', '.join(map(str, row['runs_rps']))} | {row['p50_ms']} | "
+            f"{row['p99_ms']} | {row['mean_batch_size']} |")
     lines += ["", "Speed-up from micro-batching (median throughput, batch 32 / batch 1; the two servers' runs alternate):", ""]
     for name, value in report["speedup"].items():
         lines.append(f"- {name}: {value}x")

@@ -78,7 +78,8 @@ class Handler(JsonHandler):
             ok["choices"][0]["message"]["content"] = "Score: 7"
             return self.send(200, json.dumps(ok))
         if model == "completions":
-            return self.send(200, json.dumps({"model": model, "choices": [{"text": " Score: 5", "finish_reason": "stop", "logprobs": {"tokens": [" Score", ":", " 5"], "token_logprobs": [-0.1, -0.1, -0.2], "top_logprobs": [{" Score": -0.1}, {":": -0.1}, {" 5": -0.2, " 4": -1.9}]}}]}))
+            logprobs = {"tokens": [" Score", ":", " 5"], "token_logprobs": [-0.1, -0.1, -0.2], "top_logprobs": [{" Score": -0.1}, {":": -0.1}, {" 5": -0.2, " 4": -1.9}]}
+            return self.send(200, json.dumps({"model": model, "choices": [{"text": " Score: 5", "finish_reason": "stop", "logprobs": logprobs}]}))
         return self.send(200, json.dumps(ok))
 
 

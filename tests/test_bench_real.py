@@ -126,7 +126,8 @@ def test_prmbench_reads_all_25_files_by_default_and_says_so(data_dir, tmp_path, 
     assert any("16 row(s) whose first error step lies past the last step are kept" in n for n in loaded.notes)
     modified = [i for i in loaded.items if i.subset != "original"]
     assert len(modified) == 6216 - 5
-    (tmp_path / "steps.py").write_text("def first(response, steps):\n    from assay.types import Judgment\n    return Judgment(score=1.0, rationale='all valid', details={'step_scores': [1.0] * len(steps)})\n")
+    (tmp_path / "steps.py").write_text("def first(response, steps):\n    from assay.types import Judgment\n    return Judgment(score=1.0, rationale='all valid', "
+        "details={'step_scores': [1.0] * len(steps)})\n")
     (tmp_path / "c.yaml").write_text('rewards:\n  steps: {type: function, path: "steps.py:first"}\n')
     code = main(["bench", "prmbench", "--config", str(tmp_path / "c.yaml"), "--data-dir", str(data_dir), "--limit", "30", "--bootstrap", "0", "-q"])
     printed = capsys.readouterr().out

@@ -315,8 +315,8 @@ def test_openrlhf_split_query():
 def test_ray_engine_output_identical_to_local(tmp_path):
     pytest.importorskip("ray")
     from assay.compose.load import load_reward
-    from assay.integrations.ray_engine import score_file_ray
     from assay.files.score_file import score_file
+    from assay.integrations.ray_engine import score_file_ray
 
     path = tmp_path / "rewards.yaml"
     path.write_text(json.dumps(config()))

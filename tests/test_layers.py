@@ -231,7 +231,8 @@ HEAVY = ("torch", "transformers", "fastapi", "uvicorn", "ray", "numpy", "sentenc
 
 
 def loaded_after(code: str) -> dict[str, list[str]]:
-    script = f"{code}\nimport json, sys\nmods = sorted(sys.modules)\nprint(json.dumps({{'assay': [m for m in mods if m == 'assay' or m.startswith('assay.')], 'heavy': [m for m in mods if m.split('.')[0] in {HEAVY!r}]}}))"
+    script = (f"{code}\nimport json, sys\nmods = sorted(sys.modules)\n"
+              f"print(json.dumps({{'assay': [m for m in mods if m == 'assay' or m.startswith('assay.')], 'heavy': [m for m in mods if m.split('.')[0] in {HEAVY!r}]}}))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -42,7 +42,9 @@ def test_a_letter_permutation_is_never_equal(reward, reference, response):
     assert "compared as text" in j.rationale and j.details["path"] == "text"
 
 
-@pytest.mark.parametrize("reference, response", [("listen", r"\boxed{Listen}"), ("$\\text{Even}$", "$Even$"), ("forty-two", "The answer is Forty-Two."), ("red, blue", r"\boxed{blue, red}"), ("Yes.", r"\boxed{\text{yes}}")])
+@pytest.mark.parametrize("reference, response", [
+    ("listen", r"\boxed{Listen}"), ("$\\text{Even}$", "$Even$"), ("forty-two", "The answer is Forty-Two."), ("red, blue", r"\boxed{blue, red}"), ("Yes.", r"\boxed{\text{yes}}"),
+])
 def test_the_same_word_is_equal(reward, reference, response):
     assert one(reward, response, reference).score == 1.0
 

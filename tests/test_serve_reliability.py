@@ -228,7 +228,8 @@ def test_chat_responses_need_string_content_and_an_assistant_turn():
             r = client.post("/v1/score", json={"samples": [{"response": response}]})
             assert r.status_code == 422 and "samples[0].response" in r.json()["error"]["message"] and expected in r.json()["error"]["message"], r.text
         # a user prompt as chat is fine; content parts are fine
-        ok = client.post("/v1/score", json={"samples": [{"prompt": [{"role": "user", "content": "2+2?"}], "response": [{"role": "assistant", "content": [{"type": "text", "text": "4"}]}], "reference": "4"}]})
+        parts = [{"role": "assistant", "content": [{"type": "text", "text": "4"}]}]
+        ok = client.post("/v1/score", json={"samples": [{"prompt": [{"role": "user", "content": "2+2?"}], "response": parts, "reference": "4"}]})
         assert ok.json()["judgments"][0]["score"] == 1.0
 
 

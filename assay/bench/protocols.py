@@ -617,7 +617,8 @@ class ProcessBench(Protocol):
 
 class PRMBench(ProcessBench):
     name = "prmbench"
-    needs_data = "prmbench/*.jsonl (every file, as PRMBench's own evaluation; --prmbench-files test for the 17 test files): original_process, modified_process, error_steps (1-based), classification, idx"
+    needs_data = ("prmbench/*.jsonl (every file, as PRMBench's own evaluation; --prmbench-files test for the 17 test files): "
+                  "original_process, modified_process, error_steps (1-based), classification, idx")
     valid_above = True  # ssmisya/PRMBench: step_level_validity_labels = [score > 0.5 ...]
     labels: ClassVar[dict[str, str]] = {
         "overall": "first-error F1 in ProcessBench form: assay's own conversion of PRMBench, not an official PRMBench figure",
@@ -951,7 +952,8 @@ class OwnBestOfN(Protocol):
             metrics[key] = float(np.mean([o.parts[key] for o in outcomes])) if outcomes else None
         both = [o for o in outcomes if o.parts.get("separated") is not None or (o.value is None and not exclude_failures)]
         metrics["separation"] = float(np.mean([bool(o.parts.get("separated")) for o in both])) if both else None
-        return {**metrics, "notes": ["bon: overall = best-of-N accuracy (ties at the top: mean correctness of the tied); separation over prompts with both correct and incorrect responses, a failed prompt not separated"]}
+        return {**metrics, "notes": ["bon: overall = best-of-N accuracy (ties at the top: mean correctness of the tied); separation over prompts with both correct and "
+            "incorrect responses, a failed prompt not separated"]}
 
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (

@@ -33,7 +33,6 @@ from assay.compose.composite import CompositeReward
 from assay.reward import Comparator, Reward
 from assay.spec import LoadedConfig, read_config
 
-
 TRANSIENT = ("backend", "timeout")  # failures --retry-failures computes again
 
 

@@ -51,14 +51,17 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars (model loading included)")
     parser.add_argument("--single-game", action="store_true", help="judgebench, pairs: one game per pair, the original order only (JudgeBench's --single_game)")
     parser.add_argument("--data", type=Path, help="pairs, bon: your own data file (.jsonl, .jsonl.gz, .json, .parquet)")
-    parser.add_argument("--field", action="append", default=[], metavar="ROLE=NAME", help="pairs, bon: read ROLE from your field NAME (roles: id, prompt, response_a, response_b, label, split, subset; bon: responses, correct); repeatable")
+    parser.add_argument("--field", action="append", default=[], metavar="ROLE=NAME", help="pairs, bon: read ROLE from your field NAME (roles: id, prompt, response_a, "
+        "response_b, label, split, subset; bon: responses, correct); repeatable")
     parser.add_argument("--label-map", metavar="RAW=LABEL,...", help="pairs: map your label values to a, b, tie (e.g. 1=a,2=b,0=tie)")
     parser.add_argument("--annotators", metavar="FIELD,...", help="pairs: several label fields; the label is their majority (PandaLM)")
-    parser.add_argument("--ties", choices=("three_class", "threshold", "majority"), default="three_class", help="pairs: the tie convention (default three_class, Auto-J; threshold: searched on a dev split; majority: PandaLM's metrics)")
+    parser.add_argument("--ties", choices=("three_class", "threshold", "majority"), default="three_class", help="pairs: the tie convention (default three_class, Auto-J; "
+        "threshold: searched on a dev split; majority: PandaLM's metrics)")
     parser.add_argument("--tie-threshold", type=float, default=0.0, help="pairs: a scalar reward says tie within this score difference (three_class, majority; default 0)")
     parser.add_argument("--dev-fraction", type=float, default=0.2, help="pairs --ties threshold: the share of rows without a split field that go to dev (by a hash of the id; default 0.2)")
     parser.add_argument("--judgebench-mix-splits", action="store_true", help="judgebench: pool files of different response-model splits (refused by default)")
-    parser.add_argument("--prmbench-files", choices=("all", "test"), default="all", help="prmbench: every .jsonl of the folder (default, as PRMBench's own evaluation) or the 17 test files only (for a PRM trained on the train_p1_first400 files)")
+    parser.add_argument("--prmbench-files", choices=("all", "test"), default="all", help="prmbench: every .jsonl of the folder (default, as PRMBench's own evaluation) or "
+        "the 17 test files only (for a PRM trained on the train_p1_first400 files)")
     parser.set_defaults(func=run)
 
 

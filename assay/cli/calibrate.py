@@ -27,7 +27,8 @@ then, in a config:
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
-    parser = subparsers.add_parser(name, help="fit temperature / Platt / isotonic scaling of scores to P(correct) on a labelled file", epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(name, help="fit temperature / Platt / isotonic scaling of scores to P(correct) on a labelled "
+        "file", epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="labelled JSONL file")
     parser.add_argument("--method", "-m", choices=("temperature", "platt", "isotonic"), default="platt", help="calibrator (default platt)")
     parser.add_argument("--output", "-o", type=Path, required=True, help="the fit file to write (JSON)")
@@ -133,7 +134,8 @@ def table(record: dict[str, Any]) -> str:
     for key in ("ece_equal_width", "ece_equal_mass", "brier", "log_loss"):
         rows.append((key, "-" if before is None else f"{before[key]:.4f}", f"{after[key]:.4f}"))
     p = record["provenance"]
-    lines = [f"{record['method']} fit on {p['n_fit']} scores ({p['n_rows']} rows, {p['n_holdout']} held out), input {record['input']}: {record['params'] if record['method'] != 'isotonic' else str(len(record['params']['x'])) + ' knots'}", _table(rows)]
+    lines = [f"{record['method']} fit on {p['n_fit']} scores ({p['n_rows']} rows, {p['n_holdout']} held out), input {record['input']}: "
+        f"{record['params'] if record['method'] != 'isotonic' else str(len(record['params']['x'])) + ' knots'}", _table(rows)]
     if evaluation[part].get("before_note"):
         lines.append(f"note: {evaluation[part]['before_note']}")
     lines += [f"note: {n}" for n in record.get("notes", [])]

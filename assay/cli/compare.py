@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         for (row, label), preference in zip(batch, comparator.compare(pairs), strict=True):
             failure = preference.failure
             scores = {k: preference.meta[k] for k in ("score_a", "score_b") if k in preference.meta}  # a reward's two scores, as fields
-            write_row(out, {**row, "winner": _SHOWN[preference.winner], "probability": preference.probability, **scores, "rationale": preference.rationale, "failure": failure.to_dict() if failure else None})
+            write_row(out, {**row, "winner": _SHOWN[preference.winner], "probability": preference.probability, **scores,
+                            "rationale": preference.rationale, "failure": failure.to_dict() if failure else None})
             tally.add(preference.winner, failure.kind if failure else None, label)
         out.flush()
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assay.files.jsonl import InputError, Row, count_lines, read_rows, write_row
-from assay.reward import Reward
 from assay.files.summary import Summary
+from assay.reward import Reward
 from assay.types import Failure, Judgment, Sample
 
 ADDED_FIELDS = ("score", "rationale", "failure", "rewards")

@@ -55,8 +55,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
-from assay.integrations.common import component_names
 from assay.files.jsonl import MAX_DEPTH, json_problem, text_problem
+from assay.integrations.common import component_names
 from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown

@@ -93,8 +93,8 @@ def position_probe(comparator: Any, pairs: list[LabeledPair]) -> dict[str, Any]:
 
 def run_probes(config: str | Path | dict[str, Any], data_dir: str | Path | None = None, limit: int = 200, seed: int = 0) -> dict[str, Any]:
     """Run every probe the data allows on a random (seeded) sample of ``limit`` RM-Bench prompts and LLMBar pairs."""
-    from assay.bench.runner import build_scorer, choose_mode
     from assay.bench.protocols import PROTOCOLS
+    from assay.bench.runner import build_scorer, choose_mode
     from assay.spec import LoadedConfig, read_config
 
     loaded = config if isinstance(config, LoadedConfig) else read_config(config)  # read once

@@ -26,7 +26,6 @@ Compare the figures with ``harden: true`` (the default) and ``harden: false``.
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any

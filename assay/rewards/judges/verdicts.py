@@ -278,7 +278,8 @@ _PAIR_STRONG = [
     ),
 ]
 _PAIR_WEAK = [
-    ("sentence", re.compile(r"\b(?:response|assistant|output|answer)\s+\(?((?-i:A|B))\)?\s+is\s+(?:clearly\s+|slightly\s+|much\s+)?(?:the\s+)?(?:better|superior|preferred|stronger|more\s+helpful)", re.I)),
+    ("sentence", re.compile(r"\b(?:response|assistant|output|answer)\s+\(?((?-i:A|B))\)?\s+is\s+(?:clearly\s+|slightly\s+|much\s+)?(?:the\s+)?"
+                            r"(?:better|superior|preferred|stronger|more\s+helpful)", re.I)),
     ("sentence", re.compile(r"\b(?:it\s+is\s+a\s+|it'?s\s+a\s+)(tie)\b|\bboth\s+(?:responses|answers)\s+are\s+equally\s+(?:good|bad|helpful|correct)", re.I)),
 ]
 

@@ -30,8 +30,8 @@ from pydantic import AfterValidator, Field, field_validator
 from assay.reward import Options, Reward
 from assay.rewards.rules.bounds import ANSWER_MAX_CHARS, DEFAULT_PATTERN_TIMEOUT, BoundedPattern, Capped, PatternTimeout, cap_text, shorten
 from assay.rewards.rules.extraction import (
-    ExtractMode,
     Extracted,
+    ExtractMode,
     answer_tag,
     answer_tokens,
     clip,

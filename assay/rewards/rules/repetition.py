@@ -23,9 +23,9 @@ from pydantic import Field, field_validator
 from assay.reward import Options, Reward
 from assay.rewards.rules.bounds import cap_text
 from assay.rewards.rules.length import _TOKEN
+from assay.types import Judgment, Sample
 
 REPETITION_MAX_CHARS = 200_000  # the head read: about 0.2 s at most; real rollouts are shorter
-from assay.types import Judgment, Sample
 
 
 def units_of(text: str, unit: str) -> list[str]:

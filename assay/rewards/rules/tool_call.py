@@ -53,11 +53,11 @@ from assay.reward import Options, Reward
 from assay.rewards.rules.bounds import LAYOUT_MAX_CHARS, cap_text, shorten
 from assay.rewards.rules.extraction import clip
 from assay.rewards.rules.json_format import json_source, parse_json
+from assay.types import Judgment, Sample, text_of
 
 RAW_KEPT = 2000  # characters of a malformed call kept in details["raw"]
 MAX_CALLS = 256  # calls per side this reward pairs: a response with more scores 0, a reference with more is unusable
 _EXACT_STATES = 1 << 16  # the exact pairing visits up to columns x 2**rows states; beyond, greedy
-from assay.types import Judgment, Sample, text_of
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 
@@ -167,7 +167,7 @@ def calls_from_text(text: str) -> tuple[list[ToolCall], bool]:
             calls.extend(_calls_from_json(value, block))
         return calls, True
     source, _ = json_source(text, "auto")
-    if source is None or not source[:1] in ("{", "["):
+    if source is None or source[:1] not in ("{", "["):
         return [], False
     try:
         value = parse_json(source)
