@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.rewards.math.reward import extract_math_answer, normalise_latex, plain_number
+from assay.rewards.math.fast_path import normalise_latex, plain_number
 from assay.rewards.process.steps import aggregate as aggregate_scores
 from assay.rewards.process.steps import split_steps, step_scores_of
+from assay.rewards.rules.extraction import extract_final_answer
 from assay.types import Judgment, Sample
 
 
@@ -58,7 +59,7 @@ def answer_key(answer: str | None) -> str | None:
 
 
 def final_answer(text: str) -> str | None:
-    return extract_math_answer(text).answer
+    return extract_final_answer(text).answer
 
 
 def aggregate_candidate(step_scores: list[float | None] | None, outcome: float | None, how: str) -> float | None:
