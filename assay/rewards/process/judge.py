@@ -46,10 +46,11 @@ from assay.backends.base import Backend, BackendError, Completion
 from assay.backends.settings import BackendOptions, build_backend, sampling_params
 from assay.reward import Reward
 from assay.rewards.judges import prompting
+from assay.rewards.judges.verdicts import echoed_at, ends_mid_instruction
 from assay.rewards.process.steps import judge_step_scores, split_steps
 from assay.types import Failure, Judgment, Sample, prompt_text, reference_shown
 
-PARSER_VERSION = "1"  # bump when a parser below changes: it keys the request cache
+PARSER_VERSION = "2"  # bump when a parser below changes: it keys the request cache
 RAW_CHARS = 2000
 
 _BOXED = re.compile(r"\\?boxed\s*\{\s*\{?\s*(-?\d+)\s*\}?\s*\}")
@@ -80,27 +81,45 @@ def _visible(raw: str) -> str:
     return text.replace("**", "").replace("`", "")
 
 
+def _last_real(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The last match that is not part of an echoed prompt's own instructions."""
+    hits = [m for m in pattern.finditer(text) if not echoed_at(text, m.start(), m.end())]
+    return hits[-1] if hits else None
+
+
+_ECHOED = "the reply ends inside the prompt's own instructions: the prompt was echoed back and cut off (max_tokens?)"
+
+
 def parse_first_error(raw: str, n_steps: int) -> int | Failure:
-    """The index in the reply's last ``\\boxed{N}``: -1 (no error) or 0..n_steps-1."""
+    """The index in the reply's last ``\\boxed{N}``: -1 (no error) or 0..n_steps-1. A reply
+    that ends inside the prompt's instructions, or whose index sits in them, is a ``parse``
+    failure: an echoed prompt is never a verdict."""
     if not raw or not raw.strip():
         return Failure("parse", "the judge returned empty output", raw or "")
-    hits = _BOXED.findall(_visible(raw))
-    if not hits:
+    text = _visible(raw)
+    if ends_mid_instruction(text):
+        return Failure("parse", _ECHOED, raw[-RAW_CHARS:])
+    hit = _last_real(_BOXED, text)
+    if hit is None:
         return Failure("parse", "no \\boxed{index} in the reply: no earliest-error index was given", raw[-RAW_CHARS:])
-    index = int(hits[-1])
+    index = int(hit.group(1))
     if not -1 <= index < n_steps:
         return Failure("parse", f"\\boxed{{{index}}} is no paragraph index: the solution has paragraphs 0..{n_steps - 1} (or -1 for none)", raw[-RAW_CHARS:])
     return index
 
 
 def parse_step_verdict(raw: str) -> bool | Failure:
-    """True for ``Verdict: correct`` (the last such line), False for ``Verdict: incorrect``."""
+    """True for ``Verdict: correct`` (the last such line), False for ``Verdict: incorrect``;
+    the choices the prompt itself lists, echoed back, are a ``parse`` failure."""
     if not raw or not raw.strip():
         return Failure("parse", "the judge returned empty output", raw or "")
-    hits = _VERDICT.findall(_visible(raw))
-    if not hits:
+    text = _visible(raw)
+    if ends_mid_instruction(text):
+        return Failure("parse", _ECHOED, raw[-RAW_CHARS:])
+    hit = _last_real(_VERDICT, text)
+    if hit is None:
         return Failure("parse", "no 'Verdict: correct' or 'Verdict: incorrect' line in the reply", raw[-RAW_CHARS:])
-    return hits[-1].lower() in ("correct", "right", "yes")
+    return hit.group(1).lower() in ("correct", "right", "yes")
 
 
 def yes_probability(completion: Completion) -> tuple[float, dict[str, float]] | Failure:
