@@ -5,6 +5,7 @@
     assay compare pairs.jsonl --config judge.yaml --output judged.jsonl
     assay bench rm-bench --config rewards.yaml --data-dir ../shared/data --output runs/rmb
     assay serve --config rewards.yaml --port 8000
+    assay train head pairs.jsonl --output runs/head
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ COMMANDS = {
     "compare": "assay.cli.compare",
     "bench": "assay.cli.bench",
     "serve": "assay.cli.serve",
+    "train": "assay.cli.train",
     "llama-server": "assay.cli.llama_server",
 }
 
