@@ -104,7 +104,7 @@ def train_rm(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     torch.manual_seed(seed)  # the score head's initial weights
-    net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
+    net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1, ignore_mismatched_sizes=True)  # a fresh head where the base has another
     net.config.pad_token_id = tokenizer.pad_token_id
     encoder = SequenceClassifierReward(model=model, max_length=max_length, chat_template=chat_template)
     train_columns, train_cut = tokenise_pairs(train, tokenizer, encoder, use_margin)
