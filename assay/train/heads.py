@@ -144,4 +144,5 @@ def train_head(
         "load_with": {"type": "embedding_head", "head": str(path)},
     }
     report["files"] = {k: str(v) for k, v in write_report(output, report, history, x="epoch").items()}
+    report["history"] = history
     return report

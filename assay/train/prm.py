@@ -254,4 +254,5 @@ def train_prm(
     }
     if trainer.is_world_process_zero():
         report["files"] = {k: str(v) for k, v in write_report(output, report, history, x="step").items()}
+    report["history"] = history
     return report
