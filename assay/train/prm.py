@@ -111,9 +111,10 @@ def encode_examples(examples: list[StepExample], reward: StepRewardModel, tokeni
     return columns, too_long
 
 
-def step_accuracy(folder: str | Path, examples: list[StepExample], separator: str, max_length: int) -> dict[str, Any]:
+def step_accuracy(folder: str | Path, examples: list[StepExample], separator: str, max_length: int, device: str | None = None) -> dict[str, Any]:
     """Step accuracy (P(right) >= 0.5 against the label) of the saved model through ``type: prm``."""
-    reward = StepRewardModel(model=str(folder), convention="token_classification", separator=separator, max_length=max_length)
+    reward = StepRewardModel(model=str(folder), convention="token_classification", separator=separator, max_length=max_length,
+                              device=device or "auto")
     judgments = reward.score([Sample(prompt=e.prompt, response="\n".join(e.steps), steps=list(e.steps)) for e in examples])
     right = total = failed = 0
     for example, judgment in zip(examples, judgments, strict=True):
@@ -236,7 +237,7 @@ def train_prm(
     for row in history:  # the plot's names: loss / accuracy, eval_ prefixed
         if "eval_step_accuracy" in row:
             row["eval_accuracy"] = row["eval_step_accuracy"]
-    scored = step_accuracy(output, held, step_separator, max_length) if held and trainer.is_world_process_zero() else None
+    scored = step_accuracy(output, held, step_separator, max_length, device=device) if held and trainer.is_world_process_zero() else None
     report = {
         "trainer": "prm",
         "data": [str(p) for p in data] if isinstance(data, list) else str(data),

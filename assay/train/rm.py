@@ -47,10 +47,11 @@ def tokenise_pairs(pairs: list[Pair], tokenizer: Any, reward: SequenceClassifier
     return columns, truncated
 
 
-def held_out_accuracy(folder: str | Path, pairs: list[Pair], max_length: int, chat_template: str, batch_size: int = 16) -> dict[str, Any]:
+def held_out_accuracy(folder: str | Path, pairs: list[Pair], max_length: int, chat_template: str, batch_size: int = 16, device: str | None = None) -> dict[str, Any]:
     """Accuracy of the saved model on ``pairs`` scored through ``type: classifier``
     (a failed score counts as wrong)."""
-    reward = SequenceClassifierReward(model=str(folder), max_length=max_length, chat_template=chat_template, batch_size=batch_size)
+    reward = SequenceClassifierReward(model=str(folder), max_length=max_length, chat_template=chat_template, batch_size=batch_size,
+                                      device=device or "auto")
     samples = [s for p in pairs for s in p.samples()]
     judgments = reward.score(samples)
     right = failed = 0
@@ -155,7 +156,7 @@ def train_rm(
         tokenizer.save_pretrained(str(output))
     trainer.accelerator.wait_for_everyone()
     history = [_history_row(row) for row in trainer.state.log_history]
-    scored = held_out_accuracy(output, held, max_length, chat_template) if held and trainer.is_world_process_zero() else None
+    scored = held_out_accuracy(output, held, max_length, chat_template, device=device) if held and trainer.is_world_process_zero() else None
     report = {
         "trainer": "rm",
         "data": str(data),
