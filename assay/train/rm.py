@@ -169,7 +169,7 @@ def train_rm(
                     "lora": {"r": lora_r, "alpha": lora_alpha} if lora else None, "center_rewards": center_rewards,
                     "chat_template": chat_template, "eval_fraction": eval_fraction},
         "seconds": round(seconds, 2),
-        "pairs_per_second": round(len(train) * epochs / seconds, 2) if seconds else None,
+        "pairs_per_second": result.metrics.get("train_samples_per_second"),  # TRL's count: one sample is one pair
         "train_loss": result.training_loss,
         "eval_accuracy": scored["accuracy"] if scored else None,
         "eval_scored": scored,
