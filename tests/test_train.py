@@ -201,3 +201,23 @@ def test_import_assay_and_the_train_cli_parser_load_no_torch():
             "print(sorted(m for m in ('torch', 'trl', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_train_prm_cli_on_two_files_of_labelled_steps(tiny_llama, tmp_path, capsys):
+    rng = random.Random(0)
+    files = []
+    for k in range(2):
+        path = tmp_path / f"steps{k}.jsonl"
+        with path.open("w") as handle:
+            for _ in range(10):
+                a, b = rng.randint(2, 9), rng.randint(2, 9)
+                wrong = rng.random() < 0.5
+                steps = [f"{a} + {b} = {a + b + (1 if wrong else 0)}.", f"So the answer is {a + b + (1 if wrong else 0)}."]
+                handle.write(json.dumps({"prompt": f"What is {a} + {b}?", "steps": steps, "labels": [not wrong, not wrong]}) + "\n")
+        files.append(str(path))
+    out = tmp_path / "prm"
+    assert main(["train", "prm", *files, "--model", str(tiny_llama), "--output", str(out), "--lr", "1e-3", "--max-length", "64",
+                 "--eval-fraction", "0.2", "--quiet", "--device", "cpu"]) == 0
+    assert '"type": "prm"' in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["examples"] == {"train": 16, "eval": 4} and report["eval_scored"]["steps"] == 8

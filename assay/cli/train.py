@@ -51,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     rm.set_defaults(func=run_rm)
 
     prm = which.add_parser("prm", help="a step-level PRM (token classification at step separators)")
-    _common(prm)
+    _common(prm, several=True)
     _model_options(prm)
     prm.add_argument("--step-separator", default="\n", help="text after each step (default newline), as type: prm reads it")
     prm.set_defaults(func=run_prm)
@@ -62,8 +62,11 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", type=Path, help="training JSONL")
+def _common(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        parser.add_argument("data", type=Path, nargs="+", help="training JSONL file(s)")
+    else:
+        parser.add_argument("data", type=Path, help="training JSONL")
     parser.add_argument("--output", "-o", type=Path, required=True, help="folder for the model and the report")
     parser.add_argument("--eval-data", type=Path, help="eval JSONL (default: a held-out split of DATA)")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="share of DATA held out when no --eval-data (default 0.1)")
@@ -141,7 +144,7 @@ def run_prm(args: argparse.Namespace) -> int:
     from assay.train.prm import train_prm
 
     try:
-        report = train_prm(args.data, args.model, args.output, step_separator=args.step_separator, **_model_kwargs(args))
+        report = train_prm(list(args.data), args.model, args.output, step_separator=args.step_separator, **_model_kwargs(args))
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)
