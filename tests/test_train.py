@@ -221,3 +221,12 @@ def test_train_prm_cli_on_two_files_of_labelled_steps(tiny_llama, tmp_path, caps
     assert '"type": "prm"' in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert report["examples"] == {"train": 16, "eval": 4} and report["eval_scored"]["steps"] == 8
+
+
+def test_split_transcripts_makes_the_shared_start_the_prompt(tmp_path):
+    path = tmp_path / "hh.jsonl"
+    path.write_text(json.dumps({"chosen": "\n\nHuman: hi\n\nAssistant: hello!", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}) + "\n"
+                    + json.dumps({"chosen": "no marker a", "rejected": "no marker b"}) + "\n")
+    first, second = read_pairs(path, split_transcripts=True)
+    assert (first.prompt, first.chosen, first.rejected) == ("\n\nHuman: hi\n\nAssistant:", "hello!", "go away")
+    assert (second.prompt, second.chosen) == ("", "no marker a")

@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
     head = which.add_parser("head", help="a small head over the packaged sentence encoder (CPU, minutes)")
     _common(head)
+    _transcripts(head)
     head.add_argument("--features", choices=("prompt_response", "response"), default="prompt_response")
     head.add_argument("--hidden", type=_sizes, default=(64,), help="hidden layer sizes, comma-separated ('' for linear; default 64)")
     head.add_argument("--epochs", type=int, default=200, help="full-batch epochs (default 200)")
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
     rm = which.add_parser("rm", help="a Bradley-Terry reward model on TRL's RewardTrainer")
     _common(rm)
+    _transcripts(rm)
     _model_options(rm)
     rm.add_argument("--center-rewards", type=float, metavar="COEF", help="reward centering coefficient (e.g. 0.01)")
     rm.add_argument("--no-margin", action="store_true", help="ignore the rows' margin field")
@@ -56,6 +58,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     prm.add_argument("--step-separator", default="\n", help="text after each step (default newline), as type: prm reads it")
     prm.set_defaults(func=run_prm)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _transcripts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split-transcripts", action="store_true",
+                        help="rows without a prompt whose texts are whole transcripts (HH-RLHF): the shared start up to the last "
+                             "'\\n\\nAssistant:' becomes the prompt, the rest the response")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -113,7 +121,7 @@ def run_head(args: argparse.Namespace) -> int:
 
     try:
         report = train_head(args.data, args.output, eval_fraction=args.eval_fraction, eval_data=args.eval_data, limit=args.limit,
-                            progress=not args.quiet, features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
+                            split_transcripts=args.split_transcripts, progress=not args.quiet, features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
                             weight_decay=args.weight_decay, seed=args.seed, encoder=args.encoder)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
@@ -133,7 +141,7 @@ def run_rm(args: argparse.Namespace) -> int:
     from assay.train.rm import train_rm
 
     try:
-        report = train_rm(args.data, args.model, args.output, center_rewards=args.center_rewards, use_margin=not args.no_margin, **_model_kwargs(args))
+        report = train_rm(args.data, args.model, args.output, split_transcripts=args.split_transcripts, center_rewards=args.center_rewards, use_margin=not args.no_margin, **_model_kwargs(args))
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)

@@ -110,6 +110,7 @@ def train_head(
     eval_fraction: float = 0.1,
     eval_data: str | Path | None = None,
     limit: int | None = None,
+    split_transcripts: bool = False,
     progress: bool = True,
     **fit_options: Any,
 ) -> dict[str, Any]:
@@ -117,9 +118,9 @@ def train_head(
     ``output/head.safetensors`` and the report; returns the report. The eval set is
     ``eval_data`` when given, else a seeded ``eval_fraction`` of ``data``."""
     seed = int(fit_options.get("seed", 0))
-    pairs = read_pairs(data, limit)
+    pairs = read_pairs(data, limit, split_transcripts)
     if eval_data is not None:
-        train, held = pairs, read_pairs(eval_data)
+        train, held = pairs, read_pairs(eval_data, None, split_transcripts)
     else:
         train, held = split_pairs(pairs, eval_fraction, seed)
     history: list[dict[str, float]] = []
@@ -134,7 +135,7 @@ def train_head(
         "data": str(data),
         "eval_data": str(eval_data) if eval_data is not None else None,
         "pairs": {"train": len(train), "eval": len(held)},
-        "options": {"eval_fraction": eval_fraction, **fit_options},
+        "options": {"eval_fraction": eval_fraction, "split_transcripts": split_transcripts, **fit_options},
         "head": {"path": str(path), "bytes": path.stat().st_size, "config": head.config},
         "seconds": round(seconds, 2),
         "train_accuracy": final.get("accuracy"),

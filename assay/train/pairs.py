@@ -82,13 +82,38 @@ def pair_of_row(data: dict[str, Any], path: str | Path, line: int) -> Pair:
     return Pair(data.get("prompt") or "", chosen, rejected, margin, line)
 
 
-def read_pairs(path: str | Path, limit: int | None = None) -> list[Pair]:
+def shared_prefix_as_prompt(pair: Pair, marker: str = "\n\nAssistant:") -> Pair:
+    """A pair without a prompt whose two texts are whole transcripts with one shared start
+    (Anthropic HH-RLHF's rows): the shared start up to its last ``marker`` becomes the
+    prompt, the rest of each text the response. Unchanged when there is a prompt, a text is
+    chat messages, or no marker lies in the shared start."""
+    if pair.prompt or not isinstance(pair.chosen, str) or not isinstance(pair.rejected, str):
+        return pair
+    shared = 0
+    for a, b in zip(pair.chosen, pair.rejected):
+        if a != b:
+            break
+        shared += 1
+    cut = pair.chosen.rfind(marker, 0, shared)
+    if cut < 0:
+        return pair
+    end = cut + len(marker)
+    chosen, rejected = pair.chosen[end:].strip(), pair.rejected[end:].strip()
+    if not chosen or not rejected:
+        return pair
+    return Pair(pair.chosen[:end], chosen, rejected, pair.margin, pair.line)
+
+
+def read_pairs(path: str | Path, limit: int | None = None, split_transcripts: bool = False) -> list[Pair]:
     """Every pair of a JSONL file (the first bad line raises InputError). With ``limit``,
-    the first ``limit`` pairs."""
+    the first ``limit`` pairs; with ``split_transcripts``, :func:`shared_prefix_as_prompt`
+    on each (a sentence encoder reads only a text's start, and a transcript's start is the
+    part both responses share)."""
     text_fields = ("prompt", "chosen", "rejected", "response_a", "response_b")
     pairs: list[Pair] = []
     for row in read_rows(path, required=(), text_fields=text_fields):
-        pairs.append(pair_of_row(row.data, path, row.line))
+        pair = pair_of_row(row.data, path, row.line)
+        pairs.append(shared_prefix_as_prompt(pair) if split_transcripts else pair)
         if limit is not None and len(pairs) >= limit:
             break
     if not pairs:

@@ -72,6 +72,7 @@ def train_rm(
     eval_fraction: float = 0.1,
     eval_data: str | Path | None = None,
     limit: int | None = None,
+    split_transcripts: bool = False,
     seed: int = 0,
     progress: bool = True,
     epochs: float = 1.0,
@@ -98,8 +99,8 @@ def train_rm(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    pairs = read_pairs(data, limit)
-    train, held = (pairs, read_pairs(eval_data)) if eval_data is not None else split_pairs(pairs, eval_fraction, seed)
+    pairs = read_pairs(data, limit, split_transcripts)
+    train, held = (pairs, read_pairs(eval_data, None, split_transcripts)) if eval_data is not None else split_pairs(pairs, eval_fraction, seed)
     output = Path(output)
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
@@ -167,7 +168,7 @@ def train_rm(
         "margin": "margin" in train_columns,
         "options": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "gradient_accumulation": gradient_accumulation, "seed": seed,
                     "lora": {"r": lora_r, "alpha": lora_alpha} if lora else None, "center_rewards": center_rewards,
-                    "chat_template": chat_template, "eval_fraction": eval_fraction},
+                    "chat_template": chat_template, "eval_fraction": eval_fraction, "split_transcripts": split_transcripts},
         "seconds": round(seconds, 2),
         "pairs_per_second": result.metrics.get("train_samples_per_second"),  # TRL's count: one sample is one pair
         "train_loss": result.training_loss,
