@@ -6,6 +6,7 @@
     assay bench rm-bench --config rewards.yaml --data-dir ../shared/data --output runs/rmb
     assay calibrate labelled.jsonl --method platt --output fit.json
     assay serve --config rewards.yaml --port 8000
+    assay train head pairs.jsonl --output runs/head
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ COMMANDS = {
     "calibrate": "assay.cli.calibrate",
     "serve": "assay.cli.serve",
     "search": "assay.cli.search",
+    "train": "assay.cli.train",
     "llama-server": "assay.cli.llama_server",
 }
 

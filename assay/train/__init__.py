@@ -1,5 +1,9 @@
-"""Training lives here: code that fits a reward's parameters (today the embedding head's
-``fit_head``, next reward models and process reward models), kept apart from the rewards
-that only read what was trained. A module here may import the rewards, the backends and
-the core types; nothing under ``assay/rewards/`` imports from here, and ``import assay``
-never loads it."""
+"""Training lives here: code that fits a reward's parameters, kept apart from the rewards
+that only read what was trained. One module per trainer, each what an ``assay train``
+subcommand runs: ``heads`` (an embedding head over the packaged sentence encoder, CPU),
+``rm`` (a Bradley-Terry reward model on TRL's RewardTrainer), ``prm`` (a step-level PRM,
+token classification at step separators); ``pairs`` reads the preference pairs and
+``report`` writes the training report. A module here may import the rewards, the backends,
+the file readers and the core types; nothing under ``assay/rewards/`` imports from here,
+and ``import assay`` never loads it (nor torch, TRL or peft: they are imported inside the
+training functions)."""
