@@ -21,13 +21,13 @@ Not here: benchmarking on PRMBench's test files (``assay bench prmbench``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assay.files.jsonl import InputError, read_rows
 from assay.rewards.process.prm import StepRewardModel
+from assay.train.hf_run import shared_arguments, train_and_save
 from assay.train.pairs import split_pairs
 from assay.train.report import write_report
 from assay.types import Sample
@@ -196,23 +196,8 @@ def train_prm(
 
     has_eval = bool(eval_columns.get("input_ids"))
     args = TrainingArguments(
-        output_dir=str(output / "checkpoints"),
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size,
-        gradient_accumulation_steps=gradient_accumulation,
-        seed=seed,
-        data_seed=seed,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2,
-        eval_strategy=("steps" if eval_steps else "epoch") if has_eval else "no",
-        eval_steps=eval_steps,
-        logging_steps=logging_steps,
-        report_to="none",
-        disable_tqdm=not progress,
-        use_cpu=device == "cpu",
+        **shared_arguments(output, epochs=epochs, lr=lr, batch_size=batch_size, gradient_accumulation=gradient_accumulation, seed=seed,
+                           save_steps=save_steps, eval_steps=eval_steps, has_eval=bool(has_eval), logging_steps=logging_steps, progress=progress, device=device),
     )
     trainer = Trainer(
         model=net,
@@ -224,15 +209,7 @@ def train_prm(
         compute_metrics=metrics if has_eval else None,
         preprocess_logits_for_metrics=logits_to_classes if has_eval else None,
     )
-    started = time.perf_counter()
-    checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
-    seconds = time.perf_counter() - started
-    final_model = trainer.model.merge_and_unload() if lora else trainer.model
-    if trainer.is_world_process_zero():
-        final_model.save_pretrained(str(output))
-        tokenizer.save_pretrained(str(output))
-    trainer.accelerator.wait_for_everyone()
+    result, seconds = train_and_save(trainer, output, tokenizer, resume=resume, lora=bool(lora))
     history = [{k: v for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history]
     for row in history:  # the plot's names: loss / accuracy, eval_ prefixed
         if "eval_step_accuracy" in row:

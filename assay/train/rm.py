@@ -18,11 +18,11 @@ Not here: the training loop (TRL's), the scoring (``assay.rewards.models.classif
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from assay.rewards.models.classifier import SequenceClassifierReward
+from assay.train.hf_run import shared_arguments, train_and_save
 from assay.train.pairs import Pair, read_pairs, split_pairs
 from assay.train.report import write_report
 
@@ -117,25 +117,10 @@ def train_rm(
 
         peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0, target_modules="all-linear")
     args = RewardConfig(
-        output_dir=str(output / "checkpoints"),
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size,
-        gradient_accumulation_steps=gradient_accumulation,
+        **shared_arguments(output, epochs=epochs, lr=lr, batch_size=batch_size, gradient_accumulation=gradient_accumulation, seed=seed,
+                           save_steps=save_steps, eval_steps=eval_steps, has_eval=bool(held), logging_steps=logging_steps, progress=progress, device=device),
         max_length=max_length,  # already cut as scoring cuts: TRL's length filter drops nothing
         center_rewards_coefficient=center_rewards,
-        seed=seed,
-        data_seed=seed,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2,
-        eval_strategy=("steps" if eval_steps else "epoch") if held else "no",
-        eval_steps=eval_steps,
-        logging_steps=logging_steps,
-        report_to="none",
-        disable_tqdm=not progress,
-        use_cpu=device == "cpu",
     )
     trainer = RewardTrainer(
         model=net,
@@ -145,17 +130,7 @@ def train_rm(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    started = time.perf_counter()
-    checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
-    seconds = time.perf_counter() - started
-    final_model = trainer.model
-    if lora:
-        final_model = final_model.merge_and_unload()
-    if trainer.is_world_process_zero():
-        final_model.save_pretrained(str(output))
-        tokenizer.save_pretrained(str(output))
-    trainer.accelerator.wait_for_everyone()
+    result, seconds = train_and_save(trainer, output, tokenizer, resume=resume, lora=bool(lora))
     history = [_history_row(row) for row in trainer.state.log_history]
     scored = held_out_accuracy(output, held, max_length, chat_template, device=device) if held and trainer.is_world_process_zero() else None
     report = {

@@ -1,0 +1,55 @@
+"""What every trainer built on a Hugging Face ``Trainer`` (TRL's ``RewardTrainer``,
+transformers' ``Trainer``) sets the same way: the shared training arguments, and running,
+resuming and saving so that the output folder is the model the reward types load.
+
+Not here: the data, the model class, the loss: those are each trainer's own (``rm.py``,
+``prm.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+
+def shared_arguments(output: Path, *, epochs: float, lr: float, batch_size: int, gradient_accumulation: int, seed: int,
+                     save_steps: int, eval_steps: int | None, has_eval: bool, logging_steps: int, progress: bool, device: str) -> dict[str, Any]:
+    """Keyword arguments for ``TrainingArguments`` (or a subclass such as TRL's ``RewardConfig``):
+    checkpoints under ``output/checkpoints`` (the last two kept), one seed for the model and the
+    data order, evaluation every ``eval_steps`` (else every epoch) when there is a held-out set."""
+    return {
+        "output_dir": str(output / "checkpoints"),
+        "num_train_epochs": epochs,
+        "learning_rate": lr,
+        "per_device_train_batch_size": batch_size,
+        "per_device_eval_batch_size": batch_size,
+        "gradient_accumulation_steps": gradient_accumulation,
+        "seed": seed,
+        "data_seed": seed,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": 2,
+        "eval_strategy": ("steps" if eval_steps else "epoch") if has_eval else "no",
+        "eval_steps": eval_steps,
+        "logging_steps": logging_steps,
+        "report_to": "none",
+        "disable_tqdm": not progress,
+        "use_cpu": device == "cpu",
+    }
+
+
+def train_and_save(trainer: Any, output: Path, tokenizer: Any, *, resume: bool, lora: bool) -> tuple[Any, float]:
+    """Train (from the newest checkpoint when ``resume`` and one exists), merge a LoRA adapter
+    into the model, and save model and tokenizer to ``output`` on the main process; returns
+    the train result and the seconds it took."""
+    started = time.perf_counter()
+    checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    seconds = time.perf_counter() - started
+    final_model = trainer.model.merge_and_unload() if lora else trainer.model
+    if trainer.is_world_process_zero():
+        final_model.save_pretrained(str(output))
+        tokenizer.save_pretrained(str(output))
+    trainer.accelerator.wait_for_everyone()
+    return result, seconds
