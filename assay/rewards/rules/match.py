@@ -144,16 +144,13 @@ class _AnswerReward(Reward):
         case_sensitive = self.options.case_sensitive
         return normalize_answer(text, case_sensitive) if self.options.normalize else light_normalize(text, case_sensitive)
 
-
-class ExactMatch(_AnswerReward):
-    """1 when the response's answer equals a reference answer (after normalisation), else 0."""
-
-    type_name = "exact_match"
-
-    def score_one(self, sample: Sample) -> Judgment:
+    def _read(self, sample: Sample) -> tuple[list[str], Extracted, Capped] | Judgment:
+        """The references and the answer extracted from the response (read up to
+        ``max_chars`` from its end), or the judgment that ends the scoring early: no usable
+        reference, a user pattern past its time, no answer found."""
         references = self._references(sample)
         if references is None:
-            return _missing_reference(sample, "exact_match")
+            return _missing_reference(sample, self.type_name)
         capped = cap_text(sample.response_text, self.options.max_chars, "tail")
         try:
             found = _extract(capped.text, self.options.extract, self._pattern)
@@ -161,6 +158,19 @@ class ExactMatch(_AnswerReward):
             return _timed_out(error, capped)
         if found.answer is None:
             return _not_found(found, capped)
+        return references, found, capped
+
+
+class ExactMatch(_AnswerReward):
+    """1 when the response's answer equals a reference answer (after normalisation), else 0."""
+
+    type_name = "exact_match"
+
+    def score_one(self, sample: Sample) -> Judgment:
+        read = self._read(sample)
+        if isinstance(read, Judgment):
+            return read
+        references, found, capped = read
         answer = self._norm(found.answer)
         normalised = [self._norm(r) for r in references]
         how = "after normalisation" if self.options.normalize else "after whitespace cleanup" + ("" if self.options.case_sensitive else ", ignoring case")
@@ -209,16 +219,10 @@ class TokenF1(_AnswerReward):
         return answer_tokens(text, case_sensitive) if self.options.normalize else light_normalize(text, case_sensitive).split()
 
     def score_one(self, sample: Sample) -> Judgment:
-        references = self._references(sample)
-        if references is None:
-            return _missing_reference(sample, "f1")
-        capped = cap_text(sample.response_text, self.options.max_chars, "tail")
-        try:
-            found = _extract(capped.text, self.options.extract, self._pattern)
-        except PatternTimeout as error:
-            return _timed_out(error, capped)
-        if found.answer is None:
-            return _not_found(found, capped)
+        read = self._read(sample)
+        if isinstance(read, Judgment):
+            return read
+        references, found, capped = read
         prediction = self._tokens(found.answer)
         best: tuple[float, float, float, int] | None = None
         best_index = 0
