@@ -51,6 +51,16 @@ INSTALL_HINT = (
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
 PATH = "/usr/local/bin:/usr/bin:/bin"
+SHADOWED = ("/tmp", "/proc", "/dev")  # the sandbox mounts its own here: a host path below them is shown elsewhere
+RO_VIEW = "/run/assay-ro"
+
+
+def sandbox_view(path: str) -> str:
+    """Where a host path mounted read-only (the Python installation, ``extra_ro_paths``) is seen
+    inside the sandbox: the same path, except below ``/tmp``, ``/proc`` and ``/dev``, which
+    the sandbox replaces with its own (a checkout under /tmp would be hidden by the private
+    /tmp): those are shown under ``/run/assay-ro`` + the path."""
+    return RO_VIEW + path if any(path == d or path.startswith(d + "/") for d in SHADOWED) else path
 
 _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
@@ -129,7 +139,7 @@ class LocalBackend:
 
     def harness_command(self) -> list[str]:
         """The harness is handed over as ``-c`` source: no file of the checkout is mounted."""
-        return [self.python, "-I", *([] if self.python_site else ["-S"]), "-c", HARNESS_SOURCE]
+        return [sandbox_view(self.python), "-I", *([] if self.python_site else ["-S"]), "-c", HARNESS_SOURCE]
 
     def payload(self, jobs: list[Job], workdir: str) -> bytes:
         return marshal.dumps({
@@ -144,7 +154,7 @@ class LocalBackend:
         language = job.language
         files = dict(job.files)
         files[language.source] = job.code
-        run = [self.python if part == "{python}" else part for part in language.run if not (part == "-S" and self.python_site)]
+        run = [sandbox_view(self.python) if part == "{python}" else part for part in language.run if not (part == "-S" and self.python_site)]
         return {
             "files": files,
             "compile": list(language.compile) if language.compile else None,
@@ -242,7 +252,7 @@ class BwrapBackend(LocalBackend):
             argv += ["--ro-bind-try", path, path]
         for path in (self.python_prefix, *self.extra_ro_paths):
             if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS):
-                argv += ["--ro-bind", path, path]
+                argv += ["--ro-bind", path, sandbox_view(path)]
         argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
                  "--remount-ro", "/", "--chdir", "/tmp",
                  "--setenv", "PATH", PATH, "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8", "--"]
@@ -268,7 +278,7 @@ class UnshareBackend(LocalBackend):
             elif os.path.isdir(path):
                 steps.append(_ro_bind(path))
         steps += [_ro_bind(path) for path in ETC_FILES if os.path.exists(path)]
-        steps += [_ro_bind(path) for path in (self.python_prefix, *self.extra_ro_paths)
+        steps += [_ro_bind(path, sandbox_view(path)) for path in (self.python_prefix, *self.extra_ro_paths)
                   if not any(path == p or path.startswith(p + "/") for p in SYSTEM_PATHS)]
         steps += [
             "mkdir -p $R/tmp $R/proc $R/dev",

@@ -158,9 +158,10 @@ class CodeReward(Reward):
             spec = {"nonce": nonce, "program": code, "setup": suite.setup, "tests": list(suite.tests)}
             job = sandbox.job(DRIVER.read_text(), "python", ("",), files={"_assay_tests.txt": repr(spec)}, limits=self.limits)
             return job, nonce
+        from assay.sandbox.backends import sandbox_view
         from assay.sandbox.languages import Language
 
-        paths = ", ".join(repr(p) for p in self._pytest_paths)
+        paths = ", ".join(repr(sandbox_view(p)) for p in self._pytest_paths)
         runner = Language("pytest", f"{self.options.module}.py", None, (
             "{python}", "-c", f"import sys; sys.path[:0] = [{paths}]; import pytest; "
             "sys.exit(pytest.main(['-q', '-rA', '--tb=short', '-p', 'no:cacheprovider', '-o', 'addopts=', 'test_assay.py']))"))
