@@ -198,66 +198,47 @@ def tokenizer(path: str | os.PathLike[str]) -> Any:
     return shared("tokenizer", folder, "cpu", load)
 
 
-def causal_lm(path: str | os.PathLike[str] | None = None, device: str | None = "cpu") -> tuple[Any, Any]:
-    """``(model, tokenizer)`` for a causal LM folder (default: Gemma-3-270M), shared per process.
-
-    Loaded in float32 on CPU (bfloat16 on CUDA when supported), eval mode.
-    """
-    folder = default_causal_lm_path() if path is None else _check_folder(path, "causal LM")
-    device = resolve_device(device)
+def _load_pretrained(kind: str, folder: Path, device: str, auto_class: str, pad_with_eos: bool = False) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of a transformers ``auto_class`` from a local folder, shared per
+    process: float32 on CPU (bfloat16 on CUDA when supported), eval mode. ``pad_with_eos``: a
+    tokenizer without a pad token (Llama, GPT-2) pads with EOS, and the model is told so (a
+    sequence classifier finds each row's last token by it)."""
 
     def load() -> tuple[Any, Any]:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import transformers
 
         dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        model = getattr(transformers, auto_class).from_pretrained(str(folder), local_files_only=True, dtype=dtype)
+        if pad_with_eos:
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+            if model.config.pad_token_id is None:
+                model.config.pad_token_id = tokenizer.pad_token_id
         model.to(device).eval()
         return model, tokenizer
 
-    return shared("causal_lm", folder, device, load)
+    return shared(kind, folder, device, load)
+
+
+def causal_lm(path: str | os.PathLike[str] | None = None, device: str | None = "cpu") -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for a causal LM folder (default: Gemma-3-270M), shared per process."""
+    folder = default_causal_lm_path() if path is None else _check_folder(path, "causal LM")
+    return _load_pretrained("causal_lm", folder, resolve_device(device), "AutoModelForCausalLM")
 
 
 def sequence_classifier(path: str | os.PathLike[str], device: str | None = "cpu") -> tuple[Any, Any]:
     """``(model, tokenizer)`` for an ``AutoModelForSequenceClassification`` folder, shared per process."""
     folder = _check_folder(path, "sequence classifier")
-    device = resolve_device(device)
-
-    def load() -> tuple[Any, Any]:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
-        if tokenizer.pad_token_id is None:  # e.g. Llama/GPT-2 tokenizers: pad with EOS
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
-        model.to(device).eval()
-        return model, tokenizer
-
-    return shared("sequence_classifier", folder, device, load)
+    return _load_pretrained("sequence_classifier", folder, resolve_device(device), "AutoModelForSequenceClassification", pad_with_eos=True)
 
 
 def token_classifier(path: str | os.PathLike[str], device: str | None = "cpu") -> tuple[Any, Any]:
     """``(model, tokenizer)`` for an ``AutoModelForTokenClassification`` folder (a PRM that reads
     a class at each step separator), shared per process."""
     folder = _check_folder(path, "token classifier")
-    device = resolve_device(device)
-
-    def load() -> tuple[Any, Any]:
-        import torch
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-        dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModelForTokenClassification.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
-        model.to(device).eval()
-        return model, tokenizer
-
-    return shared("token_classifier", folder, device, load)
+    return _load_pretrained("token_classifier", folder, resolve_device(device), "AutoModelForTokenClassification")
 
 
 def logit_transform(model: Any) -> Callable[[Any], Any]:
