@@ -532,11 +532,16 @@ def step_prediction(result: Result, threshold: float = 0.5, valid_above: bool = 
     candidates += [v.get("details") or {} for v in (result.get("details") or {}).values() if isinstance(v, dict)]
     for details in candidates:
         scores = details.get("step_scores")
+        first = details.get("first_error")
+        first = int(first) if isinstance(first, int) and not isinstance(first, bool) else None
         if isinstance(scores, list) and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores):
-            first = details.get("first_error")
-            return (int(first) if isinstance(first, int) else scorers.first_error_from_step_scores(scores, threshold, valid_above)), [float(s) for s in scores]
-        if isinstance(details.get("first_error"), int) and not isinstance(details.get("first_error"), bool):
-            return int(details["first_error"]), None
+            if valid_above or first is None:  # PRMBench: its own validity rule (> threshold), as prm_score reads it
+                first = scorers.first_error_from_step_scores(scores, threshold, valid_above)
+            return first, [float(s) for s in scores]
+        if first is not None:
+            if isinstance(scores, list) and None in scores[: len(scores) if first < 0 else first]:
+                return None, None  # a step before the predicted error (or any, for "no error") was not judged: no prediction
+            return first, None
     return None, None
 
 

@@ -139,7 +139,8 @@ def compute_score_batch(
     results = _results(judgments, reward, failure_score)
     if step_rewards:
         for result, judgment in zip(results, judgments, strict=True):
-            result["step_scores"] = step_scores_of(judgment) or []
+            # a failed sample's step scores are not placed: its total (the failure policy) goes on the last token
+            result["step_scores"] = (step_scores_of(judgment) or []) if judgment.ok else []
     return results
 
 

@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 from assay.backends.base import BackendError, BackendTimeout
 from assay.backends.http import JsonClient
 from assay.reward import Options as BaseOptions
-from assay.reward import Reward
+from assay.reward import Reward, check_score
 from assay.text import groups_of
 from assay.types import Judgment, Sample
 
@@ -48,6 +48,7 @@ def _check_judgment(data: Any) -> None:
     score = data.get("score")
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
         raise ValueError(f"score {score!r} is not a number")
+    check_score(score, "the reward server")  # NaN / Infinity parse as JSON numbers; they are not scores
     if not isinstance(data.get("rationale", ""), str):
         raise ValueError("rationale is not a string")
     if data.get("failure") is not None and not isinstance(data["failure"], dict):

@@ -346,8 +346,8 @@ class RewardService:
             seen.add(id(item))
             components = getattr(item, "components", None)
             todo.extend(components.values() if isinstance(components, dict) else [])
-            if getattr(item, "reward", None) is not None:  # a comparator or wrapper around a reward
-                todo.append(item.reward)
+            if hasattr(item, "wrapped"):  # what a wrapper, a judge or a comparator holds (Vote, Swap, calibration, tournament)
+                todo.extend(item.wrapped())
             warm = getattr(item, "warm_up", None)
             if callable(warm):
                 name = getattr(item, "name", type(item).__name__)

@@ -206,6 +206,8 @@ class CodeReward(Reward):
         meta = {"backend": backend}
         if result.compile_failed:
             c = result.compile
+            if _not_started(c):
+                return Judgment.fail("backend", f"the compiler could not be started in the sandbox: {shorten(c.stderr, 240)}", meta=meta)
             what = c.describe() if c.limit else "compile error"
             return Judgment(0.0, f"{what}: {shorten(_first_error_lines(c.stderr), 240)}; 0 of {total} tests passed",
                             details={"passed": 0, "total": total}, meta=meta)
@@ -215,7 +217,14 @@ class CodeReward(Reward):
         elif suite.kind == "assert":
             outcomes = _assert_outcomes(suite, result.cases[0], nonce or "")
         else:
-            outcomes, total = _pytest_outcomes(result.cases[0])
+            run = result.cases[0]
+            if run.limit is None and run.exit_code == 5:
+                return Judgment.fail("input", "the pytest file collected no test (pytest exit 5): there is nothing to score", meta=meta)
+            if run.limit is None and run.exit_code in (3, 4):
+                return Judgment.fail("backend", f"pytest itself failed (exit {run.exit_code}): {shorten((run.stdout + run.stderr).strip()[-240:], 240)}", meta=meta)
+            outcomes, total = _pytest_outcomes(run)
+        if suite.kind != "pytest" and result.cases and _not_started(result.cases[0]):
+            return Judgment.fail("backend", f"the program's interpreter could not be started in the sandbox: {shorten(result.cases[0].stderr, 240)}", meta=meta)
         return self._verdict(suite, outcomes, total, meta)
 
     def _stdio_outcome(self, suite: Suite, n: int, run) -> tuple[bool, str]:
@@ -302,6 +311,12 @@ def _assert_outcomes(suite: Suite, run, nonce: str) -> list[tuple[bool, str]]:
     if not any(r.get("stage") == "done" for r in reports) and all(ok for ok, _ in outcomes):
         outcomes.append((False, f"the run did not complete ({_run_error(run)})"))
     return outcomes
+
+
+def _not_started(run) -> bool:
+    """The sandbox's harness could not exec the command (a compiler or interpreter missing):
+    the sandbox failed, not the program (the harness then exits 127 saying so)."""
+    return run.exit_code == 127 and "harness: " in (run.stderr or "")
 
 
 _PYTEST_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)(?:\s+-\s+(.*))?$", re.MULTILINE)

@@ -46,17 +46,16 @@ from assay.backends.base import Backend, BackendError, Completion
 from assay.backends.settings import BackendOptions, build_backend, sampling_params
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.judges.verdicts import echoed_at, ends_mid_instruction
+from assay.rewards.judges.verdicts import echoed_at, ends_mid_instruction, strip_thinking
 from assay.rewards.process.steps import judge_step_scores, split_steps
 from assay.types import Failure, Judgment, Sample, prompt_text, reference_shown
 
-PARSER_VERSION = "2"  # bump when a parser below changes: it keys the request cache
+PARSER_VERSION = "3"  # bump when a parser below changes: it keys the request cache
 RAW_CHARS = 2000
 
 _BOXED = re.compile(r"\\?boxed\s*\{\s*\{?\s*(-?\d+)\s*\}?\s*\}")
 _VERDICT = re.compile(r"verdict\s*[:=]?\s*\**\s*\[*\s*(correct|incorrect|right|wrong|yes|no)\b", re.I)
 _STEP_TAG = re.compile(r"<(/?)\s*(paragraph_\d+|step|previous_steps)(\s*)>", re.I)
-_THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
 
 
 class StepJudgeOptions(BackendOptions):
@@ -76,9 +75,14 @@ def defuse_steps(text: str) -> str:
     return _STEP_TAG.sub(lambda m: f"<{m.group(1)} {m.group(2)}{m.group(3)}>", prompting.defuse(text))
 
 
-def _visible(raw: str) -> str:
-    text = _THINK.sub(" ", raw or "")
-    return text.replace("**", "").replace("`", "")
+def _visible(raw: str) -> str | None:
+    """The reply outside reasoning blocks (the judges' own reading), None when it ends inside
+    an unclosed one: a draft verdict in cut-off reasoning is not a verdict."""
+    text = strip_thinking(raw or "")
+    return None if text is None else text.replace("**", "").replace("`", "")
+
+
+_CUT_IN_THINKING = "the reply ends inside its reasoning (an unclosed <think> block): no verdict was given"
 
 
 def _last_real(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
@@ -97,6 +101,8 @@ def parse_first_error(raw: str, n_steps: int) -> int | Failure:
     if not raw or not raw.strip():
         return Failure("parse", "the judge returned empty output", raw or "")
     text = _visible(raw)
+    if text is None:
+        return Failure("parse", _CUT_IN_THINKING, raw[-RAW_CHARS:])
     if ends_mid_instruction(text):
         return Failure("parse", _ECHOED, raw[-RAW_CHARS:])
     hit = _last_real(_BOXED, text)
@@ -114,6 +120,8 @@ def parse_step_verdict(raw: str) -> bool | Failure:
     if not raw or not raw.strip():
         return Failure("parse", "the judge returned empty output", raw or "")
     text = _visible(raw)
+    if text is None:
+        return Failure("parse", _CUT_IN_THINKING, raw[-RAW_CHARS:])
     if ends_mid_instruction(text):
         return Failure("parse", _ECHOED, raw[-RAW_CHARS:])
     hit = _last_real(_VERDICT, text)

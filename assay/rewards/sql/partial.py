@@ -23,6 +23,7 @@ They combine with ``sql`` through the usual ``weight``, ``only_if`` and ``gates`
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from typing import Any, Literal
@@ -97,12 +98,20 @@ class SqlSyntax(Reward):
         # a query is compiled as EXPLAIN (listed, not run); any other statement is never run
         # either: the executor only compiles it, for the database's error or the policy's refusal
         text = "EXPLAIN " + query if statement_kind(query) == "query" and not query.lstrip().upper().startswith("EXPLAIN") else query
-        with self._lock:
-            outcome = self._database(path).run(text, self.options.timeout_seconds, 10_000_000)  # type: ignore[arg-type]
         name = os.path.basename(path)  # type: ignore[arg-type]
+        try:
+            with self._lock:
+                outcome = self._database(path).run(text, self.options.timeout_seconds, 10_000_000)  # type: ignore[arg-type]
+        except (OSError, sqlite3.Error) as error:  # the database, not the query: never a 0
+            return Judgment.fail("input", f"the database {name} could not be opened: {error}")
+        if outcome.status == "error" and any(m in outcome.message for m in _NOT_A_DATABASE):
+            return Judgment.fail("input", f"{name} is not a usable SQLite database: {outcome.message}")
         if outcome.ok:
             return Judgment(1.0, f"the query from {extracted.how} compiles on {name} (EXPLAIN)", details=details)
         return Judgment(0.0, f"the query from {extracted.how} does not compile on {name}: {outcome.message}", details={**details, "outcome": outcome.status})
+
+
+_NOT_A_DATABASE = ("file is not a database", "database disk image is malformed")
 
 
 class SqlSchemaLinkingOptions(SqlInputOptions):
