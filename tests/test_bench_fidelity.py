@@ -505,3 +505,13 @@ def test_quiet_switches_off_every_progress_bar(monkeypatch):
 
 def test_preference_fail_exists():
     assert isinstance(Preference.fail("parse", "x").failure, Failure)
+
+
+def test_a_step_prediction_with_unjudged_steps_before_the_error_is_no_prediction():
+    from assay.bench.protocols import step_prediction
+
+    assert step_prediction({"details": {"step_scores": [1.0, None, 0.0], "first_error": 2}}) == (None, None)
+    assert step_prediction({"details": {"step_scores": [None, None], "first_error": -1}}) == (None, None)
+    assert step_prediction({"details": {"step_scores": [1.0, 0.0, None], "first_error": 1}}) == (1, None)
+    # PRMBench reads a step of exactly 0.5 as invalid, whatever the reward's own first_error says
+    assert step_prediction({"details": {"step_scores": [1.0, 0.5], "first_error": -1}}, 0.5, valid_above=True)[0] == 1

@@ -298,3 +298,9 @@ def test_pytests_installation_is_mounted_only_for_pytest_tests():
     program = f"import os\nprint(os.path.exists({site!r}))"
     judgment = CodeReward().score([Sample(response=fenced(program), reference=[{"input": "", "output": "False"}])])[0]
     assert judgment.score == 1.0, judgment.rationale
+
+
+def test_a_pytest_file_that_collects_no_test_is_an_input_failure():
+    """pytest exit 5 (nothing collected) says the tests are empty, not that the program is wrong."""
+    [judgment] = CodeReward().score([Sample(response=fenced("def slugify(t):\n    return t"), reference={"pytest": "from solution import slugify\n"})])
+    assert judgment.score is None and judgment.failure.kind == "input" and "collected no test" in judgment.rationale

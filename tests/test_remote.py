@@ -130,3 +130,11 @@ def test_a_malformed_judgment_from_the_server_fails_its_sample_alone():
     assert [j.failure.kind if j.failure else None for j in judged] == ["backend"] * 4 + [None]
     assert all(j.score is None for j in judged[:4]) and judged[4].score == 1.0
     assert "not a number" in judged[0].rationale and "not a number" in judged[1].rationale
+
+
+def test_a_nan_or_infinite_remote_score_is_a_backend_failure():
+    from assay.rewards.remote import _judgment
+
+    for score in (float("nan"), float("inf")):
+        judged = _judgment({"score": score, "rationale": "x"})
+        assert judged.score is None and judged.failure.kind == "backend" and "not a score" in judged.rationale

@@ -127,3 +127,10 @@ def test_processbench_protocol_reads_the_judges_first_error():
     result = StepJudge(client=ScriptedBackend(lambda m, p: "Verdict: correct"), protocol="per_step").score([SAMPLE])[0].to_dict()
     assert protocols.step_prediction(result) == (-1, [1.0, 1.0, 1.0])
     assert re.search(r"3 steps scored", result["rationale"])
+
+
+def test_a_reply_cut_inside_its_reasoning_is_a_parse_failure():
+    from assay.rewards.process.judge import parse_first_error, parse_step_verdict
+
+    for result in (parse_first_error("<think>the error is in \\boxed{1}", 3), parse_step_verdict("<think>Verdict: correct")):
+        assert result.kind == "parse" and "unclosed <think>" in result.message
