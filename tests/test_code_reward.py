@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import socket
 
@@ -169,6 +170,19 @@ class TestEdges:
 """
 
 
+def _pytest_visible_in_sandbox() -> bool:
+    from assay.sandbox.backends import others_can_read
+
+    return os.geteuid() != 0 or others_can_read(os.path.dirname(os.path.dirname(pytest.__file__)))
+
+
+NEEDS_VISIBLE_PYTEST = pytest.mark.skipif(
+    not _pytest_visible_in_sandbox(),
+    reason="this checkout's venv lies below a folder others cannot enter (mode 700): the sandbox user cannot read its pytest; "
+           "test_pytest_hidden_from_the_sandbox_is_a_backend_failure covers this case")
+
+
+@NEEDS_VISIBLE_PYTEST
 def test_pytest_files_count_each_test():
     reward = CodeReward()
     right = "def slugify(text):\n    return '-'.join(text.lower().split())"
@@ -178,6 +192,7 @@ def test_pytest_files_count_each_test():
     assert judgments[1].score == pytest.approx(2 / 3) and "test_spaces failed" in judgments[1].rationale
 
 
+@NEEDS_VISIBLE_PYTEST
 def test_a_pytest_file_against_a_broken_program_scores_zero():
     judgment = CodeReward().score([Sample(response=fenced("def slugify(:"), reference={"pytest": PYTEST_FILE})])[0]
     assert judgment.score == 0.0 and "SyntaxError" in judgment.rationale
@@ -300,7 +315,14 @@ def test_pytests_installation_is_mounted_only_for_pytest_tests():
     assert judgment.score == 1.0, judgment.rationale
 
 
+@NEEDS_VISIBLE_PYTEST
 def test_a_pytest_file_that_collects_no_test_is_an_input_failure():
     """pytest exit 5 (nothing collected) says the tests are empty, not that the program is wrong."""
     [judgment] = CodeReward().score([Sample(response=fenced("def slugify(t):\n    return t"), reference={"pytest": "from solution import slugify\n"})])
     assert judgment.score is None and judgment.failure.kind == "input" and "collected no test" in judgment.rationale
+
+
+@pytest.mark.skipif(_pytest_visible_in_sandbox(), reason="pytest is readable by the sandbox user here: the hidden case does not arise")
+def test_pytest_hidden_from_the_sandbox_is_a_backend_failure():
+    [judgment] = CodeReward().score([Sample(response=fenced("def slugify(t):\n    return t"), reference={"pytest": PYTEST_FILE})])
+    assert judgment.score is None and judgment.failure.kind == "backend" and "cannot read it" in judgment.rationale

@@ -79,6 +79,26 @@ def python_candidates() -> list[tuple[str, str]]:
     return out
 
 
+def others_can_read(path: str) -> bool:
+    """Whether a user with no rights of its own (the sandbox's ``nobody``) can read ``path``:
+    every folder above it searchable by others, the path itself readable by others. A folder
+    of mode 700 on the way (``mktemp -d``, a home directory) hides it from the sandbox."""
+    import stat
+
+    path = os.path.realpath(path)
+    try:
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        folder = path
+        while folder != "/":
+            folder = os.path.dirname(folder)
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
 SANDBOX_UID = 65534  # nobody: who the sandbox runs as when assay runs as root (root is exempt from RLIMIT_NPROC)
 
 

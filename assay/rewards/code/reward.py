@@ -116,6 +116,12 @@ class CodeReward(Reward):
             except ImportError:
                 raise SandboxError("pytest-format tests need pytest installed beside assay (pip install pytest)") from None
             self._pytest_paths = (os.path.dirname(os.path.dirname(pytest.__file__)),)
+            from assay.sandbox.backends import others_can_read
+
+            if os.geteuid() == 0 and self.options.backend != "subprocess" and not others_can_read(self._pytest_paths[0]):
+                raise SandboxError(f"pytest-format tests mount pytest's installation ({self._pytest_paths[0]}) into the sandbox, whose user "
+                                   "(nobody) cannot read it: a folder above it is not searchable by others (e.g. mode 700); "
+                                   "install assay where others can read it (chmod o+rx on the folders)")
             opts = self.options
             self._pytest_sandbox = Sandbox(opts.backend, url=opts.url, languages=opts.languages, extra_ro_paths=self._pytest_paths)
         return self._pytest_sandbox
