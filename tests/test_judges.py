@@ -245,6 +245,20 @@ def test_swap_judgebench_rule() -> None:
     assert contradiction.winner == "tie"
 
 
+def test_swap_judgebench_rule_counts_only_unparsed_orders_as_zero() -> None:
+    from assay.rewards.judges.pairwise import combine_orders
+
+    said_a = Preference(winner="a", rationale="A")
+    unparsed = Preference.fail("parse", "no verdict", raw="hmm")
+    no_reply = Preference.fail("backend", "connection refused")
+    # an unparsed B|A game is a 0 vote: A's +1 decides
+    assert combine_orders(said_a, unparsed, rule="judgebench").winner == "a"
+    # a game that got no reply is not a vote: the pair fails with that kind, never a verdict
+    for forward, backward in ((said_a, no_reply), (no_reply, said_a)):
+        result = combine_orders(forward, backward, rule="judgebench")
+        assert not result.ok and result.failure.kind == "backend" and result.winner is None
+
+
 def test_swap_failure_in_one_order_fails_the_pair() -> None:
     def script(messages, params):
         return "[[A]]" if block(user_text(messages), "response_a") == "x" else "garbage"

@@ -122,7 +122,8 @@ def combine_orders(forward: Preference, backward: Preference, rule: str = "tie")
     """One verdict from the A|B judgment and the B|A judgment (mapped back to A|B).
 
     ``rule="tie"``: a disagreement is a tie and a failed order fails the pair.
-    ``rule="judgebench"``: +1 for A, -1 for B, 0 for a tie or a failed order; the sign decides.
+    ``rule="judgebench"``: +1 for A, -1 for B, 0 for a tie or an unparsed order; the sign
+    decides. An order that failed for any other reason (backend, timeout) fails the pair.
     Used by ``assay.rewards.judges.wrappers.Swap`` and the tournament's ``swap`` option.
     """
     second = _FLIP[backward.winner] if backward.ok else None
@@ -150,7 +151,12 @@ def combine_orders(forward: Preference, backward: Preference, rule: str = "tie")
         winner = first if first == second else "tie"
         note = "both orders agree" if first == second else f"orders disagree ({first} vs {second}): tie"
         return Preference(winner=winner, rationale=f"{note}. {reasons}", probability=probability, meta=meta)
-    # JudgeBench: +1 for A, -1 for B, 0 for tie or a failed order; the sign decides.
+    # JudgeBench: +1 for A, -1 for B, 0 for a tie or an unparsed order; the sign decides. Only a
+    # reply that was read and not understood is a 0 vote, as in JudgeBench's own code: an order
+    # that got no reply (backend, timeout, ...) fails the pair rather than voting.
+    for order, result in (("A|B", forward), ("B|A", backward)):
+        if not result.ok and result.failure is not None and result.failure.kind != "parse":
+            return Preference.fail(result.failure.kind, f"swap: the {order} order got no verdict to count: {result.rationale}", raw=result.failure.raw, **meta)
     if first is None and second is None:
         failure = forward.failure or backward.failure or Failure("internal", "no result")
         return Preference.fail(failure.kind, f"swap: both orders failed: {forward.rationale}", raw=failure.raw, **meta)
