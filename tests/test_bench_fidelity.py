@@ -266,6 +266,21 @@ def test_prmbench_undefined_f1_is_null_with_the_official_figure_in_a_note(tmp_pa
         assert any(f"prints PRMScore {official['prm_score']:.4f}" in n for n in report["data"]["notes"])
 
 
+@reward
+def first_error_only(response, steps):
+    """A process reward that names a first wrong step but gives no step scores (a step judge's
+    first-error mode)."""
+    return Judgment(score=0.0, rationale="first error", details={"first_error": 0})
+
+
+def test_prmbench_index_only_predictions_are_named_not_silently_dropped_from_prm_score(tmp_path):
+    row = {"idx": "t0", "question": "q", "original_process": ["o"], "classification": "x", "modified_process": ["a", "b"], "error_steps": [1]}
+    write_jsonl(tmp_path / "prmbench/prm_test_x.jsonl", [row])
+    report = run_benchmark("prmbench", data_dir=tmp_path, scorer=first_error_only, progress=False, resamples=0)
+    assert report.get("prm_score") is None  # no step scores at all: no step-level figure
+    assert any("1 modified solution(s) were predicted as a first-error index without step scores" in n for n in report["data"]["notes"])
+
+
 # --- JudgeBench ---------------------------------------------------------------------------------
 def official_single_game(decisions: list[str], labels: list[str]) -> float:
     """ScalerLab/JudgeBench utils/metrics.py: compute_final_metrics(reverse_order=False): the

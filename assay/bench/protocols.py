@@ -656,19 +656,28 @@ class PRMBench(ProcessBench):
             elif acc["acc_correct"] is not None:
                 metrics[f"{subset}:acc_correct"] = acc["acc_correct"]
         steps: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
+        index_only = 0
         for o in outcomes:
             if o.subset == "original" or o.parts.get("error_steps") is None:
                 continue
             errors = set(o.parts["error_steps"])
             pred_steps, gold_steps = steps[o.subset]
-            if o.value is None or o.parts.get("step_scores") is None:
-                if o.value is None and not exclude_failures:  # a failure counts as every step judged wrongly
+            if o.value is None:
+                if not exclude_failures:  # a failure counts as every step judged wrongly
                     pred_steps += [i in errors for i in range(o.parts["n_steps"])]
                     gold_steps += [i not in errors for i in range(o.parts["n_steps"])]
+                continue
+            if o.parts.get("step_scores") is None:
+                index_only += 1  # a first-error index without step scores: nothing for the step-level F1
                 continue
             scores = o.parts["step_scores"]
             pred_steps += [scorers.prmbench_step_valid(s, self.threshold) for s in scores]  # one score per step (outcome() checks it)
             gold_steps += [i not in errors for i in range(len(scores))]  # error steps past the end are never reached, as officially
+        if index_only:
+            notes.append(
+                f"prmbench: {index_only} modified solution(s) were predicted as a first-error index without step scores; "
+                "prm_score reads step scores, so they are left out of it (they count in overall)"
+            )
         every_pred = [p for pred, _ in steps.values() for p in pred]
         every_gold = [g for _, gold in steps.values() for g in gold]
         if every_pred:
