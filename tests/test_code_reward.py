@@ -92,6 +92,18 @@ def test_mbpp_style_scoring_modes(scoring, program, score):
         assert "assert add(-1, 1) == 0 -> AssertionError" in judgment.rationale
 
 
+def test_the_tests_own_setup_failing_is_a_typed_failure_not_a_zero():
+    program = fenced("def add(a, b):\n    return a + b")
+    missing = {"test_list": ["assert add(1, 2) == 3"], "test_imports": ["import package_the_sandbox_lacks"]}
+    broken = {"test_list": ["assert add(1, 2) == 3"], "test_setup_code": "1 / 0"}
+    no_import, bad_setup = CodeReward().score([Sample(response=program, reference=missing), Sample(response=program, reference=broken)])
+    assert no_import.score is None and no_import.failure.kind == "backend" and "package_the_sandbox_lacks" in no_import.rationale
+    assert bad_setup.score is None and bad_setup.failure.kind == "input" and "ZeroDivisionError" in bad_setup.rationale
+    # the program's own import error is still the program's fault: a 0
+    own = CodeReward().score([Sample(response=fenced("import package_the_sandbox_lacks\ndef add(a, b):\n    return a + b"), reference=missing)])[0]
+    assert own.ok and own.score == 0.0 and "before any test" in own.rationale
+
+
 # --- stdin/stdout ----------------------------------------------------------------------------
 SUM_CASES = [{"input": f"{a} {b}\n", "output": f"{a + b}\n"} for a, b in [(1, 2), (10, 20), (-5, 5), (7, 0)]]
 

@@ -2,7 +2,8 @@
 the program the sandbox runs, with the solution and the tests in ``_assay_tests.txt``, a
 Python literal written by assay; no json import, whose cost would dominate a short test).
 
-It compiles and runs the solution in a fresh namespace, then the setup code, then each test
+It compiles and runs the solution in a fresh namespace, then the setup code (its failure is
+reported apart: the tests' fault or a missing package, not the program's), then each test
 in that namespace, and reports after each step one line ``<nonce> {json}`` on a descriptor
 of its own (the solution's prints go to stderr). A solution that exits or is killed before
 the last report has not passed the tests that were not reported: ``sys.exit(0)`` before the
@@ -58,11 +59,15 @@ def main():
     namespace = {"__name__": "solution", "__builtins__": __builtins__}
     try:
         exec(compile(spec["program"], "solution.py", "exec"), namespace)
-        if spec.get("setup"):
-            exec(compile(spec["setup"], "test_setup.py", "exec"), namespace)
     except BaseException as error:  # the program itself fails (syntax error, exception at import)
         report(stage="program", **_describe(error, sys.exc_info()[2]))
         return
+    if spec.get("setup"):
+        try:
+            exec(compile(spec["setup"], "test_setup.py", "exec"), namespace)
+        except BaseException as error:  # the tests' own setup (MBPP's imports, setup code): not the program's fault
+            report(stage="setup", **_describe(error, sys.exc_info()[2]))
+            return
     report(stage="loaded")
     for index, test in enumerate(spec["tests"]):
         try:

@@ -222,6 +222,9 @@ class CodeReward(Reward):
             outcomes += [(False, "not run (an earlier case failed)")] * (total - len(outcomes))
         elif suite.kind == "assert":
             outcomes = _assert_outcomes(suite, result.cases[0], nonce or "")
+            if isinstance(outcomes, Judgment):
+                outcomes.meta.update(meta)
+                return outcomes
         else:
             run = result.cases[0]
             if run.limit is None and run.exit_code == 5:
@@ -284,7 +287,9 @@ def _python_error(stderr: str) -> str | None:
     return f"{kind}{where}" + (f": {shorten(message, 100)}" if message else "")
 
 
-def _assert_outcomes(suite: Suite, run, nonce: str) -> list[tuple[bool, str]]:
+def _assert_outcomes(suite: Suite, run, nonce: str) -> list[tuple[bool, str]] | Judgment:
+    """Each test's (passed, why) from the driver's reports; a failure of the tests' own setup
+    is a typed failure instead (a missing package: ``backend``; setup code that raises: ``input``)."""
     reports = []
     for line in run.stdout.splitlines():
         if line.startswith(nonce + " "):
@@ -298,6 +303,12 @@ def _assert_outcomes(suite: Suite, run, nonce: str) -> list[tuple[bool, str]]:
         where = f" at line {program['line']}" if program.get("line") else ""
         message = f": {shorten(program['message'], 100)}" if program.get("message") else ""
         return [(False, f"the program fails before any test: {program['error']}{where}{message}")] * total
+    setup = next((r for r in reports if r.get("stage") == "setup"), None)
+    if setup is not None:
+        message = f"{setup['error']}: {shorten(setup.get('message', ''), 160)}"
+        if setup["error"] in ("ModuleNotFoundError", "ImportError"):
+            return Judgment.fail("backend", f"the tests' imports fail in the sandbox ({message}): the sandbox lacks a package the tests need; the program was not scored")
+        return Judgment.fail("input", f"the tests' setup code fails ({message}): the program was not scored")
     if not any(r.get("stage") == "loaded" for r in reports):
         return [(False, f"the program did not finish loading: {_run_error(run) if not run.ok else 'it exited early'}")] * total
     outcomes: list[tuple[bool, str]] = []
