@@ -30,6 +30,19 @@ def free_port() -> int:
 
 
 @needs_isolation
+def test_a_start_killed_past_its_whole_budget_is_a_sandbox_error_not_a_time_limit(monkeypatch):
+    """The harness enforces each case's limit; a start that outlives the sum of them is the
+    sandbox failing: the jobs that did not report are errors, never time-limit zeros."""
+    from assay.sandbox import job as job_module
+
+    box = Sandbox()
+    jobs = [box.job("import time\ntime.sleep(3)\nprint('late')", limits={"wall_seconds": 10}) for _ in range(2)]
+    monkeypatch.setattr(job_module.Job, "wall_budget", lambda self: 0.5)  # as if the machine stalled
+    results = box.backend.execute_batch(jobs)
+    assert all(isinstance(r, SandboxError) and "whole time budget" in str(r) for r in results)
+
+
+@needs_isolation
 def test_run_returns_what_the_program_did():
     result = sandbox.run("import sys\nprint(input()[::-1])\nprint('warn', file=sys.stderr)\nsys.exit(3)", stdin="abc")
     assert (result.status, result.exit_code, result.stdout, result.stderr) == ("error", 3, "cba\n", "warn\n")

@@ -17,7 +17,9 @@ Three ways to start the in-sandbox harness (``_harness.py``), chosen by name:
   Only when named explicitly; assay never falls back to it.
 
 Every backend bounds the whole start by a wall clock (the sum of its jobs' ``wall_budget``):
-past it the harness's process group (and with it the namespace) is killed. ``close_all()``
+past it the harness's process group (and with it the namespace) is killed, and each job
+that had not reported is a ``SandboxError`` (the harness enforces each case's own limit, so
+a start past the sum of them is the sandbox failing, not the program timing out). ``close_all()``
 kills every live sandbox, for a clean shutdown. The harness is handed over as ``-c`` source
 (no file of the checkout is mounted), and one start may run several jobs (``execute_batch``)
 with a clean slate between them. When assay runs as root, the wrapper is started as
@@ -220,9 +222,8 @@ class LocalBackend:
         for index, job in enumerate(jobs):
             data = reported.get(index)
             if data is None:
-                if killed:  # the start ran past its whole budget: what was not reported timed out
-                    cases = [RunResult("timeout", signal=9, limit="wall_time", wall_seconds=job.limits.wall_seconds, backend=self.name) for _ in job.cases]
-                    out.append(JobResult(cases, backend=self.name))
+                if killed:  # the harness enforces every case's own limit, so a start past its whole budget is the sandbox's fault
+                    out.append(SandboxError(f"{self.name}: the sandbox start ran past its whole time budget and was killed before this program reported; it was not scored"))
                 else:
                     out.append(SandboxError(f"{self.name}: the sandbox harness did not report ({message})"))
                 continue
