@@ -212,10 +212,12 @@ class RewardConfig(BaseModel):
 
     def function_files(self) -> list[str]:
         """The ``file.py`` parts of the ``path:`` options of the rewards and the comparator
-        (``type: function``), in config order: they decide scores as much as the text does."""
+        (``type: function``) and a function comparator's ``verdicts:`` file, in config order:
+        they decide scores as much as the text does."""
         entries = [entry.options for entry in self.rewards.values()] + ([self.comparator.options] if self.comparator else [])
         files = [str(options.get("path", "")).rpartition(":")[0] for options in entries]
-        return [file for file in files if file.endswith(".py")]
+        files += [str(options["verdicts"]) for options in entries if options.get("verdicts")]
+        return [file for file in files if file.endswith((".py", ".jsonl", ".json"))]
 
     def calibration_files(self) -> list[str]:
         """The ``calibration:`` fit files of the rewards and the comparator, in config order:

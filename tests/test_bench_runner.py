@@ -214,12 +214,37 @@ def test_rewardbench_sections_end_to_end(tmp_path):
 
 
 def test_object_scorers_that_differ_never_share_saved_results(tmp_path):
-    from assay.bench.runner import scorer_identity
     from assay.reward import reward
     from assay.rewards.rules.format import RegexMatch
 
     longer = reward(lambda response: len(response))
     shorter = reward(lambda response: -len(response))
-    assert scorer_identity(longer) != scorer_identity(shorter)
-    assert scorer_identity(RegexMatch(pattern="a")) != scorer_identity(RegexMatch(pattern="b"))
-    assert scorer_identity(RegexMatch(pattern="a")) == scorer_identity(RegexMatch(pattern="a"))
+    assert longer.identity() != shorter.identity()
+    assert RegexMatch(pattern="a").identity() != RegexMatch(pattern="b").identity()
+    assert RegexMatch(pattern="a").identity() == RegexMatch(pattern="a").identity()
+
+
+def test_the_resume_hash_follows_a_function_comparators_saved_verdicts(tmp_path):
+    """Replayed verdicts decide the scores as much as the config text does: editing the file
+    must not resume from results computed with the old verdicts."""
+    from assay.bench.worklog import config_hash
+    from assay.spec import read_config
+
+    verdicts = tmp_path / "saved.jsonl"
+    config = tmp_path / "judge.yaml"
+    config.write_text("comparator: {type: function, verdicts: saved.jsonl}\n")
+    verdicts.write_text('{"response_a": "x", "response_b": "y", "winner": "a"}\n')
+    before = config_hash(read_config(config), "pairs")
+    verdicts.write_text('{"response_a": "x", "response_b": "y", "winner": "b"}\n')
+    assert config_hash(read_config(config), "pairs") != before
+
+
+def test_a_composite_identity_holds_its_components(tmp_path):
+    from assay.compose.load import load_reward
+
+    source = tmp_path / "f.py"
+    config = {"rewards": {"f": {"type": "function", "path": f"{source}:f"}}}
+    source.write_text("def f(response):\n    return 1.0\n")
+    first = load_reward(config).identity()
+    source.write_text("def f(response):\n    return 0.0\n")
+    assert load_reward(config).identity() != first

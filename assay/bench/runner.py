@@ -126,13 +126,6 @@ def subset_table(outcomes: list[Outcome], exclude_failures: bool) -> dict[str, d
     return table
 
 
-def scorer_identity(scorer: Reward | Comparator) -> str:
-    """What decides an object scorer's scores, for the resume hash: its ``identity()`` (its
-    config, options, function source, and what it wraps). Two scorers that differ in any of
-    these never share a run's saved results."""
-    return scorer.identity()
-
-
 def run_benchmark(
     benchmark: str,
     config: str | Path | dict[str, Any] | LoadedConfig | None = None,
@@ -165,7 +158,7 @@ def run_benchmark(
     loaded = load(benchmark, data_dir, limit, **{k: v for k, v in (options or {}).items() if k not in protocol_options})
     if scorer is not None:
         mode = scorer_mode(protocol, scorer)
-        digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": scorer_identity(scorer)})
+        digest = config_hash(None, benchmark, {"seed": seed, "mode": mode, "scorer": scorer.identity()})  # its options, function source and what it wraps
     else:
         read = None if config is None else config if isinstance(config, LoadedConfig) else read_config(config)  # read once: built and hashed from this
         mode = choose_mode(protocol, read)

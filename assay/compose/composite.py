@@ -75,8 +75,9 @@ class CompositeReward(Reward):
         self.adaptive_state: dict[str, tuple[float, float]] = {n: (0.0, e.weight) for n, e in spec.rewards.items() if e.adaptive}
 
     def identity(self) -> str:
-        """A config's composed reward is decided by its spec."""
-        return self.spec.model_dump_json()
+        """A config's composed reward is decided by its spec and by its components (whose
+        identities hold what the spec only names: a function's source, a fit file's contents)."""
+        return "|".join([self.spec.model_dump_json(), *(f"{name}={reward.identity()}" for name, reward in self.components.items())])
 
     # --- the terms, as the total counts them ----------------------------------------------------
     def gated_scores(self, details: Mapping[str, Judgment]) -> tuple[dict[str, float | None], dict[str, str]]:
