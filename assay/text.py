@@ -64,15 +64,20 @@ def prompt_text(value: Text | None) -> str:
 
 
 def reference_texts(reference: Any) -> list[str] | None:
-    """The reference as a list of non-empty strings, or None when unusable."""
-    if isinstance(reference, str):
-        items = [reference]
-    elif isinstance(reference, (list, tuple)) and all(isinstance(r, str) for r in reference):
-        items = list(reference)
-    else:
+    """The acceptable answers in a reference as non-empty stripped strings: a string or a
+    number, or a list of them (``3.0`` reads ``"3"``). None when there is no usable
+    reference (missing, empty, a boolean, or another type anywhere in the list)."""
+    if reference is None or isinstance(reference, bool):
         return None
-    items = [r for r in items if r.strip()]
-    return items or None
+    items = list(reference) if isinstance(reference, (list, tuple)) else [reference]
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            return None
+        text = str(int(item)) if isinstance(item, float) and item.is_integer() else str(item).strip()
+        if text:
+            out.append(text)
+    return out or None
 
 
 def reference_shown(reference: Any) -> str:

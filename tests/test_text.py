@@ -18,9 +18,10 @@ def test_text_of_and_prompt_text_read_strings_and_messages():
         text_of(3)  # type: ignore[arg-type]
 
 
-def test_reference_texts_keep_non_empty_strings_only():
-    assert reference_texts(["a", " ", "b"]) == ["a", "b"]
-    assert reference_texts(" ") is None and reference_texts(3) is None and reference_texts(["a", 3]) is None
+def test_reference_texts_keep_non_empty_strings_and_numbers():
+    assert reference_texts(["a", " ", " b "]) == ["a", "b"]
+    assert reference_texts(3) == ["3"] and reference_texts(["a", 3.0, 2.5]) == ["a", "3", "2.5"]
+    assert reference_texts(" ") is None and reference_texts(True) is None and reference_texts(["a", {"x": 1}]) is None
 
 
 def test_shorten_folds_white_space_and_cuts_with_an_ellipsis():

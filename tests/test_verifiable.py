@@ -424,9 +424,15 @@ def test_rouge_unreadable_reference_is_input_failure():
 
 
 @pytest.mark.parametrize("cls", [Bleu, ChrF, Rouge])
-@pytest.mark.parametrize("reference", [None, "", ["", " "], 3, [1, 2]])
+@pytest.mark.parametrize("reference", [None, "", ["", " "], True, [{"text": "a"}]])
 def test_overlap_missing_reference_is_input_failure(cls, reference):
     assert_input_failure(one(cls(), "text", reference))
+
+
+@pytest.mark.parametrize("cls", [Bleu, ChrF, Rouge])
+def test_overlap_reads_a_number_reference_as_its_text(cls):
+    """One reading of references for every rule reward (assay.text.reference_texts): 3 is "3"."""
+    assert one(cls(), "3", 3).score == one(cls(), "3", "3").score
 
 
 # --- json -------------------------------------------------------------------------------------

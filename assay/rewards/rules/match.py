@@ -41,28 +41,8 @@ from assay.rewards.rules.extraction import (
     light_normalize,
     normalize_answer,
 )
+from assay.text import reference_texts
 from assay.types import Judgment, Sample
-
-
-def reference_answers(reference: Any) -> list[str] | None:
-    """The acceptable answers in a reference: a string or number, or a list of them. None when
-    there is no usable reference (missing, empty, or of another type)."""
-    if reference is None or isinstance(reference, bool):
-        return None
-    if isinstance(reference, (str, int, float)):
-        items: list[Any] = [reference]
-    elif isinstance(reference, (list, tuple)):
-        items = list(reference)
-    else:
-        return None
-    out: list[str] = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-            return None
-        text = str(int(item)) if isinstance(item, float) and item.is_integer() else str(item).strip()
-        if text:
-            out.append(text)
-    return out or None
 
 
 def _missing_reference(sample: Sample, what: str) -> Judgment:
@@ -131,7 +111,7 @@ class _AnswerReward(Reward):
         self._pattern = _bounded(self.options.pattern, self.options.timeout_seconds)
 
     def _references(self, sample: Sample) -> list[str] | None:
-        answers = reference_answers(sample.reference)
+        answers = reference_texts(sample.reference)
         if answers is not None:
             answers = [cap_text(a, self.options.max_chars, "tail").text for a in answers]
         how = self.options.reference_extract
