@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from assay.text import shorten
+
 __all__ = ["Outcome", "WorkerPool", "describe_exit", "echo_worker", "enter_phase"]
 
 GRACE_SECONDS = 0.5  # beyond the worker's own alarm, before the parent kills it
@@ -79,11 +81,6 @@ class Outcome:
 def describe_exit(code: int | None) -> str:
     """A worker's exit status in words: "killed by signal 9", "exit code 1"."""
     return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-
-
-def _short(value: Any, limit: int = 300) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- the worker side ----------------------------------------------------------------------------
@@ -134,7 +131,7 @@ def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[st
         signal.signal(signal.SIGALRM, _on_alarm)
         conn.send(("ready", os.getpid()))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, then exit
-        conn.send(("error", f"{type(error).__name__}: {_short(error)}"))
+        conn.send(("error", f"{type(error).__name__}: {shorten(error, 300)}"))
         return
     _current.update(conn=conn, alarm=alarm)
     while True:
@@ -158,7 +155,7 @@ def _worker_main(inbox: Connection, conn: Connection, spec: str, config: dict[st
             except _ItemTimeout:
                 result = ("timeout",)
             except Exception as error:  # noqa: BLE001 - one item's error stays that item's
-                result = ("error", f"{type(error).__name__}: {_short(error)}")
+                result = ("error", f"{type(error).__name__}: {shorten(error, 300)}")
             try:
                 conn.send(("result", item_id, result, time.monotonic() - started))
             except (BrokenPipeError, OSError):
@@ -369,7 +366,7 @@ class WorkerPool:
                 self.last_start_error = self.last_start_error or f"worker exited with code {code} while starting"
             if worker.items:
                 crashed = worker.items.popleft()
-                results[crashed[0]] = Outcome("crash", message=f"the {self.label} worker died (exit code {code}) on this item", phase=worker.phase, exit_code=code)
+                results[crashed[0]] = Outcome("crash", message=f"the {self.label} worker died ({describe_exit(code)}) on this item", phase=worker.phase, exit_code=code)
                 requeue.extend(worker.items)
                 worker.items.clear()
             self._retire(worker, kill=True)

@@ -47,12 +47,6 @@ def outputs_match(actual: str, expected: str, mode: str = "tokens", float_tolera
     return all(x == y or _close(x, y, float_tolerance) for x, y in zip(a, e))
 
 
-def shorten(text: str, limit: int = 120) -> str:
-    """A message for a rationale: one line, at most ``limit`` characters."""
-    flat = " ".join(text.split("\n")).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
 def shown(value: str, limit: int = 80) -> str:
     """A program's input or output for a rationale: quoted as Python would (newlines as \\n),
     cut to about ``limit`` characters."""

@@ -43,9 +43,10 @@ from pydantic import Field
 
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
-from assay.rewards.code.compare import outputs_match, shorten, shown
+from assay.rewards.code.compare import outputs_match, shown
 from assay.rewards.code.extract import extract_program
 from assay.rewards.code.specs import SpecError, Suite, read_suite
+from assay.text import shorten
 from assay.types import Judgment, Sample
 
 __all__ = ["CodeReward"]

@@ -32,6 +32,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from assay.text import shorten
+
 OrderRule = Literal["auto", "ignore", "strict"]
 DuplicatesRule = Literal["multiset", "set"]
 ColumnRule = Literal["any", "strict"]
@@ -66,11 +68,6 @@ def normalise_rows(rows: list[tuple[Any, ...]], float_digits: int | None) -> lis
     if not any(isinstance(v, float) for row in rows for v in row):
         return rows
     return [tuple(normalise_value(v, float_digits) for v in row) for row in rows]
-
-
-def _shown(row: tuple[Any, ...], limit: int = 120) -> str:
-    text = repr(row)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _permute(rows: list[tuple[Any, ...]], perm: tuple[int, ...]) -> list[tuple[Any, ...]]:
@@ -139,12 +136,12 @@ def _difference(gold: list[tuple], pred: list[tuple], ordered: bool, set_rule: b
         g_list = list(dict.fromkeys(gold)) if set_rule else gold
         p_list = list(dict.fromkeys(pred)) if set_rule else pred
         first = next(i for i, (a, b) in enumerate(zip(g_list, p_list)) if a != b)
-        return f"rows in a different order (the gold query has ORDER BY): row {first + 1} is {_shown(p_list[first])}, expected {_shown(g_list[first])}"
+        return f"rows in a different order (the gold query has ORDER BY): row {first + 1} is {shorten(repr(p_list[first]), 120)}, expected {shorten(repr(g_list[first]), 120)}"
     parts = [f"{len(pred)} rows, expected {len(gold)}"] if len(pred) != len(gold) else []
     if missing:
-        parts.append(f"{len(missing)} expected row(s) missing, e.g. {_shown(missing[0])}")
+        parts.append(f"{len(missing)} expected row(s) missing, e.g. {shorten(repr(missing[0]), 120)}")
     if extra:
-        parts.append(f"{len(extra)} unexpected row(s), e.g. {_shown(extra[0])}")
+        parts.append(f"{len(extra)} unexpected row(s), e.g. {shorten(repr(extra[0]), 120)}")
     return "; ".join(parts)
 
 
