@@ -19,6 +19,7 @@ Not here: answer extraction (``assay.rewards.rules.extraction``) and the data ty
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -103,11 +104,12 @@ def shorten(value: Any, limit: int = RATIONALE_CHARS, *, quote: bool = False) ->
 
 
 def group_key(group: Any) -> Hashable:
-    """A dict key for a ``group`` value; an unhashable one (a list) is keyed by its repr."""
+    """A dict key for a ``group`` value: itself when hashable, else (a list, a dict from JSON)
+    its canonical JSON text, tagged so that it never equals a string group."""
     try:
         hash(group)
     except TypeError:
-        return repr(group)
+        return ("unhashable group", json.dumps(group, sort_keys=True, default=str))
     return group
 
 

@@ -33,8 +33,8 @@ def test_shorten_folds_white_space_and_cuts_with_an_ellipsis():
 
 def test_groups_of_keys_by_group_then_alone_or_by_prompt():
     samples = [Sample(prompt="p", group=1), Sample(prompt="q"), Sample(prompt="p", group=1), Sample(prompt="q"), Sample(prompt="r", group=[1, 2])]
-    assert groups_of(samples) == {("group", 1): [0, 2], ("alone", 1): [1], ("alone", 3): [3], ("group", "[1, 2]"): [4]}
-    assert groups_of(samples, by_prompt=True) == {("group", 1): [0, 2], ("prompt", "q"): [1, 3], ("group", "[1, 2]"): [4]}
+    assert groups_of(samples) == {("group", 1): [0, 2], ("alone", 1): [1], ("alone", 3): [3], ("group", ("unhashable group", "[1, 2]")): [4]}
+    assert groups_of(samples, by_prompt=True) == {("group", 1): [0, 2], ("prompt", "q"): [1, 3], ("group", ("unhashable group", "[1, 2]")): [4]}
     chat = [{"role": "user", "content": "q"}]
     assert list(groups_of([Sample(prompt=chat), Sample(prompt=chat)], by_prompt=True).values()) == [[0, 1]]
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from assay.files.jsonl import InputError, Row, count_lines, read_rows, write_row
 from assay.files.summary import Summary
 from assay.reward import Reward
+from assay.text import group_key
 from assay.types import Failure, Judgment, Sample
 
 ADDED_FIELDS = ("score", "rationale", "failure", "rewards")
@@ -91,14 +92,6 @@ def judgment_of_row(row: dict[str, Any], plain: bool) -> Judgment:
     return Judgment(score=row.get("score"), rationale=row.get("rationale") or "", details=details, failure=failure)
 
 
-def _group_key(sample_group: Any) -> Any:
-    try:
-        hash(sample_group)
-        return ("g", sample_group)
-    except TypeError:
-        return ("j", json.dumps(sample_group, sort_keys=True, default=str))
-
-
 def _batches(rows: Iterable[Row], size: int, errors: list[InputError]) -> Iterable[list[Row]]:
     """Rows in batches; a bad line (raised by the reader) ends the input after the rows before it."""
     batch: list[Row] = []
@@ -153,8 +146,8 @@ def score_file(
         for batch in _batches(rows, batch_size, errors):
             reused = [done.get(row_key(r.data)) for r in batch]
             if whole_groups and any(reused):  # reuse a row only with every row of its group
-                missing = {_group_key(r.data.get("group")) for r, old in zip(batch, reused) if old is None and r.data.get("group") is not None}
-                reused = [None if old is None or (r.data.get("group") is not None and _group_key(r.data.get("group")) in missing) else old for r, old in zip(batch, reused)]
+                missing = {group_key(r.data.get("group")) for r, old in zip(batch, reused) if old is None and r.data.get("group") is not None}
+                reused = [None if old is None or (r.data.get("group") is not None and group_key(r.data.get("group")) in missing) else old for r, old in zip(batch, reused)]
             todo = [r for r, old in zip(batch, reused) if old is None]
             fresh = iter(reward.score([Sample.from_dict(r.data) for r in todo]) if todo else [])
             for row, old in zip(batch, reused):

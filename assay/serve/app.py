@@ -62,6 +62,7 @@ from assay.reward import Comparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from assay.serve.metrics import Metrics
 from assay.serve.pool import RewardPool
+from assay.text import group_key
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 
 log = logging.getLogger("assay.serve")
@@ -253,14 +254,6 @@ def _timeout_of(body: Any, server_timeout: float) -> float:
     return min(float(value), server_timeout)
 
 
-def _hashable(value: Any) -> Any:
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return json.dumps(value, sort_keys=True, default=str)
-
-
 # --- internal failures: the traceback stays in the server log -----------------------------------
 def _log_internal(message: str, error: BaseException | None = None, raw: str | None = None) -> str:
     """Log an internal failure with its traceback; the reference a client can quote."""
@@ -415,7 +408,7 @@ class RewardService:
     async def score(self, samples: list[Sample], timeout: float, endpoint: str = "/v1/score") -> list[Judgment]:
         request = next(self._requests)
         # Requests share a batch, so group ids are made per request: groups never mix across clients.
-        tagged = [dataclasses.replace(s, group=(request, _hashable(s.group))) if s.group is not None else s for s in samples]
+        tagged = [dataclasses.replace(s, group=(request, group_key(s.group))) if s.group is not None else s for s in samples]
         judgments = await self._submit(self.score_batcher, tagged, timeout, endpoint, Judgment.fail)
         self._count(endpoint, judgments)
         return judgments
