@@ -94,6 +94,21 @@ def reference_shown(reference: Any) -> str:
     return str(reference)
 
 
+REASONING_END = "</think>"
+
+
+def after_reasoning(text: str, delimiters: Sequence[str] = (REASONING_END,)) -> str | None:
+    """The answer part of a response: the text after the last reasoning delimiter (the first
+    of ``delimiters`` found), or None when the reasoning never ends. What None means is each
+    family's to say: math's ``after_think`` scores it 0 (TRL's rule), the model rewards fail
+    it ``parse``, code and SQL read the whole response (there may be no reasoning at all)."""
+    for delimiter in delimiters:
+        at = text.rfind(delimiter)
+        if at >= 0:
+            return text[at + len(delimiter):]
+    return None
+
+
 def shorten(value: Any, limit: int = RATIONALE_CHARS, *, quote: bool = False) -> str:
     """``value`` as text for a rationale: white space folded to single spaces, cut to at most
     ``limit`` characters with a trailing ``…``; with ``quote``, as a repr (quoted, escapes shown)."""

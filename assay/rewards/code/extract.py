@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assay.text import after_reasoning
+
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
 _UNCLOSED = re.compile(r"^[ \t]*(`{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*)\Z", re.DOTALL | re.MULTILINE)
 
@@ -32,8 +34,9 @@ class Program:
 
 
 def answer_part(text: str) -> str:
-    end = text.rfind("</think>")
-    return text[end + len("</think>"):] if end >= 0 else text
+    """The text after the last ``</think>``, or all of it when there is none."""
+    answer = after_reasoning(text)
+    return text if answer is None else answer
 
 
 def extract_program(text: str, mode: str = "fenced", block_language: str | None = None, tag: str = "code") -> Program:

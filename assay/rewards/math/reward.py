@@ -42,6 +42,7 @@ from assay.rewards.math.worker import MATH_WORKER
 from assay.rewards.rules.extraction import Extracted, clip, extract_final_answer
 from assay.sandbox.pool import Outcome, WorkerPool
 from assay.sandbox.pool_owner import PoolOwner
+from assay.text import after_reasoning
 from assay.types import Judgment, Sample
 
 __all__ = ["MathOptions", "MathReward", "extract_math_answer", "extract_reference", "fast_compare", "plain_number"]
@@ -185,11 +186,7 @@ class MathReward(PoolOwner, Reward):
     def _answer_part(self, text: str) -> str | None:
         if self.options.answer_part == "whole":
             return text
-        for delimiter in self.options.reasoning_delimiters:
-            at = text.rfind(delimiter)
-            if at >= 0:
-                return text[at + len(delimiter) :]
-        return None
+        return after_reasoning(text, self.options.reasoning_delimiters)
 
     def _prepare(self, sample: Sample) -> _Prepared:
         prepared = _Prepared()

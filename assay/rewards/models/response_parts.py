@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assay.text import after_reasoning
 from assay.types import Judgment, Sample
 
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_THINK_END = "</think>"
 
 
 class PartError(ValueError):
@@ -22,10 +22,10 @@ def select_part(text: str, part: str) -> str:
     if part == "whole":
         return text
     if part == "after_think":
-        index = text.rfind(_THINK_END)
-        if index < 0:
+        answer = after_reasoning(text)
+        if answer is None:
             raise PartError("part=after_think but the response has no </think> (thinking never ended)")
-        return text[index + len(_THINK_END):]
+        return answer
     if part == "answer_tag":
         found = _ANSWER_RE.findall(text)
         if not found:

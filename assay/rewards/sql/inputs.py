@@ -34,12 +34,12 @@ from typing import Literal
 from pydantic import Field
 
 from assay.reward import Options as BaseOptions
+from assay.text import after_reasoning
 from assay.types import Judgment, Sample
 
 ExtractMode = Literal["fenced", "tag", "whole"]
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_THINK_END = "</think>"
 
 
 class SqlInputOptions(BaseOptions):
@@ -67,8 +67,8 @@ def _unfence(text: str) -> str:
 
 def extract_query(text: str, mode: ExtractMode = "fenced", tag: str = "answer") -> Extracted:
     """The predicted query in a response by ``mode`` (see the module docstring)."""
-    if _THINK_END in text:
-        text = text.rsplit(_THINK_END, 1)[1]
+    answer = after_reasoning(text)
+    text = text if answer is None else answer
     if mode == "whole":
         query = _unfence(text)
         return Extracted(query or None, "the whole response")
