@@ -937,3 +937,14 @@ def test_think_layout_and_cosine_agree_with_installed_trl():
     samples = [Sample(response=c[0]["content"], reference=r"\frac{1}{3}", extra={"completion_tokens": n}) for c, n in zip(completions, lengths)]
     got = [j.score for j in CosineLength(max_len=100, length_field="completion_tokens").score(samples)]
     assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_a_custom_pattern_is_checked_by_the_engine_that_runs_it():
+    """Patterns run on the ``regex`` module: one that only ``regex`` reads (a possessive
+    quantifier before Python 3.11's re, an atomic group, \\p{...}) is accepted when the config is
+    read, and a pattern neither reads is refused then, not per sample."""
+    from assay.rewards.rules.extraction import compile_pattern
+
+    assert compile_pattern(r"answer: (\p{Lu}+)").search("answer: ABC").group(1) == "ABC"
+    with pytest.raises(ValueError, match="is not a valid regular expression"):
+        compile_pattern(r"answer: (\d+")

@@ -43,7 +43,9 @@ import re
 import string
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import regex
 
 from assay.text import shorten
 
@@ -370,12 +372,13 @@ def last_line(text: str) -> str | None:
     return lines[-1] if lines else None
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a custom extraction pattern; it must have exactly one group. A clear error
-    otherwise (raised when the reward is built, not per sample)."""
+def compile_pattern(pattern: str) -> Any:
+    """Compile a custom extraction pattern with the ``regex`` module, the engine that runs it
+    (under a time limit, ``bounds.BoundedPattern``); it must have exactly one group. A clear
+    error otherwise (raised when the reward is built, not per sample)."""
     try:
-        compiled = re.compile(pattern, re.DOTALL)
-    except re.error as error:
+        compiled = regex.compile(pattern, regex.DOTALL)
+    except regex.error as error:
         raise ValueError(f"extraction pattern {pattern!r} is not a valid regular expression: {error}") from error
     if compiled.groups != 1:
         raise ValueError(f"extraction pattern {pattern!r} must have exactly one group, it has {compiled.groups}")
