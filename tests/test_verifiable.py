@@ -948,3 +948,17 @@ def test_a_custom_pattern_is_checked_by_the_engine_that_runs_it():
     assert compile_pattern(r"answer: (\p{Lu}+)").search("answer: ABC").group(1) == "ABC"
     with pytest.raises(ValueError, match="is not a valid regular expression"):
         compile_pattern(r"answer: (\d+")
+
+
+def test_per_sample_schema_text_is_built_once_per_group(monkeypatch):
+    """An RL group shares one schema text: it is parsed and compiled once, the rest are cache hits."""
+    from assay.rewards.rules import json_format
+
+    parsed = []
+    real = json_format.parse_json
+    monkeypatch.setattr(json_format, "parse_json", lambda text: parsed.append(text) or real(text))
+    schema = '{"type": "object", "required": ["a"]}'
+    reward = JsonSchema()
+    scores = [j.score for j in reward.score([Sample(response=r, extra={"schema": schema}) for r in ('{"a": 1}', '{"b": 1}', '{"a": 2}')])]
+    assert scores == [1.0, 0.0, 1.0]
+    assert parsed.count(schema) == 1 and len(reward._sample_validators) == 1

@@ -378,6 +378,13 @@ class JsonSchema(Reward):
         bounded = bounded_validator_class(cls)
         return bounded(schema, registry=_local_registry(), format_checker=cls.FORMAT_CHECKER if self.options.check_formats else None)
 
+    def _cached_validator(self, key: str) -> Any:
+        with self._lock:
+            validator = self._sample_validators.get(key)
+            if validator is not None:
+                self._sample_validators.move_to_end(key)
+            return validator
+
     def _sample_validator(self, sample: Sample) -> Any:
         """The validator for the sample's own schema, or an ``input`` failure."""
         field = self.options.schema_field
@@ -387,25 +394,28 @@ class JsonSchema(Reward):
         if isinstance(schema, str):
             if len(schema) > self.options.max_schema_chars:
                 return Judgment.fail("input", f"the sample's {field!r} has {len(schema):,} characters, over max_schema_chars ({self.options.max_schema_chars:,})")
+            key = "text:" + schema  # an RL group's samples share the text: found before any parsing
+            cached = self._cached_validator(key)
+            if cached is not None:
+                return cached
             try:
                 schema = parse_json(schema)
             except ValueError as error:
                 return Judgment.fail("input", f"the sample's {field!r} is not valid JSON: {error}", raw=shorten(sample.get(field), 2000))
-        try:
-            key = json.dumps(schema, sort_keys=True, default=str)
-        except (RecursionError, ValueError):
-            return Judgment.fail("input", f"the sample's {field!r} is nested too deeply or recursive")
-        if len(key) > self.options.max_schema_chars:
-            return Judgment.fail("input", f"the sample's {field!r} is {len(key):,} characters as JSON, over max_schema_chars ({self.options.max_schema_chars:,})")
+        else:
+            try:
+                key = "json:" + json.dumps(schema, sort_keys=True, default=str)
+            except (RecursionError, ValueError):
+                return Judgment.fail("input", f"the sample's {field!r} is nested too deeply or recursive")
+            if len(key) > self.options.max_schema_chars + 5:
+                return Judgment.fail("input", f"the sample's {field!r} is {len(key) - 5:,} characters as JSON, over max_schema_chars ({self.options.max_schema_chars:,})")
+            cached = self._cached_validator(key)
+            if cached is not None:
+                return cached
         if _uses(schema, {"unevaluatedProperties", "patternProperties"}) == {"unevaluatedProperties", "patternProperties"}:
             # jsonschema matches patternProperties for unevaluatedProperties with its own `re`,
             # which no time limit can stop: refused for untrusted (per-sample) schemas
             return Judgment.fail("input", f"the sample's {field!r} combines unevaluatedProperties with patternProperties, which per-sample schemas may not (their patterns could not be time-limited)")
-        with self._lock:
-            validator = self._sample_validators.get(key)
-            if validator is not None:
-                self._sample_validators.move_to_end(key)
-                return validator
         try:
             validator = self._validator(schema, f"the sample's {field!r}")
         except ValueError as error:
