@@ -45,11 +45,11 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from assay.cli.common import SetupError, load_for_input, report
     from assay.compose.load import build_composite
-    from assay.files.jsonl import count_lines
+    from assay.files.jsonl import has_rows
     from assay.files.score_file import score_file
     from assay.spec import read_config
 
-    if args.input.is_file() and count_lines(args.input) == 0:  # before the config loads a model
+    if args.input.is_file() and not has_rows(args.input):  # before the config loads a model
         print(f"error: {args.input}: no rows to score (the file is empty or only blank lines); {args.output} left as it was", file=sys.stderr)
         return 2
     if args.resume and args.engine == "ray":

@@ -153,8 +153,16 @@ def read_rows(
 
 
 def count_lines(path: str | Path) -> int:
+    """The number of non-blank lines (the rows a progress bar counts)."""
     with open(path, "rb") as handle:
         return sum(1 for line in handle if line.strip())
+
+
+def has_rows(path: str | Path) -> bool:
+    """Whether the file has a non-blank line: stops at the first one (an emptiness check that
+    does not read a large file twice)."""
+    with open(path, "rb") as handle:
+        return any(line.strip() for line in handle)
 
 
 def write_row(handle: TextIO, row: dict[str, Any]) -> None:
