@@ -417,6 +417,20 @@ def test_rubric_generation_and_consistency_filter(tmp_path) -> None:
     assert '"format": "assay.rubric"' in saved.read_text()
 
 
+def test_an_echoed_rubric_prompt_is_not_a_rubric():
+    """A generator that writes its prompt back offers the prompt's example array: a parse
+    failure, not a two-criterion rubric about final answers and steps."""
+    from assay.rewards.judges import prompting
+    from assay.rewards.judges.rubric import parse_rubric
+    from assay.types import Failure
+
+    _, user = prompting.render("rubric_generate", question="Capital of France?", reference="", min_criteria="2", max_criteria="4", guard="")
+    echoed = parse_rubric(user)
+    assert isinstance(echoed, Failure) and echoed.kind == "parse" and "echoed" in echoed.message
+    own = parse_rubric(user + '\n\nThe capital matters.\n[{"text": "Names Paris.", "weight": 5, "kind": "hard_rule"}]')
+    assert isinstance(own, Rubric) and [c.text for c in own.criteria] == ["Names Paris."]
+
+
 # --- injection probe -------------------------------------------------------------------------------------------
 
 

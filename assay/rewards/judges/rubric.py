@@ -44,7 +44,7 @@ from assay.backends.settings import BackendOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
 from assay.rewards.judges.base import JudgeCore
-from assay.rewards.judges.verdicts import json_objects, parse_criterion, prepare
+from assay.rewards.judges.verdicts import echoed_at, ends_mid_instruction, json_objects, parse_criterion, prepare
 from assay.text import prompt_text, reference_shown, shorten
 from assay.types import Failure, Judgment, Sample
 
@@ -235,11 +235,16 @@ def parse_rubric(raw: str) -> Rubric | Failure:
     text = prepare(raw)
     if isinstance(text, Failure):
         return text
-    arrays = [value for _, _, value in json_objects(text) if isinstance(value, list) and value]
-    objects = [value.get("criteria") for _, _, value in json_objects(text) if isinstance(value, dict) and isinstance(value.get("criteria"), list)]
+    if ends_mid_instruction(text):
+        return Failure("parse", "the generator's output ends in the middle of the prompt's instructions: the prompt was echoed back and cut off (max_tokens?)", raw)
+    found = json_objects(text)
+    kept = [(start, end, value) for start, end, value in found if not echoed_at(text, start, end)]  # the prompt's own example, echoed
+    arrays = [value for _, _, value in kept if isinstance(value, list) and value]
+    objects = [value.get("criteria") for _, _, value in kept if isinstance(value, dict) and isinstance(value.get("criteria"), list)]
     candidates = arrays + objects
     if not candidates:
-        return Failure("parse", "no JSON array of criteria found in the generator's output", raw)
+        echo = " (the only one was the prompt's own example, echoed back)" if len(kept) < len(found) else ""
+        return Failure("parse", f"no JSON array of criteria found in the generator's output{echo}", raw)
     try:
         rubric = Rubric.coerce(candidates[-1])
     except ValueError as error:
