@@ -89,11 +89,15 @@ class SandboxedFunction:
     returns one Judgment per sample (see the module docstring for the outcomes). The reward
     class (``assay.rewards.function``) wraps it; ``assay reward-gen`` uses it directly."""
 
-    def __init__(self, file: Path, function: str, where: str, timeout_seconds: float = 5.0, memory_mb: int = 512, batch_size: int = 16,
-                 limits: dict[str, Any] | None = None, backend: str = "auto") -> None:
+    def __init__(self, file: Path | None, function: str, where: str, timeout_seconds: float = 5.0, memory_mb: int = 512, batch_size: int = 16,
+                 limits: dict[str, Any] | None = None, backend: str = "auto", source: str | None = None) -> None:
         from assay.sandbox import Limits, Sandbox
 
-        self.source = Path(file).read_text(encoding="utf-8")
+        if source is None:
+            if file is None:
+                raise ValueError("give the function's file or its source")
+            source = Path(file).read_text(encoding="utf-8")
+        self.source = source
         self.function = function
         self.where = where
         self.batch_size = batch_size
