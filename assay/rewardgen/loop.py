@@ -117,7 +117,9 @@ class RewardGenResult:
         for c in self.candidates:
             value = f"{c.agreement.value:.3f}" if c.agreement else "-"
             mark = " *" if c is best else ""
-            rows.append(f"{c.round:>5}  {c.origin[:22]:<22} {c.status:<18} {value:>9}  {c.summary()}{mark}")
+            summary = c.summary()
+            summary = summary if len(summary) <= 150 else summary[:149] + "…"
+            rows.append(f"{c.round:>5}  {c.origin[:22]:<22} {c.status:<18} {value:>9}  {summary}{mark}")
         rows.append("(* kept)" if best else "no candidate ran: nothing to keep")
         return "\n".join(rows)
 

@@ -5,7 +5,7 @@ line, ``# assay-provenance: {...}``, that ``read_provenance`` reads back.
     # Reward function written by `assay reward-gen`; run it in the sandbox:
     #   {type: function, path: "reward.py:reward", sandbox: true}
     # task: reward answers that end with a question
-    # model: gemma-3-270m (round 2 of 3 kept)
+    # model: gemma-3-270m; rounds: 3 of 3 run; kept: round 2 (model)
     # agreement: accuracy 0.875 at threshold 0.5 on 8 examples (0 without a score)
     # date: 2026-12-01T22:30:00Z
     # assay-provenance: {"task": ..., "model": ..., ...}
@@ -33,7 +33,8 @@ def header(provenance: dict[str, Any], file_name: str) -> str:
         "# Reward function written by `assay reward-gen`; run it in the sandbox:",
         f'#   {{type: function, path: "{file_name}:reward", sandbox: true}}',
         line(f"task: {provenance.get('task', '')}"),
-        line(f"model: {provenance.get('model', '')} (round {provenance.get('best_round')} of {provenance.get('rounds')} kept, from {provenance.get('origin')})"),
+        line(f"model: {provenance.get('model', '')}; rounds: {provenance.get('rounds_run')} of {provenance.get('rounds')} run; "
+             f"kept: round {provenance.get('best_round')} ({provenance.get('origin')})"),
         line(f"agreement: {agreement}"),
         line(f"examples: {provenance.get('examples')} (sha256 {str(provenance.get('examples_sha256', ''))[:16]})"),
         line(f"date: {provenance.get('date')}"),
