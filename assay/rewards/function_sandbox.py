@@ -108,13 +108,16 @@ class SandboxedFunction:
 
     def score(self, samples: list[Sample]) -> list[Judgment]:
         from assay.sandbox import SandboxError
-        from assay.sandbox.backends import sandbox_view
+        from assay.sandbox.backends import others_can_read, sandbox_view
 
         try:
             backend = self.sandbox.backend
             backend.check()
         except SandboxError as error:
             return [Judgment.fail("backend", f"the sandbox cannot run the function: {error}") for _ in samples]
+        if os.geteuid() == 0 and backend.name != "subprocess" and not others_can_read(self.path):
+            return [Judgment.fail("backend", f"the function's snapshot ({self.path}) is not readable by the sandbox's user (nobody): a folder "
+                                  "above it is not searchable by others; set TMPDIR to a folder others can read") for _ in samples]
         module = self.path if backend.name == "subprocess" else sandbox_view(self.path)
         nonce = secrets.token_hex(16)
         jobs, inputs = [], []
