@@ -63,7 +63,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "sql_syntax": Entry("assay.rewards.sql.partial:SqlSyntax", "1 when the predicted query compiles (the database's EXPLAIN) or parses (sqlglot, sqlite dialect)", "sql", "sql"),
     "sql_schema_linking": Entry("assay.rewards.sql.partial:SqlSchemaLinking", "Jaccard of the tables and columns referenced by predicted and gold query (sqlglot), Reasoning-SQL", "sql", "sql"),
     "sql_ngram": Entry("assay.rewards.sql.partial:SqlNgram", "Jaccard of the token n-grams of predicted and gold query, Reasoning-SQL", "sql"),
-    "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name; sandbox: true runs it in the sandbox", "custom"),
+    "function": Entry("assay.rewards.function:ImportedFunction", "your own function f(response, reference, **fields) -> float | (float, str), from file.py:name or module:name", "custom"),
     "process": Entry("assay.rewards.process.steps:ProcessReward", "per-step scores from any reward, aggregated (min/mean/last/product), first error located", "process"),
     "step_arithmetic": Entry("assay.rewards.process.arithmetic:StepArithmetic", "checks the arithmetic a step asserts (GSM8K <<a-b=c>> annotations, a op b = c chains, "
         "LaTeX), exactly; abstains with no claim", "process"),

@@ -90,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
     except (InputError, ConfigError, ValidationError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    backend = build_backend(options, namespace="reward_gen")
+    from assay.rewardgen.loop import PROMPT
+    from assay.rewards.judges.prompting import prompt_version
+
+    backend = build_backend(options, namespace=f"reward_gen:{prompt_version(PROMPT)}")
     print(f"reward-gen: {len(examples.items)} {examples.kind} examples from {args.examples}; model {options.model} at "
           f"{options.base_url if options.backend == 'openai' else 'local'} ({args.config}: {where}); up to {args.rounds} rounds", file=sys.stderr)
 
