@@ -119,7 +119,8 @@ class RewardGenResult:
             mark = " *" if c is best else ""
             summary = c.summary()
             summary = summary if len(summary) <= 150 else summary[:149] + "…"
-            rows.append(f"{c.round:>5}  {c.origin[:22]:<22} {c.status:<18} {value:>9}  {summary}{mark}")
+            origin = c.origin if c.origin == "model" else "start: " + c.origin.removeprefix("start: ").replace("\\", "/").rsplit("/", 1)[-1]
+            rows.append(f"{c.round:>5}  {origin[:22]:<22} {c.status:<18} {value:>9}  {summary}{mark}")
         rows.append("(* kept)" if best else "no candidate ran: nothing to keep")
         return "\n".join(rows)
 
