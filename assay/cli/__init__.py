@@ -5,6 +5,7 @@
     assay compare pairs.jsonl --config judge.yaml --output judged.jsonl
     assay bench rm-bench --config rewards.yaml --data-dir ../shared/data --output runs/rmb
     assay calibrate labelled.jsonl --method platt --output fit.json
+    assay reward-gen --task "..." --examples labelled.jsonl --config judge.yaml --output reward.py
     assay serve --config rewards.yaml --port 8000
     assay train head pairs.jsonl --output runs/head
 """
@@ -22,6 +23,7 @@ COMMANDS = {
     "compare": "assay.cli.compare",
     "bench": "assay.cli.bench",
     "calibrate": "assay.cli.calibrate",
+    "reward-gen": "assay.cli.reward_gen",
     "serve": "assay.cli.serve",
     "search": "assay.cli.search",
     "train": "assay.cli.train",

@@ -7,6 +7,13 @@ the shape most users already have; see ``assay.reward.FunctionReward`` for how i
     rewards:
       mine: {type: function, path: "my_rewards.py:length_score"}
 
+With ``sandbox: true`` the function is not imported into this process: it runs in the
+sandbox, for code you do not trust (``assay.rewards.function_sandbox`` says how, with its
+options ``timeout_seconds``, ``memory_mb``, ``batch_size``, ``limits``, ``backend``):
+
+    rewards:
+      generated: {type: function, path: "reward.py:reward", sandbox: true}
+
 The ``function`` comparator (``FunctionComparator``) decides a pair with your function, or
 replays verdicts saved earlier (a published judge's outputs):
 
@@ -22,16 +29,43 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from assay.reward import Comparator, FunctionReward, Options, identity_of
-from assay.types import Pair, Preference, prompt_text, text_of
+from assay.reward import Comparator, FunctionReward, Options, Reward, identity_of
+from assay.types import Judgment, Pair, Preference, Sample, prompt_text, text_of
 
 
 class FunctionOptions(Options):
     path: str  # "file.py:name" (relative to the config file, then the working directory) or "package.module:name"
+    sandbox: bool = False
+    """Run the function in the sandbox instead of importing it (for code you do not trust); a ``file.py:name`` path only."""
+    timeout_seconds: float = Field(5.0, gt=0, le=600)
+    """With ``sandbox``: time limit per sample."""
+    memory_mb: int = Field(512, ge=64)
+    """With ``sandbox``: address space per sample, in MiB."""
+    batch_size: int = Field(16, ge=1, le=1024)
+    """With ``sandbox``: samples per sandbox start."""
+    limits: dict[str, Any] = {}
+    """With ``sandbox``: other sandbox limits (assay.sandbox.Limits fields: processes, output_bytes, ...)."""
+    backend: Literal["auto", "bwrap", "unshare", "subprocess"] = "auto"
+    """With ``sandbox``: ``auto`` is bubblewrap, else unshare; ``subprocess`` (no isolation) only when named."""
+
+    @model_validator(mode="after")
+    def _sandbox_keys(self) -> FunctionOptions:
+        from assay.rewards.function_sandbox import SANDBOX_OPTIONS
+
+        stray = [k for k in SANDBOX_OPTIONS if k in self.model_fields_set]
+        if stray and not self.sandbox:
+            raise ValueError(f"{', '.join(stray)} apply only with sandbox: true")
+        if self.sandbox and not self.path.rpartition(":")[0].endswith(".py"):
+            raise ValueError(f"sandbox: true runs a file: path must look like 'file.py:name', got {self.path!r}")
+        if self.sandbox and self.limits:
+            from assay.sandbox.limits import Limits
+
+            Limits.of(self.limits)
+        return self
 
 
 def import_function(path: str, base_dir: Path | None = None) -> Callable[..., Any]:
@@ -70,6 +104,11 @@ class ImportedFunction(FunctionReward):
     Options = FunctionOptions
     options: FunctionOptions
 
+    def __new__(cls, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> Any:
+        if options.get("sandbox") is True:
+            return SandboxedFunctionReward(name, base_dir=base_dir, **options)
+        return super().__new__(cls)
+
     def __init__(self, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> None:
         path = FunctionOptions.model_validate(options).path
         try:
@@ -77,6 +116,66 @@ class ImportedFunction(FunctionReward):
         except Exception as error:  # noqa: BLE001 - any failure of the user's file: named, no traceback
             raise load_error(name, path, error) from None
         super().__init__(fn, name=name, **options)
+
+
+class SandboxedFunctionReward(Reward):
+    """``{type: function, path: "file.py:name", sandbox: true}``: the function run in the
+    sandbox (``assay.rewards.function_sandbox``), never imported here. Built by
+    ``ImportedFunction`` when the options say ``sandbox: true``."""
+
+    type_name = "function"
+    Options = FunctionOptions
+    options: FunctionOptions
+
+    def __init__(self, name: str | None = None, *, base_dir: Path | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        from assay.rewards.function_sandbox import SandboxedFunction
+
+        o = self.options
+        target, _, attribute = o.path.rpartition(":")
+        candidates = [Path(target)] if Path(target).is_absolute() else [Path(base_dir or ".") / target, Path.cwd() / target]
+        file = next((c for c in candidates if c.is_file()), None)
+        if file is None:
+            from assay.spec import ConfigError
+
+            where = f"rewards.{name}.path" if name else "path"
+            raise ConfigError(f"{where}: function file {target!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})")
+        problem = defines(file.read_text(encoding="utf-8", errors="replace"), attribute)
+        if problem:
+            from assay.spec import ConfigError
+
+            raise ConfigError(f"{f'rewards.{name}.path' if name else 'path'}: {o.path!r} could not be loaded: {problem}")
+        self.file = file
+        self.runner = SandboxedFunction(file, attribute, o.path, o.timeout_seconds, o.memory_mb, o.batch_size, o.limits, o.backend)
+
+    def identity(self) -> str:
+        return identity_of(self, self.runner.source)
+
+    def score_batch(self, samples: list[Sample]) -> list[Judgment]:
+        return self.runner.score(samples)
+
+
+def defines(source: str, name: str) -> str | None:
+    """Why ``source`` cannot be the file of a function ``name`` (read with ``ast``, never run),
+    or None: a syntax error (with its line), or no top-level definition of that name."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        return f"syntax error at line {error.lineno}: {error.msg}"
+    except (ValueError, RecursionError, MemoryError) as error:
+        return f"the file cannot be parsed ({type(error).__name__})"
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return None
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return None
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == name for a in node.names):
+            return None
+    return f"the file defines no top-level {name!r}"
 
 
 def load_error(name: str | None, path: str, error: BaseException) -> Exception:
