@@ -109,6 +109,25 @@ def resolve_failure_score(value: float | str | None) -> float:
     return float(value)
 
 
+def set_step(reward: Any, step: int | None) -> None:
+    """Give the trainer's step to a reward and every component under it that keeps one: the
+    composite's weight schedules read it, a ``remote`` component sends it to its server (whose
+    schedules then move). None (the trainer gave no step) changes nothing."""
+    if step is None:
+        return
+    todo, seen = [reward], set()
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if hasattr(item, "step"):
+            item.step = int(step)
+        components = getattr(item, "components", None)
+        if isinstance(components, dict):
+            todo.extend(components.values())
+
+
 def component_names(reward: Reward) -> list[str]:
     """The named components of a composed reward (a plain reward is its own component)."""
     return list(reward.components) if isinstance(reward, CompositeReward) else [reward.name]

@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from assay.compose.composite import total_level_steps
-from assay.integrations.common import cached_reward, config_key, read_once
+from assay.integrations.common import cached_reward, config_key, read_once, set_step
 from assay.rewards.process.steps import step_scores_of
 from assay.types import Judgment, Sample, prompt_text
 
@@ -99,11 +99,6 @@ def _forget(key: Any) -> None:
         _BATCHES.pop(key, None)
 
 
-def _set_step(reward: Any, step: int | None) -> None:
-    if step is not None:
-        reward.step = step
-
-
 def score_batch(config: Config, samples: list[Sample], step: int | None = None) -> list[Judgment]:
     """The config's judgments for a batch, computed once per (config, step, batch content)."""
     reward = cached_reward(config)
@@ -111,7 +106,7 @@ def score_batch(config: Config, samples: list[Sample], step: int | None = None) 
     future, owner = _claim(key)
     if owner:
         try:
-            _set_step(reward, step)
+            set_step(reward, step)
             future.set_result(reward.score(samples))
         except BaseException as error:
             future.set_exception(error)
@@ -127,7 +122,7 @@ async def ascore_batch(config: Config, samples: list[Sample], step: int | None =
     future, owner = _claim(key)
     if owner:
         try:
-            _set_step(reward, step)
+            set_step(reward, step)
             future.set_result(await reward.ascore(samples))
         except BaseException as error:
             future.set_exception(error)

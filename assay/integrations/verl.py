@@ -41,6 +41,12 @@ split as the process rewards split it (``split_steps``); a step the reward absta
 gets nothing at its token. :func:`token_rewards` does the placement for one response and
 works without veRL. ``compute_score_batch(..., step_rewards=True)`` adds each response's
 ``step_scores`` (a list, empty when the config has no process reward) to its dict.
+
+The trainer's step: each function takes ``step`` (the global step) and gives it to the
+composed reward (weight schedules) and to any ``remote`` component (its server's
+schedules). veRL 0.9.1's own reward managers do not pass the step to a reward function;
+the ``assay_steps`` manager passes the batch's ``meta_info["global_steps"]`` when veRL put
+one there (it does on the batches it generates from).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from assay.integrations.common import cached_reward, flat_results, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, flat_results, resolve_config, resolve_failure_score, set_step
 from assay.rewards.process.steps import split_steps, step_scores_of
 from assay.types import Judgment, Sample
 
@@ -88,10 +94,12 @@ def compute_score(
     extra_info: dict[str, Any] | None = None,
     config: Config = None,
     failure_score: float | str | None = None,
+    step: int | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """veRL's per-response reward function (sync)."""
     reward = cached_reward(resolve_config(config))
+    set_step(reward, step)
     _refuse_group_steps(reward, "compute_score")
     judgments = reward.score([make_sample(data_source, solution_str, ground_truth, extra_info)])
     return _results(judgments, reward, failure_score)[0]
@@ -104,12 +112,14 @@ async def compute_score_async(
     extra_info: dict[str, Any] | None = None,
     config: Config = None,
     failure_score: float | str | None = None,
+    step: int | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """veRL's per-response reward function, ``async def`` (veRL awaits it on its event loop)."""
     import asyncio
 
     reward = await asyncio.to_thread(cached_reward, resolve_config(config))
+    set_step(reward, step)
     _refuse_group_steps(reward, "compute_score_async")
     judgments = await reward.ascore([make_sample(data_source, solution_str, ground_truth, extra_info)])
     return _results(judgments, reward, failure_score)[0]
@@ -123,6 +133,7 @@ def compute_score_batch(
     config: Config = None,
     failure_score: float | str | None = None,
     step_rewards: bool = False,
+    step: int | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """veRL's ``batch`` reward manager function: every response of the step scored in one
@@ -132,6 +143,7 @@ def compute_score_batch(
         raise ValueError(f"compute_score_batch: {len(data_sources)} data_sources, {n} solution_strs, {len(ground_truths)} ground_truths")
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     reward = cached_reward(resolve_config(config))
+    set_step(reward, step)
     samples = [make_sample(d, s, g, e) for d, s, g, e in zip(data_sources, solution_strs, ground_truths, infos, strict=True)]
     if reward.needs_whole_groups and any(s.group is None for s in samples):
         raise ValueError(f"compute_score_batch: this config scores samples within their group; put the group id in every extra_info ({' or '.join(GROUP_KEYS)})")
