@@ -17,8 +17,12 @@ this file::
 Every call returns a dict with the same keys for every sample (veRL takes the keys of the
 first sample): ``score`` (the total), ``failed`` (1 when the total could not be computed,
 else 0), ``failure_kind`` (``parse``/``backend``/``timeout``/``input``/``internal``,
-``abstained``, or empty), ``rationale`` (why this score), and one key per named reward with
-that component's score (NaN when that component failed). A failed total is NaN unless you
+``abstained``, or empty), ``rationale`` (why this score), and per named reward its score
+(NaN when that component failed), ``<name>/failed`` (1 when it failed) and
+``rationale/<name>`` (its rationale, failures labelled with their kind); a ``remote``
+component's server components get the same three keys as ``<name>/<server component>``.
+veRL's validation turns the numeric keys into metrics (``val-aux/<data source>/<key>/mean@N``)
+and writes every key into its rollout and validation dumps. A failed total is NaN unless you
 set ``failure_score`` (reward kwarg or ``ASSAY_FAILURE_SCORE``): veRL needs a number, and
 assay will not invent one for you. With NaN, a broken reward shows in the curves at once;
 with ``failure_score`` you choose the penalty, and ``failed`` still counts every failure.
@@ -84,7 +88,7 @@ def _refuse_group_steps(reward: Any, where: str) -> None:
 
 
 def _results(judgments: list[Judgment], reward: Any, failure_score: float | str | None) -> list[dict[str, Any]]:
-    return flat_results(judgments, reward, resolve_failure_score(failure_score))
+    return flat_results(judgments, reward, resolve_failure_score(failure_score), rationales=True)
 
 
 def compute_score(

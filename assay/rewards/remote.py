@@ -24,7 +24,9 @@ a request probes it again. When all are down the samples are ``backend`` failure
 Hugging Face tokenizer directory) when given, else approximately: ``ceil(characters / 4)``
 of each sample's prompt, response and reference text. ``step`` (set by the trainer adapters
 from the trainer's global step, see :func:`assay.integrations.common.set_step`) is sent with
-each request, so the server's weight schedules follow training.
+each request, so the server's weight schedules follow training. The server's components
+(``served_components``: ``components`` if given, else its ``/health``) are what the trainer
+adapters log as series of their own, ``<this reward>/<component>``.
 
     rewards:
       served: {type: remote, url: "http://reward-host:8000", token_env: ASSAY_TOKEN}
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 from typing import Any, ClassVar, Literal
@@ -51,6 +54,8 @@ from assay.reward import Options as BaseOptions
 from assay.reward import Reward, check_score
 from assay.text import groups_of, reference_shown
 from assay.types import Judgment, Sample
+
+log = logging.getLogger("assay.rewards.remote")
 
 
 def _checked_url(url: str) -> str:
@@ -110,6 +115,7 @@ class RemoteReward(Reward):
         rpm: float | None = Field(None, gt=0)  # requests a minute, every attempt counted
         tpm: float | None = Field(None, gt=0)  # tokens a minute (see tokenizer)
         tokenizer: str | None = None  # a local Hugging Face tokenizer for tpm; else ceil(characters / 4)
+        components: list[str] | None = None  # the server's component names for the trainers' logs; else asked of /health
 
         @field_validator("url")
         @classmethod
@@ -151,6 +157,30 @@ class RemoteReward(Reward):
                                    rotation=o.rotation, cooldown=o.cooldown, rpm=o.rpm, tpm=o.tpm)
         self.step: int | None = None  # the trainer's step, sent with each request (set_step)
         self._tokenizer: Any = None
+        self._served: list[str] | None = None
+
+    def served_components(self) -> list[str]:
+        """The server's named components, which the trainer adapters log as series of their
+        own (``<this reward>/<component>``): ``components`` when given, else the ``rewards``
+        its ``GET /health`` lists (the first server that answers), asked once per process; []
+        when none answers then (the series keep the same keys for the whole run)."""
+        if self._served is None:
+            self._served = list(self.options.components) if self.options.components is not None else self._ask_health()
+        return self._served
+
+    def _ask_health(self) -> list[str]:
+        import httpx
+
+        for url in self.options.servers:
+            try:
+                answer = httpx.get(url + "/health", timeout=min(5.0, self.options.timeout))
+                names = answer.json().get("rewards")
+            except (httpx.HTTPError, ValueError, AttributeError):
+                continue
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                return names
+        log.warning("remote %s: no server answered GET /health with its rewards; their components are not logged apart (set components: [...])", self.name)
+        return []
 
     def tokens(self, samples: list[Sample]) -> int:
         """The tokens a request of these samples spends of ``tpm``: by ``tokenizer`` when

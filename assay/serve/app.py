@@ -12,7 +12,8 @@ says what was wrong, and never takes the server down):
 - ``POST /v1/compare`` ``{"pairs": [{"prompt"?, "response_a", "response_b", "reference"?}]}``
   -> ``{"preferences": [{"winner", "probability", "rationale", "failure"}]}``.
 - ``POST /get_reward`` (OpenRLHF's remote reward) ``{"query": [...], "prompts": [...],
-  "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures"}``;
+  "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures",
+  "component_rationales"}`` (``extra_logs``: ``failed``, each component and ``<name>/failed``);
   a failed total is ``NaN`` (Python's ``json`` reads it) unless the server was started with
   a ``failure_score``, and ``extra_logs.failed`` marks it.
 - ``GET /health`` (no auth): ``{"status": "ok", ...}``; 503 while shutting down, and 503 with
