@@ -227,3 +227,45 @@ def _verl_importable() -> bool:
     except Exception:  # noqa: BLE001
         return False
     return True
+
+
+def test_a_5xx_or_a_timeout_fails_over_and_a_4xx_does_not():
+    """Stand-ins on loopback: one answers 503, one never answers in time, one answers 422; the
+    first two fail over to the real server, the 422 (a malformed request) fails at once."""
+    import http.server
+
+    def stand_in(status: int | None):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers["content-length"]))
+                if status is None:
+                    time.sleep(3)  # past the client's timeout
+                    return
+                body = b'{"error": {"status": %d, "message": "stand-in"}}' % status
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    (broken, url_503), (slow, url_slow), (picky, url_422) = stand_in(503), stand_in(None), stand_in(422)
+    try:
+        with ServerThread(CONFIG) as server:
+            for bad in (url_503, url_slow):
+                remote = RemoteReward(urls=[bad, server.url], timeout=1.5, retries=2)
+                [judged] = remote.score([Sample(response="4", reference="4")])
+                assert judged.ok and judged.meta["remote"] == {"url": server.url, "attempts": 2}, judged.rationale
+                assert bad in remote.http.cooling()
+            remote = RemoteReward(urls=[url_422, server.url], retries=2)
+            [refused] = remote.score([Sample(response="4", reference="4")])
+            assert refused.failure.kind == "input" and "422" in refused.rationale and remote.http.calls == 1
+    finally:
+        for httpd in (broken, slow, picky):
+            httpd.shutdown()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,7 +88,7 @@ class FailoverClient:
         self.answered = dict.fromkeys(self.urls, 0)  # 200 answers per server (for reports and tests)
         self.failed = dict.fromkeys(self.urls, 0)  # failed attempts per server
         self._turn = 0
-        self._semaphores: dict[int, asyncio.Semaphore] = {}  # one per event loop
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()  # one per event loop
 
     @property
     def calls(self) -> int:
@@ -120,7 +121,10 @@ class FailoverClient:
     async def post(self, path: str, payload: bytes, tokens: float = 0.0) -> Answer:
         """POST to a server, failing over as the module docstring says; ``tokens`` is what
         the request spends of ``tpm``. Raises the last BackendError when every attempt failed."""
-        semaphore = self._semaphores.setdefault(id(asyncio.get_running_loop()), asyncio.Semaphore(self.concurrency))
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.concurrency)
         tried: set[str] = set()  # this round's servers
         used: set[str] = set()  # every server this request tried
         last: BackendError | None = None

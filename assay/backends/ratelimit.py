@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 
 class TokenBucket:
@@ -37,7 +38,7 @@ class TokenBucket:
         self.level = self.capacity  # starts full
         self.updated: float | None = None
         self.waited_s = 0.0  # total time callers spent waiting here (for reports and tests)
-        self._locks: dict[int, asyncio.Lock] = {}  # one per event loop: a Lock is bound to its loop
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()  # a Lock is bound to its loop
 
     def _refill(self, now: float) -> None:
         if self.updated is not None:
@@ -48,7 +49,10 @@ class TokenBucket:
         """Wait until ``units`` may be spent, spend them; the seconds waited."""
         if units <= 0:
             return 0.0
-        lock = self._locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
         started = time.monotonic()
         async with lock:  # first come, first served: a waiting caller holds its place
             self._refill(time.monotonic())
