@@ -41,8 +41,9 @@ When TRL passes ``log_extra``, each callable logs its rationales as the column
 mean of the scores it computed), ``assay/<name>/failed`` (the fraction of the batch that
 failed) and ``assay/<name>/failures`` (how many), and ``assay/total/failed``. A ``remote``
 component's server components are series of their own, ``<name>/<server component>``
-(metrics and rationale columns). ``mode="total"`` logs the same series for every component. The callables are instances of module-level classes holding only
-the config (a path or a dict) and names, so they pickle (TRL's async trainer runs reward
+(metrics and rationale columns). ``mode="total"`` logs the same series for every component.
+The callables are instances of module-level classes holding only the config (a path or a
+dict) and names, so they pickle (TRL's async trainer runs reward
 functions in a child process); the reward is loaded lazily, once per process.
 ``async_reward_funcs`` gives the same callables with ``async def __call__``, which TRL runs
 concurrently with its other async reward functions.
