@@ -158,7 +158,10 @@ def test_verl_compute_score_as_veRL_calls_it(tmp_path):
     ok = fn(data_source="gsm8k", solution_str="4", ground_truth="4", extra_info=extra_info)
     bad = fn(data_source="gsm8k", solution_str="raise", ground_truth="4", extra_info=extra_info)
     assert ok["score"] == 1.5 and ok["failed"] == 0 and ok["risky"] == 1.0 and ok["fmt"] == 1.0
-    assert set(ok) == set(bad) == {"score", "failed", "failure_kind", "rationale", "risky", "fmt"}
+    per_component = {f"{p}{n}" for n in ("risky", "fmt") for p in ("", "rationale/")} | {"risky/failed", "fmt/failed"}
+    assert set(ok) == set(bad) == {"score", "failed", "failure_kind", "rationale"} | per_component
+    assert (ok["risky/failed"], bad["risky/failed"], bad["fmt/failed"]) == (0, 1, 0)
+    assert bad["rationale/risky"].startswith("[internal failure]") and "injected failure" in bad["rationale/risky"]
     assert math.isnan(bad["score"]) and bad["failed"] == 1 and bad["failure_kind"] == "internal"
     assert math.isnan(bad["risky"]) and "injected failure" in bad["rationale"]
     assert all(isinstance(v, (int, float, str)) for v in bad.values())

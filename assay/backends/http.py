@@ -109,38 +109,60 @@ class JsonClient:
     async def post_timed(self, path: str, payload: Any) -> Reply:
         """:meth:`post`, with the time spent waiting for a concurrency slot (all attempts) kept
         apart from the call's own time, in :class:`Reply`."""
-        import httpx
-
-        client, semaphore = self._state()
-        url = self.base_url + path
         last: BackendError | None = None
         attempts = 0
         queued = 0.0
         for attempt in range(self.retries + 1):
             attempts = attempt + 1
-            retry_after = None
-            asked = time.perf_counter()
-            async with semaphore:
-                queued += time.perf_counter() - asked
-                self.calls += 1
-                try:
-                    # wait_for bounds the whole request; httpx's timeout bounds each phase
-                    body = {"content": payload} if isinstance(payload, bytes) else {"json": payload}  # bytes: already encoded
-                    response = await asyncio.wait_for(client.post(url, **body), self.timeout)
-                except (httpx.TimeoutException, asyncio.TimeoutError) as error:
-                    last = BackendTimeout(f"no answer from {url} within {self.timeout:g}s ({type(error).__name__})", attempts=attempts)
-                except httpx.TransportError as error:
-                    last = BackendError(f"could not reach {url}: {type(error).__name__}: {error}", attempts=attempts)
-                else:
-                    if response.status_code == 200:
-                        return Reply(response.text, attempts, queued)
-                    body = response.text[:2000]
-                    last = BackendError(f"{url} answered HTTP {response.status_code}: {body[:300]}", status=response.status_code, attempts=attempts, body=body)
-                    if response.status_code not in RETRY_STATUSES:
-                        raise last
-                    retry_after = response.headers.get("retry-after")
+            try:
+                reply = await self.post_once(path, payload)
+            except BackendError as error:
+                queued += getattr(error, "queued_s", 0.0)
+                error.attempts = attempts
+                last = error
+                if not retryable(error):
+                    raise
+            else:
+                return Reply(reply.text, attempts, queued + reply.queued_s)
             if attempt < self.retries:
-                await asyncio.sleep(self.delay(attempt, retry_after))
+                await asyncio.sleep(self.delay(attempt, last.retry_after))  # type: ignore[attr-defined]
         assert last is not None
         last.args = (f"{last.args[0]} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})",)
         raise last
+
+    async def post_once(self, path: str, payload: Any) -> Reply:
+        """One attempt, no retry: the 200 answer, or a BackendError / BackendTimeout carrying
+        ``status``, ``retry_after`` (the answer's Retry-After header, or None) and ``queued_s``.
+        :func:`retryable` says whether another attempt could help (what :meth:`post` retries)."""
+        import httpx
+
+        client, semaphore = self._state()
+        url = self.base_url + path
+        asked = time.perf_counter()
+        async with semaphore:
+            queued = time.perf_counter() - asked
+            self.calls += 1
+            retry_after = None
+            try:
+                # wait_for bounds the whole request; httpx's timeout bounds each phase
+                body = {"content": payload} if isinstance(payload, bytes) else {"json": payload}  # bytes: already encoded
+                response = await asyncio.wait_for(client.post(url, **body), self.timeout)
+            except (httpx.TimeoutException, asyncio.TimeoutError) as error:
+                failure: BackendError = BackendTimeout(f"no answer from {url} within {self.timeout:g}s ({type(error).__name__})")
+            except httpx.TransportError as error:
+                failure = BackendError(f"could not reach {url}: {type(error).__name__}: {error}")
+            else:
+                if response.status_code == 200:
+                    return Reply(response.text, 1, queued)
+                text = response.text[:2000]
+                failure = BackendError(f"{url} answered HTTP {response.status_code}: {text[:300]}", status=response.status_code, body=text)
+                retry_after = response.headers.get("retry-after")
+        failure.retry_after = retry_after  # type: ignore[attr-defined]
+        failure.queued_s = queued  # type: ignore[attr-defined]
+        raise failure
+
+
+def retryable(error: BackendError) -> bool:
+    """Whether another attempt could help: a timeout, no answer (connection refused or reset),
+    or a status in ``RETRY_STATUSES`` (408, 409, 429, 5xx)."""
+    return isinstance(error, BackendTimeout) or error.status is None or error.status in RETRY_STATUSES

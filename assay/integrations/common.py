@@ -28,6 +28,7 @@ import json
 import math
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,25 @@ def resolve_failure_score(value: float | str | None) -> float:
     return float(value)
 
 
+def set_step(reward: Any, step: int | None) -> None:
+    """Give the trainer's step to a reward and every component under it that keeps one: the
+    composite's weight schedules read it, a ``remote`` component sends it to its server (whose
+    schedules then move). None (the trainer gave no step) changes nothing."""
+    if step is None:
+        return
+    todo, seen = [reward], set()
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if hasattr(item, "step"):
+            item.step = int(step)
+        components = getattr(item, "components", None)
+        if isinstance(components, dict):
+            todo.extend(components.values())
+
+
 def component_names(reward: Reward) -> list[str]:
     """The named components of a composed reward (a plain reward is its own component)."""
     return list(reward.components) if isinstance(reward, CompositeReward) else [reward.name]
@@ -125,6 +145,69 @@ def numeric(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
+# --- per-component series: what every trainer's logs get, one series per component -------------
+def component_paths(reward: Reward) -> dict[str, tuple[str, ...]]:
+    """The series a reward's judgments are logged under, each with its path in a total's
+    details: every named component (``name``), and under a ``remote`` component each of its
+    server's components (``name/server_component``), whose judgments the server sent back
+    in the remote judgment's details."""
+    components = reward.components if isinstance(reward, CompositeReward) else {reward.name: reward}
+    paths: dict[str, tuple[str, ...]] = {}
+    for name, component in components.items():
+        paths[name] = (name,)
+        served = getattr(component, "served_components", None)
+        if callable(served):
+            for sub in served():
+                paths[f"{name}/{sub}"] = (name, sub)
+    return paths
+
+
+def judgment_at(judgment: Judgment, path: tuple[str, ...]) -> Judgment | None:
+    """The judgment at ``path`` inside a total's details (None when it is not there: a remote
+    component that failed as a whole has no server components)."""
+    current: Judgment | None = judgment
+    for key in path:
+        value = current.details.get(key) if current is not None else None
+        current = value if isinstance(value, Judgment) else None
+    return current
+
+
+def series_failed(judgment: Judgment | None) -> bool:
+    """A component's judgment counts as failed when it has a failure or was not computed (an
+    abstention is not a failure)."""
+    return judgment is None or judgment.failure is not None
+
+
+def labelled(judgment: Judgment | None) -> str:
+    """A rationale as logged: a failure's kind first, so failures read as failures."""
+    if judgment is None:
+        return "[missing] not computed"
+    if judgment.failure is not None:
+        return f"[{judgment.failure.kind} failure] {judgment.rationale}"
+    return judgment.rationale
+
+
+@dataclass
+class ComponentSummary:
+    """One component over a batch: the mean of the scores it computed (None when none), how
+    many it scored, and how many failed (or were not computed)."""
+
+    mean: float | None
+    scored: int
+    failures: int
+
+
+def summarize(judgments: list[Judgment], paths: dict[str, tuple[str, ...]]) -> dict[str, ComponentSummary]:
+    """Each series' summary over a batch (see :class:`ComponentSummary`)."""
+    out = {}
+    for name, path in paths.items():
+        found = [judgment_at(j, path) for j in judgments]
+        scores = [float(c.score) for c in found if c is not None and c.ok]  # type: ignore[arg-type]
+        failures = sum(1 for c in found if series_failed(c))
+        out[name] = ComponentSummary(sum(scores) / len(scores) if scores else None, len(scores), failures)
+    return out
+
+
 RESERVED_KEYS = ("score", "failed", "failure_kind", "rationale")
 
 
@@ -133,9 +216,11 @@ def component_key(name: str) -> str:
     return f"reward_{name}" if name in RESERVED_KEYS else name
 
 
-def flat_result(judgment: Judgment, names: list[str], failure_score: float) -> dict[str, Any]:
+def flat_result(judgment: Judgment, names: list[str] | dict[str, tuple[str, ...]], failure_score: float, rationales: bool = False) -> dict[str, Any]:
     """The fixed-key dict a veRL sample (or an OpenRLHF log row) gets: ``score``, ``failed``,
-    ``failure_kind``, ``rationale`` and one key per component (NaN when that component failed)."""
+    ``failure_kind``, ``rationale``; per component series (``component_paths``: a remote
+    component's server components too) its score (NaN when it failed) and ``<name>/failed``
+    (1 when it failed or was not computed); with ``rationales``, ``rationale/<name>``."""
     failed = not judgment.ok
     out: dict[str, Any] = {
         "score": failure_score if failed else float(judgment.score),  # type: ignore[arg-type]
@@ -143,14 +228,19 @@ def flat_result(judgment: Judgment, names: list[str], failure_score: float) -> d
         "failure_kind": "" if outcome(judgment) == "scored" else outcome(judgment),
         "rationale": judgment.rationale,
     }
-    for name in names:
-        key = component_key(name)
-        component = component_judgment(judgment, name)
-        out[key] = numeric(component.score if component else None)
+    paths = names if isinstance(names, dict) else {name: (name,) for name in names}
+    for name, path in paths.items():
+        component = judgment_at(judgment, path)
+        out[component_key(name)] = numeric(component.score if component else None)
+    for name, path in paths.items():
+        out[f"{name}/failed"] = 1 if series_failed(judgment_at(judgment, path)) else 0
+    if rationales:
+        for name, path in paths.items():
+            out[f"rationale/{name}"] = labelled(judgment_at(judgment, path))
     return out
 
 
-def flat_results(judgments: list[Judgment], reward: Any, failure_score: float) -> list[dict[str, Any]]:
-    """``flat_result`` for a batch, with the reward's component names."""
-    names = component_names(reward)
-    return [flat_result(j, names, failure_score) for j in judgments]
+def flat_results(judgments: list[Judgment], reward: Any, failure_score: float, rationales: bool = False) -> list[dict[str, Any]]:
+    """``flat_result`` for a batch, with the reward's component series."""
+    paths = component_paths(reward)
+    return [flat_result(j, paths, failure_score, rationales) for j in judgments]

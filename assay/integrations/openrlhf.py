@@ -14,9 +14,12 @@ end-of-turn tokens (``<eos>``, ``<|im_end|>``, ``</s>``, ...) removed. A query t
 contain its prompt is an ``input`` failure, not a guess. The config comes from
 ``ASSAY_CONFIG`` (or a ``config`` keyword). As in the veRL adapter, a failed total is NaN
 unless ``ASSAY_FAILURE_SCORE`` (or ``failure_score=``) names a number, and ``extra_logs``
-carries ``failed`` (1 per failed sample) and each component's score (NaN when it failed),
-which OpenRLHF logs. Rationales are numbers-only-unfriendly, so they go to a JSONL file when
-``ASSAY_RATIONALE_LOG`` names one (one row per sample: query, score, rationale, failure).
+carries ``failed`` (1 per failed sample), each component's score (NaN when it failed) and
+``<name>/failed`` (1 when that component failed), which OpenRLHF averages into its logs as
+series of their own; a ``remote`` component's server components are series too
+(``<name>/<server component>``, see ``component_paths``). Rationales are not numbers, so
+they go to a JSONL file when ``ASSAY_RATIONALE_LOG`` names one (one row per sample: query,
+score, rationale, failure, and each component's rationale under ``components``).
 
     >>> import os; os.environ["ASSAY_CONFIG"] = "rewards.yaml"            # doctest: +SKIP
     >>> reward_func(["Q: 2+2? A: 4<eos>"], ["Q: 2+2? A:"], ["4"])["rewards"]  # doctest: +SKIP
@@ -31,7 +34,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from assay.integrations.common import cached_reward, component_key, component_names, flat_results, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, component_key, component_paths, flat_result, judgment_at, labelled, resolve_config, resolve_failure_score
 from assay.reward import run_sync
 from assay.types import Judgment, Sample
 
@@ -88,18 +91,21 @@ def result_lists(judgments: list[Judgment], reward: Any, failure_score: float) -
     """``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` as plain lists, plus the
     rationales under ``"rationales"`` (the server returns them; the file hook logs them).
     ``failure_score`` is what a failed total becomes (NaN unless chosen)."""
-    names = component_names(reward)
-    rows = flat_results(judgments, reward, failure_score)
+    paths = component_paths(reward)
+    rows = [flat_result(j, paths, failure_score) for j in judgments]
     rewards = [row["score"] for row in rows]
     extra_logs: dict[str, list[float]] = {"failed": [float(row["failed"]) for row in rows]}
-    for name in names:
+    for name in paths:
         extra_logs[name] = [row[component_key(name)] for row in rows]
+    for name in paths:
+        extra_logs[f"{name}/failed"] = [float(row[f"{name}/failed"]) for row in rows]
     return {
         "rewards": rewards,
         "scores": list(rewards),
         "extra_logs": extra_logs,
         "rationales": [row["rationale"] for row in rows],
         "failures": [j.failure.to_dict() if j.failure else None for j in judgments],
+        "component_rationales": {name: [labelled(judgment_at(j, path)) for j in judgments] for name, path in paths.items()},
     }
 
 
@@ -122,8 +128,10 @@ def _log_rationales(queries: Sequence[str], result: dict[str, Any]) -> None:
     if not path:
         return
     with _LOG_LOCK, open(path, "a", encoding="utf-8") as out:
-        for query, score, rationale, failure in zip(queries, result["rewards"], result["rationales"], result["failures"], strict=True):
-            out.write(json.dumps({"query": query, "score": score, "rationale": rationale, "failure": failure}) + "\n")
+        components = result["component_rationales"]
+        for i, (query, score, rationale, failure) in enumerate(zip(queries, result["rewards"], result["rationales"], result["failures"], strict=True)):
+            row = {"query": query, "score": score, "rationale": rationale, "failure": failure, "components": {name: values[i] for name, values in components.items()}}
+            out.write(json.dumps(row) + "\n")
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], config: Any = None, failure_score: float | str | None = None, **kwargs: Any) -> dict[str, Any]:

@@ -33,12 +33,17 @@ A process reward (``prm``, ``step_judge``, ``process``) gives TRL its aggregate 
 scalar per completion); its step scores are logged beside it: ``step_scores/<name>`` per
 completion through ``log_extra`` and ``assay/<name>/first_error_rate`` through ``log_metric``.
 
-``trainer_state.global_step`` is forwarded to the composed reward's ``step`` so weight
-schedules follow training. When TRL passes ``log_extra``, each callable logs its rationales
-as the column ``rationale/<name>`` of TRL's completions table (the first one also logs
-``rationale/total``); with ``log_metric`` it logs ``assay/<name>/failed`` (the fraction of
-the batch that failed). The callables are instances of module-level classes holding only
-the config (a path or a dict) and names, so they pickle (TRL's async trainer runs reward
+``trainer_state.global_step`` is forwarded to the composed reward's ``step`` (and to any
+``remote`` component, which sends it to its server) so weight schedules follow training.
+When TRL passes ``log_extra``, each callable logs its rationales as the column
+``rationale/<name>`` of TRL's completions table (the first one also logs
+``rationale/total``); with ``log_metric`` it logs, per component, ``assay/<name>/mean`` (the
+mean of the scores it computed), ``assay/<name>/failed`` (the fraction of the batch that
+failed) and ``assay/<name>/failures`` (how many), and ``assay/total/failed``. A ``remote``
+component's server components are series of their own, ``<name>/<server component>``
+(metrics and rationale columns). ``mode="total"`` logs the same series for every component.
+The callables are instances of module-level classes holding only the config (a path or a
+dict) and names, so they pickle (TRL's async trainer runs reward
 functions in a child process); the reward is loaded lazily, once per process.
 ``async_reward_funcs`` gives the same callables with ``async def __call__``, which TRL runs
 concurrently with its other async reward functions.
@@ -57,7 +62,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from assay.compose.composite import total_level_steps
-from assay.integrations.common import cached_reward, config_key, read_once
+from assay.integrations.common import cached_reward, component_paths, config_key, judgment_at, labelled, read_once, set_step, summarize
 from assay.rewards.process.steps import step_scores_of
 from assay.types import Judgment, Sample, prompt_text
 
@@ -99,11 +104,6 @@ def _forget(key: Any) -> None:
         _BATCHES.pop(key, None)
 
 
-def _set_step(reward: Any, step: int | None) -> None:
-    if step is not None:
-        reward.step = step
-
-
 def score_batch(config: Config, samples: list[Sample], step: int | None = None) -> list[Judgment]:
     """The config's judgments for a batch, computed once per (config, step, batch content)."""
     reward = cached_reward(config)
@@ -111,7 +111,7 @@ def score_batch(config: Config, samples: list[Sample], step: int | None = None) 
     future, owner = _claim(key)
     if owner:
         try:
-            _set_step(reward, step)
+            set_step(reward, step)
             future.set_result(reward.score(samples))
         except BaseException as error:
             future.set_exception(error)
@@ -127,7 +127,7 @@ async def ascore_batch(config: Config, samples: list[Sample], step: int | None =
     future, owner = _claim(key)
     if owner:
         try:
-            _set_step(reward, step)
+            set_step(reward, step)
             future.set_result(await reward.ascore(samples))
         except BaseException as error:
             future.set_exception(error)
@@ -192,11 +192,24 @@ def _step_of(kwargs: dict[str, Any]) -> int | None:
 
 
 def _labelled(judgment: Judgment | None) -> str:
-    if judgment is None:
-        return "[missing] no judgment"
-    if judgment.failure is not None:
-        return f"[{judgment.failure.kind} failure] {judgment.rationale}"
-    return judgment.rationale
+    return "[missing] no judgment" if judgment is None else labelled(judgment)
+
+
+def _log_series(judgments: list[Judgment], paths: dict[str, tuple[str, ...]], log_extra: Any, log_metric: Any, columns: bool = True) -> None:
+    """Each component series as metrics of its own: ``assay/<name>/mean`` (the mean of the
+    scores it computed in this batch; not logged when it computed none), ``assay/<name>/failed``
+    (the fraction that failed) and ``assay/<name>/failures`` (how many); with ``columns``,
+    its rationales as the completions-table column ``rationale/<name>``."""
+    if not judgments:
+        return
+    for name, summary in summarize(judgments, paths).items():
+        if callable(log_metric):
+            if summary.mean is not None:
+                log_metric(f"assay/{name}/mean", summary.mean)
+            log_metric(f"assay/{name}/failed", summary.failures / len(judgments))
+            log_metric(f"assay/{name}/failures", float(summary.failures))
+        if columns and callable(log_extra):
+            log_extra(f"rationale/{name}", [_labelled(judgment_at(j, paths[name])) for j in judgments])
 
 
 def _log_step_scores(name: str, judgments: list[Judgment], log_extra: Any, log_metric: Any) -> bool:
@@ -266,17 +279,18 @@ class AssayReward:
     def _report(self, judgments: list[Judgment], step: int | None, kwargs: dict[str, Any]) -> list[float | None]:
         scores, rationales = self._values(judgments, step)
         log_extra = kwargs.get("log_extra")
-        _log_step_scores(self.name, judgments, log_extra, kwargs.get("log_metric"))
+        log_metric = kwargs.get("log_metric")
+        _log_step_scores(self.name, judgments, log_extra, log_metric)
         if callable(log_extra):
             log_extra(f"rationale/{self.name}", rationales)
             if self.log_total:
                 log_extra("rationale/total", [_labelled(j) for j in judgments])
-        log_metric = kwargs.get("log_metric")
-        if callable(log_metric) and judgments:
-            failed = sum(1 for j in judgments if isinstance(j.details.get(self.name), Judgment) and j.details[self.name].failure)
-            log_metric(f"assay/{self.name}/failed", failed / len(judgments))
-            if self.log_total:
-                log_metric("assay/total/failed", sum(1 for j in judgments if j.failure) / len(judgments))
+        # this component's series (and, for a remote one, its server's components)
+        mine = {n: p for n, p in component_paths(cached_reward(self.config)).items() if p[0] == self.name}
+        _log_series(judgments, {n: p for n, p in mine.items() if len(p) == 1}, log_extra, log_metric, columns=False)
+        _log_series(judgments, {n: p for n, p in mine.items() if len(p) > 1}, log_extra, log_metric)
+        if callable(log_metric) and judgments and self.log_total:
+            log_metric("assay/total/failed", sum(1 for j in judgments if j.failure) / len(judgments))
         return scores
 
 
@@ -292,12 +306,11 @@ class AssayTotal(AssayReward):
 
     def _report(self, judgments: list[Judgment], step: int | None, kwargs: dict[str, Any]) -> list[float | None]:
         scores, rationales = self._values(judgments, step)
-        if callable(log_extra := kwargs.get("log_extra")):
+        log_extra, log_metric = kwargs.get("log_extra"), kwargs.get("log_metric")
+        if callable(log_extra):
             log_extra("rationale/total", rationales)
-            names = [n for n in (judgments[0].details if judgments else {}) if isinstance(judgments[0].details[n], Judgment)]
-            for name in names:
-                log_extra(f"rationale/{name}", [_labelled(j.details.get(name)) for j in judgments])
-        if callable(log_metric := kwargs.get("log_metric")) and judgments:
+        _log_series(judgments, component_paths(cached_reward(self.config)), log_extra, log_metric)
+        if callable(log_metric) and judgments:
             log_metric("assay/total/failed", sum(1 for j in judgments if j.failure) / len(judgments))
         return scores
 

@@ -17,8 +17,12 @@ this file::
 Every call returns a dict with the same keys for every sample (veRL takes the keys of the
 first sample): ``score`` (the total), ``failed`` (1 when the total could not be computed,
 else 0), ``failure_kind`` (``parse``/``backend``/``timeout``/``input``/``internal``,
-``abstained``, or empty), ``rationale`` (why this score), and one key per named reward with
-that component's score (NaN when that component failed). A failed total is NaN unless you
+``abstained``, or empty), ``rationale`` (why this score), and per named reward its score
+(NaN when that component failed), ``<name>/failed`` (1 when it failed) and
+``rationale/<name>`` (its rationale, failures labelled with their kind); a ``remote``
+component's server components get the same three keys as ``<name>/<server component>``.
+veRL's validation turns the numeric keys into metrics (``val-aux/<data source>/<key>/mean@N``)
+and writes every key into its rollout and validation dumps. A failed total is NaN unless you
 set ``failure_score`` (reward kwarg or ``ASSAY_FAILURE_SCORE``): veRL needs a number, and
 assay will not invent one for you. With NaN, a broken reward shows in the curves at once;
 with ``failure_score`` you choose the penalty, and ``failed`` still counts every failure.
@@ -41,6 +45,12 @@ split as the process rewards split it (``split_steps``); a step the reward absta
 gets nothing at its token. :func:`token_rewards` does the placement for one response and
 works without veRL. ``compute_score_batch(..., step_rewards=True)`` adds each response's
 ``step_scores`` (a list, empty when the config has no process reward) to its dict.
+
+The trainer's step: each function takes ``step`` (the global step) and gives it to the
+composed reward (weight schedules) and to any ``remote`` component (its server's
+schedules). veRL 0.9.1's own reward managers do not pass the step to a reward function;
+the ``assay_steps`` manager passes the batch's ``meta_info["global_steps"]`` when veRL put
+one there (it does on the batches it generates from).
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from assay.integrations.common import cached_reward, flat_results, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, flat_results, resolve_config, resolve_failure_score, set_step
 from assay.rewards.process.steps import split_steps, step_scores_of
 from assay.types import Judgment, Sample
 
@@ -78,7 +88,7 @@ def _refuse_group_steps(reward: Any, where: str) -> None:
 
 
 def _results(judgments: list[Judgment], reward: Any, failure_score: float | str | None) -> list[dict[str, Any]]:
-    return flat_results(judgments, reward, resolve_failure_score(failure_score))
+    return flat_results(judgments, reward, resolve_failure_score(failure_score), rationales=True)
 
 
 def compute_score(
@@ -88,10 +98,12 @@ def compute_score(
     extra_info: dict[str, Any] | None = None,
     config: Config = None,
     failure_score: float | str | None = None,
+    step: int | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """veRL's per-response reward function (sync)."""
     reward = cached_reward(resolve_config(config))
+    set_step(reward, step)
     _refuse_group_steps(reward, "compute_score")
     judgments = reward.score([make_sample(data_source, solution_str, ground_truth, extra_info)])
     return _results(judgments, reward, failure_score)[0]
@@ -104,12 +116,14 @@ async def compute_score_async(
     extra_info: dict[str, Any] | None = None,
     config: Config = None,
     failure_score: float | str | None = None,
+    step: int | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """veRL's per-response reward function, ``async def`` (veRL awaits it on its event loop)."""
     import asyncio
 
     reward = await asyncio.to_thread(cached_reward, resolve_config(config))
+    set_step(reward, step)
     _refuse_group_steps(reward, "compute_score_async")
     judgments = await reward.ascore([make_sample(data_source, solution_str, ground_truth, extra_info)])
     return _results(judgments, reward, failure_score)[0]
@@ -123,6 +137,7 @@ def compute_score_batch(
     config: Config = None,
     failure_score: float | str | None = None,
     step_rewards: bool = False,
+    step: int | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """veRL's ``batch`` reward manager function: every response of the step scored in one
@@ -132,6 +147,7 @@ def compute_score_batch(
         raise ValueError(f"compute_score_batch: {len(data_sources)} data_sources, {n} solution_strs, {len(ground_truths)} ground_truths")
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     reward = cached_reward(resolve_config(config))
+    set_step(reward, step)
     samples = [make_sample(d, s, g, e) for d, s, g, e in zip(data_sources, solution_strs, ground_truths, infos, strict=True)]
     if reward.needs_whole_groups and any(s.group is None for s in samples):
         raise ValueError(f"compute_score_batch: this config scores samples within their group; put the group id in every extra_info ({' or '.join(GROUP_KEYS)})")

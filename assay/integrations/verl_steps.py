@@ -7,7 +7,8 @@ go to the tokens that end the steps, the total to the last token, as ``token_rew
 reward kwargs selects (``outcome``, ``steps``, ``steps_and_outcome``; see
 :func:`assay.integrations.verl.token_rewards`). The step lists are kept out of
 ``reward_extra_info`` (veRL logs scalars there); ``steps_placed`` and ``steps_unplaced`` are
-added to it per response.
+added to it per response. The batch's ``meta_info["global_steps"]``, when veRL gives one, is
+passed to the reward function as ``step`` (weight schedules, a remote server's schedules).
 
 Importing this module registers the manager in veRL's reward-manager registry::
 
@@ -25,6 +26,7 @@ Needs veRL (and torch); ``assay.integrations.verl`` itself does not.
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
 from typing import Any
 
@@ -34,6 +36,15 @@ from verl.workers.reward_manager import register
 from verl.workers.reward_manager.batch import BatchRewardManager
 
 from assay.integrations.verl import TOKEN_REWARDS, compute_score_batch, token_rewards
+
+
+def _takes_step(function: Any) -> bool:
+    """Whether a reward function accepts ``step`` (assay's do; another may not)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "step" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 @register("assay_steps")
@@ -58,6 +69,9 @@ class AssayStepRewardManager(BatchRewardManager):
         extra: dict[str, list[Any]] = defaultdict(list)
         prompt_len = data.batch["prompts"].shape[-1]
         lengths = data.batch["attention_mask"][:, prompt_len:].sum(dim=-1)
+        step = data.meta_info.get("global_steps")
+        if step is not None and _takes_step(self.compute_score):
+            self.reward_kwargs["step"] = int(step)  # the trainer's step, for weight schedules (here and on a remote server)
         scores = self.verify(data)  # veRL's own decode and call of the reward function
         totals = []
         for i, result in enumerate(scores):

@@ -6,12 +6,14 @@ Endpoints (all JSON; every error is ``{"error": {"status", "message"}}`` with a 
 says what was wrong, and never takes the server down):
 
 - ``POST /v1/score`` ``{"samples": [{"prompt"?, "response", "reference"?, "id"?, "group"?,
-  ...fields}], "timeout"?}`` -> ``{"judgments": [{"score", "rationale", "failure", "details"}]}``
-  (``details`` holds each named reward's own judgment).
+  ...fields}], "timeout"?, "step"?}`` -> ``{"judgments": [{"score", "rationale", "failure", "details"}]}``
+  (``details`` holds each named reward's own judgment); ``step``, the trainer's step, moves
+  the config's weight schedules (the latest request's step counts).
 - ``POST /v1/compare`` ``{"pairs": [{"prompt"?, "response_a", "response_b", "reference"?}]}``
   -> ``{"preferences": [{"winner", "probability", "rationale", "failure"}]}``.
 - ``POST /get_reward`` (OpenRLHF's remote reward) ``{"query": [...], "prompts": [...],
-  "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures"}``;
+  "labels": [...]}`` -> ``{"rewards", "scores", "extra_logs", "rationales", "failures",
+  "component_rationales"}`` (``extra_logs``: ``failed``, each component and ``<name>/failed``);
   a failed total is ``NaN`` (Python's ``json`` reads it) unless the server was started with
   a ``failure_score``, and ``extra_logs.failed`` marks it.
 - ``GET /health`` (no auth): ``{"status": "ok", ...}``; 503 while shutting down, and 503 with
@@ -56,7 +58,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from assay.files.jsonl import MAX_DEPTH, json_problem, text_problem
-from assay.integrations.common import component_names
+from assay.integrations.common import component_names, set_step
 from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
@@ -252,6 +254,17 @@ def _timeout_of(body: Any, server_timeout: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ApiError(422, f"'timeout' must be a positive number of seconds, got {value!r}")
     return min(float(value), server_timeout)
+
+
+def _step_of(body: Any) -> int | None:
+    """The trainer's step a request carries (``"step": n``, optional): the server's weight
+    schedules follow the step of the latest request that gave one."""
+    value = body.get("step") if isinstance(body, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApiError(422, f"'step' must be a non-negative integer (the trainer's step), got {value!r}")
+    return value
 
 
 # --- internal failures: the traceback stays in the server log -----------------------------------
@@ -508,6 +521,7 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
         authorize(request)
         body = await read_json(request, settings.max_body_bytes, settings.body_timeout)
         samples = parse_samples(body, settings.max_samples)
+        set_step(service.reward, _step_of(body))
         judgments = await service.score(samples, _timeout_of(body, settings.timeout))
         return _json({"judgments": [j.to_dict() for j in judgments]})
 
