@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from assay.reward import Comparator
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, JudgeOptions, shown_mass
+from assay.rewards.judges.base import JudgeCore, JudgeOptions, shown_mass, with_transcript
 from assay.rewards.judges.verdicts import next_token_choice, pairwise_probability, parse_pairwise
 from assay.text import shorten, text_of
 from assay.types import Failure, Pair, Preference
@@ -72,6 +72,7 @@ class PairwiseJudge(JudgeCore, Comparator):
         if isinstance(judged, Preference):
             return judged
         completion, verdict, meta = judged
+        transcript = meta.pop("tools", None)
         probability = None
         if o.logprobs:
             found = pairwise_probability(completion.logprobs, verdict.value)
@@ -81,12 +82,14 @@ class PairwiseJudge(JudgeCore, Comparator):
             else:
                 meta["logprob_note"] = "no per-token distribution at the verdict letter"
         p_text = f" (P(A)={probability:.3f})" if probability is not None else ""
-        return Preference(
+        if transcript is not None:
+            p_text += f", after {transcript.calls} tool call{'s' if transcript.calls != 1 else ''}"
+        return with_transcript(Preference(
             winner=verdict.value,
             rationale=f"judge verdict {_SHOWN[verdict.value]}{p_text}. Critique: {shorten(verdict.critique) or '(no critique written)'}",
             probability=probability,
             meta=meta,
-        )
+        ), transcript)
 
     async def _judge_by_logprobs(self, pair: Pair, overrides: dict[str, Any] | None) -> Preference:
         """``verdict_by: logprobs``: the most likely verdict letter, and P(A) / (P(A) + P(B))."""

@@ -68,6 +68,9 @@ class Tool:
     def call(self, text: str, timeout_seconds: float) -> str:
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Start what the tool needs (a worker process) ahead of the first call; nothing by default."""
+
     def close(self) -> None:
         """Stop what the tool started (worker processes); called when the judge goes away."""
 
@@ -127,6 +130,9 @@ def build_tools(entries: list[Any], base_dir: Path | None = None, where: str = "
                 raise ValueError(f"{here} ({name}): {problems}") from None
             except (ValueError, OSError) as error:
                 raise ValueError(f"{here} ({name}): {error}") from None
+        warm_up = getattr(tool, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
         if tool.name in tools:
             raise ValueError(f"{here}: tool {tool.name!r} is declared twice")
         tools[tool.name] = tool

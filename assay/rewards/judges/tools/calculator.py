@@ -225,6 +225,10 @@ class CalculatorTool(Tool):
                                         config={"memory_mb": o.memory_mb, "max_chars": o.max_chars, "max_nodes": o.max_nodes})
             return self._pool
 
+    def warm_up(self) -> None:
+        """Start the worker now (not waiting for it), so the first call is not charged its start-up."""
+        self._get_pool().start(wait_ready=False)
+
     def call(self, text: str, timeout_seconds: float) -> str:
         parse(text, self.options.max_chars, self.options.max_nodes)  # refuse here what need not travel
         pool = self._get_pool()

@@ -93,6 +93,10 @@ class SqlTool(Tool):
                 )
             return self._pool
 
+    def warm_up(self) -> None:
+        """Start the worker now (not waiting for it), so the first call is not charged its start-up."""
+        self._get_pool().start(wait_ready=False)
+
     def call(self, text: str, timeout_seconds: float) -> str:
         query = text.strip().strip("`").strip()
         if query.lower().startswith("sql\n"):
