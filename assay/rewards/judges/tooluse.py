@@ -8,7 +8,7 @@ writes its verdict, which the judge's own parser reads as always. Two ways to as
 - ``openai``: the request carries ``tools`` (function declarations), the reply's
   ``tool_calls`` are run, their answers go back as ``role: tool`` messages;
 - ``text``: for servers without tool calling, the system prompt describes the tools
-  (``prompts/tools_text.txt``) and the model writes ``<tool>NAME</tool><input>...</input>``
+  (``prompts/tools/text.txt``) and the model writes ``<tool>NAME</tool><input>...</input>``
   (or one JSON object ``{"tool": NAME, "input": ...}``, what a schema-constrained reply
   gives); the answer comes back in a user message as ``<result tool="NAME">...</result>``.
 - ``auto`` (the default): ``openai`` for a chat backend, ``text`` otherwise, and ``text``
@@ -17,7 +17,7 @@ writes its verdict, which the judge's own parser reads as always. Two ways to as
 Bounds (:class:`ToolUseOptions`): ``max_tool_calls`` per judgment (a call past it is answered
 "not run", and the model is then asked for its verdict without tools, so a judgment takes at
 most ``max_tool_calls + 1`` model calls); ``tool_timeout_seconds`` per call (the tool bounds
-its own work to it, and the loop stops waiting one second later); ``tool_total_seconds`` for
+its own work to it, and the loop stops waiting half a second later); ``tool_total_seconds`` for
 all calls of a judgment; ``max_tool_result_chars`` shown to the model per answer (cut with a
 note saying how long it was). A tool that raises, times out, is unknown or gets unreadable
 arguments answers ``error: ...``: the model reads it like any answer, it never becomes a
@@ -48,7 +48,7 @@ from assay.rewards.judges.tools.base import TOOL_TYPES, Tool, entry_name_options
 from assay.rewards.judges.verdicts import json_objects
 from assay.types import Failure
 
-GRACE_SECONDS = 1.0  # beyond a call's bound, before the loop stops waiting for the tool
+GRACE_SECONDS = 0.5  # beyond a call's bound, before the loop stops waiting for the tool
 MAX_INPUT_KEPT = 4000  # characters of a call's input kept in the transcript
 _TAG_CALL = re.compile(r"<tool>\s*([\w.-]+)\s*</tool>\s*<input>(.*?)(?:</input>|\Z)", re.S | re.I)
 _RESULT_TAG = re.compile(r"<(/?)result\b", re.I)
@@ -186,17 +186,17 @@ def read_openai_calls(completion: Completion, tools: dict[str, Tool]) -> list[Re
 
 
 def _note(name: str, **values: str) -> str:
-    return prompting.fill((prompting.PROMPT_DIR / f"{name}.txt").read_text(encoding="utf-8").strip(), values)
+    return prompting.fill((prompting.PROMPT_DIR / "tools" / f"{name}.txt").read_text(encoding="utf-8").strip(), values)
 
 
 def with_tool_note(messages: list[dict[str, Any]], tools: dict[str, Tool], protocol: str, max_calls: int) -> list[dict[str, Any]]:
     """The judge's messages with the tools described: appended to the system message (or to
     the last user message when there is none)."""
     if protocol == "text":
-        listing = "\n".join(f"- {t.name}: {t.description} Input: {t.input_description}." for t in tools.values())
-        note = _note("tools_text", max_calls=str(max_calls), tool_list=listing)
+        listing = "\n".join(f"- {t.name}: {getattr(t, 'description', '')} Input: {getattr(t, 'input_description', '') or 'text'}." for t in tools.values())
+        note = _note("text", max_calls=str(max_calls), tool_list=listing)
     else:
-        note = _note("tools_openai", max_calls=str(max_calls), tool_names=", ".join(tools))
+        note = _note("openai", max_calls=str(max_calls), tool_names=", ".join(tools))
     out = [dict(m) for m in messages]
     target = next((m for m in out if m.get("role") == "system"), None) or next(m for m in reversed(out) if m.get("role") == "user")
     target["content"] = f"{target['content']}\n\n{note}"
@@ -223,11 +223,11 @@ class ToolLoop:
     async def run_tool(self, request: Request, budget_left: float) -> tuple[str, bool, float]:
         """``(answer, is_error, seconds)``; never raises."""
         started = time.monotonic()
-        if request.problem:
-            return f"error: {request.problem}", True, 0.0
         tool = self.tools.get(request.name)
         if tool is None:
             return f"error: there is no tool named {request.name!r}; the tools are: {', '.join(self.tools)}", True, 0.0
+        if request.problem:
+            return f"error: {request.problem}", True, 0.0
         bound = min(self.options.tool_timeout_seconds, budget_left)
         try:
             if hasattr(tool, "acall"):
@@ -235,7 +235,7 @@ class ToolLoop:
             else:
                 answer = await asyncio.wait_for(_in_thread(tool.call, request.text or "", bound), bound + GRACE_SECONDS)
         except asyncio.TimeoutError:
-            return f"error: the tool {request.name} did not answer within {bound:g} s", True, time.monotonic() - started
+            return f"error: the tool {request.name} did not answer within {bound:.3g} s", True, time.monotonic() - started
         except Exception as error:  # noqa: BLE001 - a tool's error is its answer to the judge
             message = str(error) if type(error).__name__ == "ToolError" else f"{type(error).__name__}: {error}"
             return f"error: {message[:2000]}", True, time.monotonic() - started
@@ -320,7 +320,7 @@ class ToolLoop:
 
     def _answer_messages(self, protocol: str, kept_text: str, requests: list[Request], answers: list[tuple[Request, str]],
                          completion: Completion, record: Transcript) -> list[dict[str, Any]]:
-        final = _note("tools_final", why=self._why(record)) if self._exhausted(record) else ""
+        final = _note("final", why=self._why(record)) if self._exhausted(record) else ""
         if protocol == "openai":
             calls = [{"id": r.call_id or f"call_{i}", "type": "function", "function": {"name": r.name, "arguments": r.arguments}} for i, r in enumerate(requests)]
             out: list[dict[str, Any]] = [{"role": "assistant", "content": completion.text or None, "tool_calls": calls}]
@@ -333,8 +333,13 @@ class ToolLoop:
 
 
 def _declaration(tool: Any) -> dict[str, Any]:
-    """The declaration of a tool object without one of its own."""
-    return Tool.declaration(tool)
+    """The declaration of a tool object without one of its own (a Python caller's object
+    with ``name`` and ``call``)."""
+    key = getattr(tool, "input_name", "input")
+    return {"type": "function", "function": {
+        "name": tool.name, "description": getattr(tool, "description", ""),
+        "parameters": {"type": "object", "properties": {key: {"type": "string", "description": getattr(tool, "input_description", "")}}, "required": [key]},
+    }}
 
 
 def _refuses_tools(failure: Failure) -> bool:
