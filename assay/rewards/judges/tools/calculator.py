@@ -234,6 +234,8 @@ class CalculatorTool(Tool):
         pool = self._get_pool()
         pool.timeout_seconds = max(0.1, min(self.options.timeout_seconds, timeout_seconds))
         outcome = pool.run([(0, text)])[0]
+        if outcome.kind in ("timeout", "crash"):
+            pool.start(wait_ready=False)  # the killed worker's replacement warms up before the next call
         if outcome.kind == "timeout":
             raise ToolError(f"the calculation did not finish within {pool.timeout_seconds:g} s")
         if outcome.kind != "ok":

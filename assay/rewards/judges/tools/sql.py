@@ -107,6 +107,8 @@ class SqlTool(Tool):
         pool = self._get_pool()
         pool.timeout_seconds = bound
         outcome = pool.run([(0, (query, bound))])[0]
+        if outcome.kind in ("timeout", "crash"):
+            pool.start(wait_ready=False)  # the killed worker's replacement warms up before the next call
         if outcome.kind == "timeout":
             raise ToolError(f"the query did not finish within {bound:g} s (its worker was stopped)")
         if outcome.kind != "ok":
