@@ -323,7 +323,7 @@ class ToolLoop:
         final = _note("final", why=self._why(record)) if self._exhausted(record) else ""
         if protocol == "openai":
             calls = [{"id": r.call_id or f"call_{i}", "type": "function", "function": {"name": r.name, "arguments": r.arguments}} for i, r in enumerate(requests)]
-            out: list[dict[str, Any]] = [{"role": "assistant", "content": completion.text or None, "tool_calls": calls}]
+            out: list[dict[str, Any]] = [{"role": "assistant", "content": completion.text or "", "tool_calls": calls}]  # a string: llama-cpp-python refuses null
             out += [{"role": "tool", "tool_call_id": calls[i]["id"], "name": r.name, "content": shown} for i, (r, shown) in enumerate(answers)]
             if final:
                 out.append({"role": "user", "content": final})
