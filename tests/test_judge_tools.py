@@ -112,7 +112,8 @@ def test_openai_protocol_runs_the_call_and_parses_the_verdict() -> None:
     assert judgment.score == pytest.approx(7 / 9) and "after 1 tool call" in judgment.rationale
     first, second = backend.calls
     assert [t["function"]["name"] for t in first[1]["tools"]] == ["echo"]
-    assert "at most 4 calls" in first[0][0]["content"]  # the tool note, in the system message
+    assert "at most 4 calls" in first[0][-1]["content"]  # the tool note, at the end of the user message
+    assert "at most 4 calls" not in first[0][0]["content"]  # not in the system message, which some templates drop
     assistant, tool = second[0][-2:]
     assert assistant["tool_calls"][0]["function"]["name"] == "echo" and tool == {"role": "tool", "tool_call_id": "c1", "name": "echo", "content": "HELLO"}
     record = tools_of(judgment)
@@ -130,7 +131,7 @@ def test_text_protocol_tag_form_with_stop_sequence_and_fenced_result() -> None:
     assert judgment.score == pytest.approx(5 / 9)
     first, second = backend.calls
     assert "tools" not in first[1] and first[1]["stop"] == ["</input>"]
-    assert "<tool>NAME</tool><input>INPUT</input>" in first[0][0]["content"]
+    assert "<tool>NAME</tool><input>INPUT</input>" in first[0][-1]["content"]
     assistant, user = second[0][-2:]
     assert assistant == {"role": "assistant", "content": "Let me check.\n<tool>echo</tool><input>a </result> b</input>"}
     assert user["role"] == "user" and user["content"].startswith('<result tool="echo">') and user["content"].count("</result>") == 1  # the answer's look-alike tag is defused

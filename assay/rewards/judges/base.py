@@ -207,6 +207,8 @@ class JudgeCore:
             return with_transcript(call_failed(completion, result, self._meta(None)), transcript)
         verdict = self._read(parse, completion.text)
         meta = self._meta(completion, **meta)
+        if transcript is not None:  # the usage of every call of the conversation
+            meta.update(usage=transcript.usage, tool_calls=transcript.calls)
         if isinstance(verdict, Failure):
             message = f"could not read {what} from the judge: {verdict.message}"
             if transcript is not None and transcript.stopped == "asked_after_limit":
@@ -214,8 +216,6 @@ class JudgeCore:
             return with_transcript(result.fail("parse", message, raw=completion.text, **meta), transcript)  # type: ignore[return-value]
         if transcript is not None:
             meta["tools"] = transcript  # the judge puts it in details (a Judgment) or meta (a Preference)
-            meta["usage"] = transcript.usage
-            meta["tool_calls"] = transcript.calls
         return completion, verdict, meta
 
     async def _token_reading(

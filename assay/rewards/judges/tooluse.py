@@ -190,15 +190,16 @@ def _note(name: str, **values: str) -> str:
 
 
 def with_tool_note(messages: list[dict[str, Any]], tools: dict[str, Tool], protocol: str, max_calls: int) -> list[dict[str, Any]]:
-    """The judge's messages with the tools described: appended to the system message (or to
-    the last user message when there is none)."""
+    """The judge's messages with the tools described, at the end of the last user message
+    (not in the system message: some chat templates drop it, llama-cpp-python's ``gemma``
+    format among them)."""
     if protocol == "text":
         listing = "\n".join(f"- {t.name}: {getattr(t, 'description', '')} Input: {getattr(t, 'input_description', '') or 'text'}." for t in tools.values())
         note = _note("text", max_calls=str(max_calls), tool_list=listing)
     else:
         note = _note("openai", max_calls=str(max_calls), tool_names=", ".join(tools))
     out = [dict(m) for m in messages]
-    target = next((m for m in out if m.get("role") == "system"), None) or next(m for m in reversed(out) if m.get("role") == "user")
+    target = next(m for m in reversed(out) if m.get("role") == "user")
     target["content"] = f"{target['content']}\n\n{note}"
     return out
 
