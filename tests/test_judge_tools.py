@@ -130,7 +130,7 @@ def test_text_protocol_tag_form_with_stop_sequence_and_fenced_result() -> None:
     judgment = PointwiseJudge(client=backend, tools=[echo], tool_protocol="text").score([SAMPLE])[0]
     assert judgment.score == pytest.approx(5 / 9)
     first, second = backend.calls
-    assert "tools" not in first[1] and first[1]["stop"] == ["</input>"]
+    assert "tools" not in first[1] and first[1]["stop"] == ["</input>", "<result"]
     assert "<tool>NAME</tool><input>INPUT</input>" in first[0][-1]["content"]
     assistant, user = second[0][-2:]
     assert assistant == {"role": "assistant", "content": "Let me check.\n<tool>echo</tool><input>a </result> b</input>"}

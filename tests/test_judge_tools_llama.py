@@ -5,8 +5,8 @@ server's own machinery: a JSON schema (``response_format``) that forces one text
 call ``{"tool": ..., "input": ...}``, a GBNF grammar that forces a ``Score: N`` verdict, or
 ``tool_choice`` that forces an OpenAI tool call. What is checked is assay's side: the loop,
 the bounds, the transcript, and that the verdict is parsed or is a typed failure; not the
-model's wisdom. With ``ASSAY_TOOL_TRANSCRIPT=path`` the first test writes its judgment there
-(the transcript shown in docs/rewards/tool-judges.md).
+model's wisdom. With ``ASSAY_TOOL_TRANSCRIPT=folder`` the text-protocol tests write their
+judgments and requests there (the transcripts shown in docs/rewards/tool-judges.md).
 """
 
 from __future__ import annotations
@@ -53,6 +53,15 @@ class Constrained:
         return await self.backend.complete(messages, **params, **extra)
 
 
+def keep(name: str, judgment, backend: Constrained) -> None:
+    """Write the judgment and the requests to ``$ASSAY_TOOL_TRANSCRIPT/name.json`` when asked."""
+    folder = os.environ.get("ASSAY_TOOL_TRANSCRIPT")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{name}.json"), "w") as handle:
+            json.dump({"judgment": judgment.to_dict(), "requests": backend.requests}, handle, indent=2)
+
+
 def backend_for(url: str, turns: dict[int, dict[str, Any]]) -> Constrained:
     return Constrained(OpenAIBackend(url, model=MODEL, timeout=120, retries=1), turns)
 
@@ -74,9 +83,7 @@ def test_text_protocol_one_forced_calculator_call(llama_url) -> None:  # noqa: F
         assert 0.0 <= judgment.score <= 1.0 and record["stopped"] in ("verdict", "verdict_after_limit")
     else:
         assert judgment.failure.kind == "parse" and judgment.details["tools"]["calls"] >= 1
-    if os.environ.get("ASSAY_TOOL_TRANSCRIPT"):
-        with open(os.environ["ASSAY_TOOL_TRANSCRIPT"], "w") as handle:
-            json.dump({"judgment": judgment.to_dict(), "requests": backend.requests}, handle, indent=2)
+    keep("one_forced_call", judgment, backend)
 
 
 def test_text_protocol_bounds_on_the_real_server(llama_url, chinook) -> None:  # noqa: F811
@@ -91,6 +98,7 @@ def test_text_protocol_bounds_on_the_real_server(llama_url, chinook) -> None:  #
         judgment = judge.score([SAMPLE])[0]
     finally:
         judge.close_tools()
+    keep("bounds", judgment, backend)
     record = judgment.details["tools"]
     big, hang = record["turns"][0]["calls"][0], record["turns"][1]["calls"][0]
     assert big["truncated"] is True and big["chars"] > 1_000_000 and "[... truncated: the tool answered 1,000," in big["answer"] and len(big["answer"]) < 700
@@ -108,6 +116,7 @@ def test_a_call_past_the_limit_on_the_real_server_is_a_parse_failure(llama_url) 
         judgment = judge.score([SAMPLE])[0]
     finally:
         judge.close_tools()
+    keep("past_the_limit", judgment, backend)
     assert judgment.failure is not None and judgment.failure.kind == "parse"
     assert "asked for another tool call after its limit (1 calls)" in judgment.rationale
     assert judgment.details["tools"]["stopped"] == "asked_after_limit" and len(backend.requests) == 2

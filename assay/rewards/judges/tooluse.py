@@ -264,7 +264,7 @@ class ToolLoop:
             if not exhausted and protocol == "openai":
                 params["tools"] = [t.declaration() if hasattr(t, "declaration") else _declaration(t) for t in self.tools.values()]
             if not exhausted and protocol == "text":
-                params["stop"] = [*(params.get("stop") or stop or []), "</input>"]
+                params["stop"] = [*(params.get("stop") or stop or []), "</input>", "<result"]  # a model writing "<result" is making up an answer
             completion = await call(messages, params)
             if isinstance(completion, Failure) and protocol == "openai" and self.options.tool_protocol == "auto" and not record.turns and _refuses_tools(completion):
                 self.fell_back = f"the server refused a request with tools ({completion.message[:200]}); the text protocol is used"
