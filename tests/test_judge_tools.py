@@ -352,3 +352,27 @@ def test_tools_in_a_config(tmp_path) -> None:
 def test_bad_tool_config_names_the_problem(entry, message) -> None:
     with pytest.raises((ConfigError, ValueError), match=message):
         load_reward({"rewards": {"checked": {"type": "judge", **entry}}})
+
+
+# --- the backend's side -------------------------------------------------------------------------
+
+
+def test_openai_backend_reads_tool_calls_and_refuses_malformed_ones() -> None:
+    from assay.backends.openai import OpenAIBackend
+
+    backend = OpenAIBackend("http://127.0.0.1:9/v1")
+    body = {"choices": [{"message": {"content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\": \"2+2\"}"}},
+        {"type": "function", "function": {"name": "sql", "arguments": {"query": "SELECT 1"}}},  # an object, as some servers send
+    ]}, "finish_reason": "tool_calls"}]}
+    completion = backend._parse(json.dumps(body), "url", time.perf_counter(), 1)
+    assert completion.text == "" and completion.tool_calls == [
+        {"id": "call_1", "name": "calculator", "arguments": "{\"expression\": \"2+2\"}"},
+        {"id": "assay_call_1", "name": "sql", "arguments": "{\"query\": \"SELECT 1\"}"},  # ids made up where the server gave none
+    ]
+    assert backend._parse(json.dumps({"choices": [{"message": {"content": "hi"}}]}), "url", time.perf_counter(), 1).tool_calls is None
+    for bad in ("not a list", [{"function": {"arguments": "{}"}}], [7]):
+        with pytest.raises(BackendError, match="tool calls"):
+            backend._parse(json.dumps({"choices": [{"message": {"content": "", "tool_calls": bad}}]}), "url", time.perf_counter(), 1)
+    again = Completion.from_dict(completion.to_dict())  # the request cache keeps them
+    assert again.tool_calls == completion.tool_calls

@@ -206,7 +206,7 @@ def _tool_calls(block: Any) -> list[dict[str, str]] | None:
         arguments = function.get("arguments")
         if not isinstance(arguments, str):  # some servers send the object itself
             arguments = json.dumps(arguments if arguments is not None else {})
-        out.append({"id": str(call.get("id") or f"call_{index}"), "name": function["name"], "arguments": arguments})
+        out.append({"id": str(call.get("id") or f"assay_call_{index}"), "name": function["name"], "arguments": arguments})
     return out
 
 

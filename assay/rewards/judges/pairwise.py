@@ -7,6 +7,8 @@ the pointwise judge. With ``logprobs: true`` and a server that returns them, the
 carries P(A) / (P(A) + P(B)). ``verdict_by: logprobs`` skips the critique: the prompt
 (``judge_pairwise_logprobs.txt``) ends in ``Verdict: [[`` and the verdict is read from the
 next token's top-k.
+With ``tools:`` the judge may call tools before its verdict
+(:mod:`~assay.rewards.judges.tooluse`); the transcript is in ``meta["tools"]``.
 
 :func:`combine_orders` turns the A|B and B|A verdicts into one (used by ``Swap`` and the
 tournament's ``swap`` option). A backend error or timeout is a ``backend`` / ``timeout``

@@ -16,6 +16,10 @@ never write a readable verdict; a top-k without a score token is a ``parse`` fai
 A backend error or timeout is a ``backend`` / ``timeout`` failure; a reply that cannot be
 read is a ``parse`` failure with the raw text kept (see :mod:`~assay.rewards.judges.base`).
 
+With ``tools:`` the judge may call tools (python, calculator, search, sql) before its
+critique and score, bounded (:mod:`~assay.rewards.judges.tooluse`); the transcript is in
+``details["tools"]``.
+
     rewards:
       helpful:
         type: judge

@@ -14,6 +14,9 @@ positive one not met, or a penalty one met -- sets the score to 0 and the ration
 which rule. A criterion whose verdict cannot be read fails the whole judgment (typed
 ``parse`` failure, per-criterion results kept in ``details``).
 
+With ``tools:``, the judge of each criterion may call tools first (its own bounded
+conversation, :mod:`~assay.rewards.judges.tooluse`), kept in ``details["criterion_N"]["tools"]``.
+
 The rubric comes from the sample's ``rubric`` field (a list of criteria or of strings), or
 from ``rubric_file`` (a rubric JSON file, see :class:`Rubric`) for every sample.
 
