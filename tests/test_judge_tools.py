@@ -75,6 +75,13 @@ class Raises:
         raise RuntimeError("the tool broke")
 
 
+class Exits:
+    name = "exits"
+
+    def call(self, text: str, timeout_seconds: float) -> str:
+        raise SystemExit(3)
+
+
 class Floods:
     name = "floods"
 
@@ -235,6 +242,12 @@ def test_a_raising_tool_answers_its_error_and_is_never_a_score() -> None:
         "tool": "raises", "input": "x", "answer": "error: RuntimeError: the tool broke", "error": True, "seconds": 0, "chars": 35, "truncated": False, "id": "c1"}
 
 
+def test_a_tool_that_exits_answers_its_error() -> None:
+    backend = scripted(openai_call("exits", "x"), "Score: 7")
+    judgment = PointwiseJudge(client=backend, tools=[Exits()]).score([SAMPLE])[0]
+    assert judgment.ok and backend.calls[1][0][-1]["content"] == "error: SystemExit: 3"
+
+
 def test_a_one_megabyte_answer_is_truncated_with_a_note() -> None:
     backend = scripted(openai_call("floods", "x"), "Score: 5")
     judgment = PointwiseJudge(client=backend, tools=[Floods()], max_tool_result_chars=1000).score([SAMPLE])[0]
@@ -348,6 +361,7 @@ def test_tools_in_a_config(tmp_path) -> None:
     ({"tools": ["calculator"], "tool_protocol": "grpc"}, "tool_protocol"),
     ({"tools": ["calculator"], "max_tool_calls": 0}, "max_tool_calls"),
     ({"tools": ["calculator"], "score_by": "logprobs", "scale_min": 1, "scale_max": 9}, "cannot call tools"),
+    ({"tools": ["calculator"], "tool_protocol": "openai", "mode": "completions"}, "needs mode: chat"),
 ])
 def test_bad_tool_config_names_the_problem(entry, message) -> None:
     with pytest.raises((ConfigError, ValueError), match=message):

@@ -151,6 +151,8 @@ class JudgeCore:
 
         if self.by_logprobs_option and getattr(self.options, self.by_logprobs_option, "text") == "logprobs":
             raise ValueError(f"{self.by_logprobs_option}: logprobs reads one token and cannot call tools; use {self.by_logprobs_option}: text with tools")
+        if self.options.tool_protocol == "openai" and getattr(self.options, "mode", "chat") == "completions":
+            raise ValueError("tool_protocol: openai needs mode: chat (tool calls are a chat API); use tool_protocol: text with mode: completions")
         try:
             built = build_tools(tools, self.base_dir)
         except ValueError as error:

@@ -44,7 +44,7 @@ from pydantic import Field, field_validator
 from assay.backends.base import Completion
 from assay.reward import Options
 from assay.rewards.judges import prompting
-from assay.rewards.judges.tools.base import TOOL_TYPES, Tool, entry_name_options
+from assay.rewards.judges.tools.base import TOOL_TYPES, Tool, ToolError, entry_name_options
 from assay.rewards.judges.verdicts import json_objects
 from assay.types import Failure
 
@@ -237,8 +237,10 @@ class ToolLoop:
                 answer = await asyncio.wait_for(_in_thread(tool.call, request.text or "", bound), bound + GRACE_SECONDS)
         except asyncio.TimeoutError:
             return f"error: the tool {request.name} did not answer within {bound:.3g} s", True, time.monotonic() - started
-        except Exception as error:  # noqa: BLE001 - a tool's error is its answer to the judge
-            message = str(error) if type(error).__name__ == "ToolError" else f"{type(error).__name__}: {error}"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except BaseException as error:  # noqa: BLE001 - a tool's error (a SystemExit in its thread too) is its answer to the judge
+            message = str(error) if isinstance(error, ToolError) else f"{type(error).__name__}: {error}"
             return f"error: {message[:2000]}", True, time.monotonic() - started
         if not isinstance(answer, str):
             answer = json.dumps(answer, default=str) if answer is not None else "(no answer)"
