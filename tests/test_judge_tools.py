@@ -313,6 +313,15 @@ def test_pairwise_judge_with_tools_keeps_the_transcript_in_meta() -> None:
     assert preference.meta["tools"]["calls"] == 1 and preference.meta["tools"]["turns"][0]["calls"][0]["answer"] == "A"
 
 
+def test_swapped_pairwise_judge_keeps_both_transcripts() -> None:
+    from assay.rewards.judges.wrappers import Swap
+
+    backend = ScriptedBackend(lambda m, p: "[[A]]" if m[-1]["role"] == "tool" else openai_call("echo", "a"))  # the orders run concurrently
+    backend.mode = "chat"
+    preference = Swap(PairwiseJudge(client=backend, tools=[Echo()])).compare([Pair(prompt="q", response_a="1", response_b="2")])[0]
+    assert preference.meta["order_ab_tools"]["calls"] == 1 and preference.meta["order_ba_tools"]["calls"] == 1
+
+
 def test_pairwise_parse_failure_keeps_the_transcript() -> None:
     backend = scripted(openai_call("echo", "a"), "Both are fine.")
     preference = PairwiseJudge(client=backend, tools=[Echo()], allow_tie=False).compare([Pair(prompt="q", response_a="1", response_b="2")])[0]

@@ -140,6 +140,9 @@ def combine_orders(forward: Preference, backward: Preference, rule: str = "tie")
         "rule": rule,
         "calls": 2,
     }
+    for order, judged in (("order_ab_tools", forward), ("order_ba_tools", backward)):
+        if "tools" in judged.meta:  # a judge with tools: each order's transcript is kept
+            meta[order] = judged.meta["tools"]
     if forward.probability is not None and backward.ok and backward.probability is not None:
         probability = (forward.probability + (1 - backward.probability)) / 2
     else:
