@@ -105,6 +105,36 @@ def test_calculator_tool_runs_in_a_killable_worker() -> None:
         tool.close()
 
 
+def test_calculator_calls_run_side_by_side_in_its_workers() -> None:
+    """A hanging calculation holds one worker; a concurrent call runs in the other."""
+    import threading
+    import time
+
+    tool = CalculatorTool(workers=2)
+    try:
+        tool.warm_up()
+        tool.call("1 + 1", 30)  # both workers ready (the first call waits for one)
+        tool.call("1 + 2", 30)
+        errors: list[Exception] = []
+
+        def hang() -> None:
+            try:
+                tool.call("isprime(2**99991 - 1)", 3)
+            except ToolError as error:
+                errors.append(error)
+
+        thread = threading.Thread(target=hang)
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert tool.call("3 * 7", 5) == "21"
+        assert time.monotonic() - started < 2.5  # not queued behind the hanging one
+        thread.join(10)
+        assert errors and "did not finish within 3 s" in str(errors[0])
+    finally:
+        tool.close()
+
+
 # --- search -------------------------------------------------------------------------------------
 
 

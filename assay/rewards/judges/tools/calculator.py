@@ -12,7 +12,7 @@ constants in :data:`FUNCTIONS` / :data:`CONSTANTS` are accepted; attributes, sub
 strings, lambdas and every other construct are refused with the reason. Bounds: at most
 ``max_chars`` characters and ``max_nodes`` tree nodes, integer exponents and factorial
 arguments at most :data:`MAX_EXPONENT`, and every evaluation runs in a killable worker
-process (``assay.sandbox.pool``) under the call's time bound and an address-space limit, so
+process (``assay.sandbox.pool``, ``workers`` of them, :mod:`.workers`) under the call's time bound and an address-space limit, so
 ``integrate`` of something hard ends as a tool error, not a stuck judge.
 
     tools: [calculator]            # or {calculator: {max_chars: 500}}
@@ -24,7 +24,6 @@ rewards (``assay.rewards.math``).
 from __future__ import annotations
 
 import ast
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +49,7 @@ class CalculatorOptions(ToolOptions):
     max_nodes: int = Field(500, ge=10, le=100_000)
     memory_mb: int = Field(1024, ge=128, le=16384)
     timeout_seconds: float = Field(10.0, gt=0, le=300)
+    workers: int = Field(2, ge=1, le=32)  # worker processes: calls of concurrent judgments run side by side
 
 
 def _refuse(why: str) -> ToolError:
@@ -211,33 +211,23 @@ class CalculatorTool(Tool):
     Options = CalculatorOptions
 
     def __init__(self, base_dir: Any = None, **options: Any) -> None:
+        from assay.rewards.judges.tools.workers import Workers
+
         super().__init__(base_dir, **options)
-        self._pool: Any = None
-        self._lock = threading.Lock()
-
-    def _get_pool(self) -> Any:
-        from assay.sandbox.pool import WorkerPool
-
-        with self._lock:
-            if self._pool is None or self._pool.closed:
-                o = self.options
-                self._pool = WorkerPool(CALCULATOR_WORKER, size=1, timeout_seconds=o.timeout_seconds, label="calculator",
-                                        config={"memory_mb": o.memory_mb, "max_chars": o.max_chars, "max_nodes": o.max_nodes})
-            return self._pool
+        o = self.options
+        self.workers = Workers(CALCULATOR_WORKER, {"memory_mb": o.memory_mb, "max_chars": o.max_chars, "max_nodes": o.max_nodes},
+                               size=o.workers, timeout_seconds=o.timeout_seconds, label="calculator")
 
     def warm_up(self) -> None:
-        """Start the worker now (not waiting for it), so the first call is not charged its start-up."""
-        self._get_pool().start(wait_ready=False)
+        """Start the workers now (not waiting for them), so the first call is not charged their start-up."""
+        self.workers.start()
 
     def call(self, text: str, timeout_seconds: float) -> str:
         parse(text, self.options.max_chars, self.options.max_nodes)  # refuse here what need not travel
-        pool = self._get_pool()
-        pool.timeout_seconds = max(0.1, min(self.options.timeout_seconds, timeout_seconds))
-        outcome = pool.run([(0, text)])[0]
-        if outcome.kind in ("timeout", "crash"):
-            pool.start(wait_ready=False)  # the killed worker's replacement warms up before the next call
+        bound = max(0.1, min(self.options.timeout_seconds, timeout_seconds))
+        outcome = self.workers.run(text, bound)
         if outcome.kind == "timeout":
-            raise ToolError(f"the calculation did not finish within {pool.timeout_seconds:g} s")
+            raise ToolError(f"the calculation did not finish within {bound:g} s")
         if outcome.kind != "ok":
             raise ToolError(f"the calculator failed ({outcome.kind}: {outcome.message})")
         status, answer = outcome.value
@@ -246,7 +236,4 @@ class CalculatorTool(Tool):
         return answer
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+        self.workers.close()

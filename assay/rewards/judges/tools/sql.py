@@ -1,7 +1,7 @@
 """The ``sql`` judge tool: read-only queries over a configured SQLite database, as the ``sql``
 reward runs them.
 
-``database`` is a SQLite file. A query runs in a worker process (``assay.sandbox.pool``)
+``database`` is a SQLite file. A query runs in a worker process (``assay.sandbox.pool``; ``workers`` of them, :mod:`.workers`)
 through the ``sql`` reward's executor (``assay.rewards.sql.execution.Database``): the file
 opened ``mode=ro``, ``PRAGMA query_only``, the read-only authorizer (no ATTACH, no writes, no
 state-changing PRAGMAs, no extension loading), a progress-handler deadline (the call's time
@@ -17,7 +17,6 @@ Not here: comparing a predicted query with a gold one (the ``sql`` reward).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ class SqlOptions(ToolOptions):
     max_value_bytes: int = Field(100_000, ge=1000)
     memory_mb: int = Field(512, ge=64, le=16384)
     timeout_seconds: float = Field(5.0, gt=0, le=300)
+    workers: int = Field(2, ge=1, le=32)  # worker processes: queries of concurrent judgments run side by side
 
 
 def make_worker(database: str, max_rows: int, max_value_bytes: int, memory_mb: int) -> Callable[[tuple[str, float]], tuple[str, Any, str]]:
@@ -78,24 +78,17 @@ class SqlTool(Tool):
         self.database = self.path(self.options.database).resolve()
         if not self.database.is_file():
             raise ValueError(f"database: no SQLite file at {self.database}")
-        self._pool: Any = None
-        self._lock = threading.Lock()
+        from assay.rewards.judges.tools.workers import Workers
 
-    def _get_pool(self) -> Any:
-        from assay.sandbox.pool import WorkerPool
-
-        with self._lock:
-            if self._pool is None or self._pool.closed:
-                o = self.options
-                self._pool = WorkerPool(
-                    SQL_TOOL_WORKER, size=1, timeout_seconds=o.timeout_seconds, grace_seconds=GRACE_SECONDS, alarm=False, label="sql tool",
-                    config={"database": str(self.database), "max_rows": o.max_rows, "max_value_bytes": o.max_value_bytes, "memory_mb": o.memory_mb},
-                )
-            return self._pool
+        o = self.options
+        self.workers = Workers(
+            SQL_TOOL_WORKER, {"database": str(self.database), "max_rows": o.max_rows, "max_value_bytes": o.max_value_bytes, "memory_mb": o.memory_mb},
+            size=o.workers, timeout_seconds=o.timeout_seconds, label="sql tool", grace_seconds=GRACE_SECONDS, alarm=False,
+        )
 
     def warm_up(self) -> None:
-        """Start the worker now (not waiting for it), so the first call is not charged its start-up."""
-        self._get_pool().start(wait_ready=False)
+        """Start the workers now (not waiting for them), so the first call is not charged their start-up."""
+        self.workers.start()
 
     def call(self, text: str, timeout_seconds: float) -> str:
         query = text.strip().strip("`").strip()
@@ -104,11 +97,7 @@ class SqlTool(Tool):
         if not query:
             raise ToolError("the query is empty")
         bound = max(0.1, min(self.options.timeout_seconds, timeout_seconds))
-        pool = self._get_pool()
-        pool.timeout_seconds = bound
-        outcome = pool.run([(0, (query, bound))])[0]
-        if outcome.kind in ("timeout", "crash"):
-            pool.start(wait_ready=False)  # the killed worker's replacement warms up before the next call
+        outcome = self.workers.run((query, bound), bound)
         if outcome.kind == "timeout":
             raise ToolError(f"the query did not finish within {bound:g} s (its worker was stopped)")
         if outcome.kind != "ok":
@@ -120,7 +109,4 @@ class SqlTool(Tool):
         return table(columns, rows)
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+        self.workers.close()
