@@ -118,7 +118,7 @@ def test_a_call_past_the_limit_on_the_real_server_is_a_parse_failure(llama_url) 
         judge.close_tools()
     keep("past_the_limit", judgment, backend)
     assert judgment.failure is not None and judgment.failure.kind == "parse"
-    assert "asked for another tool call after its limit (1 calls)" in judgment.rationale
+    assert "asked for another tool call after its limit (1 call)" in judgment.rationale
     assert judgment.details["tools"]["stopped"] == "asked_after_limit" and len(backend.requests) == 2
 
 

@@ -214,7 +214,7 @@ class JudgeCore:
         if isinstance(verdict, Failure):
             message = f"could not read {what} from the judge: {verdict.message}"
             if transcript is not None and transcript.stopped == "asked_after_limit":
-                message = f"could not read {what} from the judge, which asked for another tool call after its limit ({transcript.calls} calls): {verdict.message}"
+                message = f"could not read {what} from the judge, which asked for another tool call after its limit ({transcript.calls} call{'s' if transcript.calls != 1 else ''}): {verdict.message}"
             return with_transcript(result.fail("parse", message, raw=completion.text, **meta), transcript)  # type: ignore[return-value]
         if transcript is not None:
             meta["tools"] = transcript  # the judge puts it in details (a Judgment) or meta (a Preference)
