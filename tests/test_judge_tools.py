@@ -399,3 +399,14 @@ def test_openai_backend_reads_tool_calls_and_refuses_malformed_ones() -> None:
             backend._parse(json.dumps({"choices": [{"message": {"content": "", "tool_calls": bad}}]}), "url", time.perf_counter(), 1)
     again = Completion.from_dict(completion.to_dict())  # the request cache keeps them
     assert again.tool_calls == completion.tool_calls
+
+
+def test_tool_paths_are_relative_to_the_config_file(tmp_path) -> None:
+    (tmp_path / "library").mkdir()
+    (tmp_path / "library" / "a.md").write_text("Refunds are paid within 14 days.")
+    config = tmp_path / "judge.yaml"
+    config.write_text("rewards:\n  checked:\n    type: judge\n    tools: [{search: {documents: library}}]\n    tool_protocol: text\n")
+    reward = load_reward(str(config))
+    judge = next(iter(reward.components.values()))
+    judge = getattr(judge, "reward", judge)
+    assert judge.tool_loop.tools["search"].source == tmp_path / "library"
