@@ -18,7 +18,9 @@ turn those into typed failures (``backend``, ``timeout``), never into scores.
 
 Sampling parameters a backend understands (others are passed through to the server):
 ``temperature`` (judges default to 0), ``max_tokens``, ``top_p``, ``seed``, ``stop``,
-``logprobs`` (bool) and ``top_logprobs`` (int).
+``logprobs`` (bool) and ``top_logprobs`` (int). A chat backend also passes ``tools``
+(OpenAI function declarations) and ``response_format`` through, and returns the tool calls
+the model asked for in :attr:`Completion.tool_calls`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Completion:
     cached: bool = False
     reasoning: str | None = None  # separate reasoning channel (vLLM/SGLang reasoning parsers), if any
     queue_s: float = 0.0  # time spent waiting for a concurrency slot before (and between) the requests
+    # OpenAI-style tool calls the model asked for (chat mode, a request with ``tools``):
+    # ``[{"id": ..., "name": ..., "arguments": "<JSON text>"}]``; None when it asked for none
+    tool_calls: list[dict[str, str]] | None = None
 
     def meta(self) -> dict[str, Any]:
         """The parts of the completion a Judgment keeps in ``meta``."""
@@ -84,6 +89,7 @@ class Completion:
             "finish_reason": self.finish_reason,
             "attempts": self.attempts,
             "reasoning": self.reasoning,
+            **({"tool_calls": self.tool_calls} if self.tool_calls else {}),
         }
 
     @classmethod
@@ -98,6 +104,7 @@ class Completion:
             finish_reason=data.get("finish_reason"),
             attempts=int(data.get("attempts") or 1),
             reasoning=data.get("reasoning"),
+            tool_calls=[dict(c) for c in data["tool_calls"]] if data.get("tool_calls") else None,
         )
 
 

@@ -18,6 +18,9 @@ are joined into one prompt). What it guarantees:
 - **usage and latency recorded** on every :class:`~assay.backends.base.Completion`: ``latency_s``
   is the call's own time (its requests and the backoffs between them), ``queue_s`` the time
   it waited for a concurrency slot, kept apart so a full queue does not read as a slow server;
+- **tool calls passed both ways**: ``tools`` and ``response_format`` in the params go into the
+  chat request as they are; the ``tool_calls`` of the reply come back in
+  :attr:`~assay.backends.base.Completion.tool_calls` (``assay.rewards.judges.tooluse``);
 - **a malformed 200 answer is a failure of that call** (``BackendError``): choices that are
   not objects, a ``usage`` that is not an object of finite counts, unreadable logprobs.
 
@@ -156,12 +159,14 @@ class OpenAIBackend:
                 content = message.get("content")
                 reasoning = message.get("reasoning_content") or message.get("reasoning")
                 logprobs = _chat_logprobs(choice.get("logprobs"))
+                tool_calls = _tool_calls(message.get("tool_calls"))
             else:
                 content = choice.get("text")
                 reasoning = None
+                tool_calls = None
                 logprobs = _completion_logprobs(choice.get("logprobs"))
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
-            raise malformed(f"unreadable logprobs: {type(error).__name__}") from None
+            raise malformed(f"unreadable logprobs or tool calls: {type(error).__name__}") from None
         content = content_text(content)
         finish = choice.get("finish_reason")
         return Completion(
@@ -174,6 +179,7 @@ class OpenAIBackend:
             finish_reason=finish if isinstance(finish, str) else None,
             attempts=attempts,
             reasoning=reasoning if isinstance(reasoning, str) else None,
+            tool_calls=tool_calls,
         )
 
 
@@ -182,6 +188,26 @@ def messages_as_prompt(messages: list[Message]) -> str:
     if len(messages) == 1 and isinstance(messages[0].get("content"), str):
         return messages[0]["content"]
     return prompt_text(messages) + "\nassistant:"
+
+
+def _tool_calls(block: Any) -> list[dict[str, str]] | None:
+    """``choices[0].message.tool_calls``: ``[{id, name, arguments}]`` (arguments as the JSON
+    text the model wrote, read later by the tool loop); a list of the wrong shape is a
+    malformed answer (ValueError), an absent or empty one is None."""
+    if block is None or block == []:
+        return None
+    if not isinstance(block, list):
+        raise ValueError("tool_calls is not a list")
+    out = []
+    for index, call in enumerate(block):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(f"tool_calls[{index}] has no function name")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):  # some servers send the object itself
+            arguments = json.dumps(arguments if arguments is not None else {})
+        out.append({"id": str(call.get("id") or f"assay_call_{index}"), "name": function["name"], "arguments": arguments})
+    return out
 
 
 def _chat_logprobs(block: Any) -> list[TokenLogprob] | None:

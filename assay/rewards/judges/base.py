@@ -10,6 +10,11 @@ them, so that no judge repeats it:
 - **one guarded reading** (:meth:`JudgeCore._read`): a verdict parser that raises on a
   hostile reply (5,000 ``[`` in a row) is a ``parse`` failure of that item, with the raw
   text kept;
+- **one conversation when the judge has tools** (:meth:`JudgeCore._converse`): with
+  ``tools:`` in the options, the call is the bounded tool loop of
+  :mod:`~assay.rewards.judges.tooluse` (every call through :meth:`JudgeCore._call`), and its
+  transcript goes into the result (``details["tools"]``, ``meta["tools"]`` for a Preference),
+  also when the result is a failure;
 - **one failure per item** (:meth:`JudgeCore._each`): the items of a batch are judged
   concurrently, and an unexpected exception fails only its own item (``internal``), never
   the batch.
@@ -24,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import model_validator
@@ -33,6 +40,7 @@ from assay.backends.base import Backend, BackendError, Completion
 from assay.backends.settings import BackendOptions, build_backend, sampling_params
 from assay.reward import internal_failure
 from assay.rewards.judges import prompting
+from assay.rewards.judges.tooluse import ToolLoop, ToolUseOptions, Transcript
 from assay.rewards.judges.verdicts import PARSER_VERSION, TokenReading, Verdict
 from assay.text import prompt_text, reference_shown, text_of
 from assay.types import Failure, Judgment, Pair, Preference, Sample
@@ -40,8 +48,9 @@ from assay.types import Failure, Judgment, Pair, Preference, Sample
 Result = TypeVar("Result", Judgment, Preference)
 
 
-class JudgeOptions(BackendOptions):
-    """Backend settings plus what every judge may add to its prompt."""
+class JudgeOptions(BackendOptions, ToolUseOptions):
+    """Backend settings, tools (``tools``, ``tool_protocol``, ... of
+    :class:`~assay.rewards.judges.tooluse.ToolUseOptions`) and what every judge may add to its prompt."""
 
     use_reference: bool = True  # show the sample's reference answer to the judge, when there is one
     principle: str | None = None  # a natural-language principle to judge by; a sample's 'principle' field overrides it
@@ -78,6 +87,19 @@ def shown_mass(mass: dict[str, float]) -> str:
     return ", ".join(f"P({token})={p:.3f}" for token, p in mass.items())
 
 
+def with_transcript(result: Result, transcript: Transcript | None) -> Result:
+    """The result with its tool transcript: in ``details["tools"]`` of a Judgment, in
+    ``meta["tools"]`` of a Preference (which has no details)."""
+    if transcript is None:
+        return result
+    if isinstance(result, Judgment):
+        result.details = {**(result.details or {}), "tools": transcript.to_dict()}
+        result.meta.pop("tools", None)
+    else:
+        result.meta["tools"] = transcript.to_dict()
+    return result
+
+
 def call_failed(failure: Failure, result: type[Result], meta: dict[str, Any]) -> Result:
     """The result of an item whose judge call failed: the call's failure, kept as it is."""
     if result is Judgment:
@@ -103,11 +125,53 @@ class JudgeCore:
     by_logprobs_option: ClassVar[str] = ""
     options: Any  # a JudgeOptions (or another BackendOptions with use_reference and harden)
 
-    def __init__(self, name: str | None = None, client: Backend | None = None, **options: Any) -> None:
+    def __init__(self, name: str | None = None, client: Backend | None = None, base_dir: Path | None = None, **options: Any) -> None:
+        """``base_dir``: the folder relative paths of the options (a rubric file, a tool's
+        documents or database) are read from first (a config file's folder)."""
         super().__init__(name, **options)  # type: ignore[call-arg]  # Reward or Comparator: validates the options
+        self.base_dir = base_dir
         self.prompt = self.options.prompt_file or self._prompt_name(self.options)
         namespace = f"{self.prompt}:{prompting.prompt_version(self.prompt)}:parser{PARSER_VERSION}"
+        tools = list(getattr(self.options, "tools", None) or [])
+        if tools:
+            namespace += f":tools={self._tool_namespace(tools)}"
         self.backend: Backend = client if client is not None else build_backend(self.options, namespace=namespace)
+        self.tool_loop: ToolLoop | None = self._tool_loop(tools) if tools else None
+
+    def _tool_namespace(self, tools: list[Any]) -> str:
+        """What keys the request cache for a judge with tools: the tools, their options, the bounds."""
+        o = self.options
+        shown = [t if isinstance(t, (str, dict)) else getattr(t, "name", type(t).__name__) for t in tools]
+        blob = json.dumps([shown, o.tool_protocol, o.max_tool_calls, o.max_tool_result_chars], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def _tool_loop(self, tools: list[Any]) -> ToolLoop:
+        """The tools built once (a search index here), and the loop that lets the judge call them."""
+        from assay.rewards.judges.tools.base import build_tools
+
+        if self.by_logprobs_option and getattr(self.options, self.by_logprobs_option, "text") == "logprobs":
+            raise ValueError(f"{self.by_logprobs_option}: logprobs reads one token and cannot call tools; use {self.by_logprobs_option}: text with tools")
+        if self.options.tool_protocol == "openai" and getattr(self.options, "mode", "chat") == "completions":
+            raise ValueError("tool_protocol: openai needs mode: chat (tool calls are a chat API); use tool_protocol: text with mode: completions")
+        try:
+            built = build_tools(tools, self.base_dir)
+        except ValueError as error:
+            raise ValueError(f"judge {getattr(self, 'name', '')!r}: {error}") from None
+        return ToolLoop(built, self.options, self.backend)
+
+    def close_tools(self) -> None:
+        """Stop the tools' worker processes (also done at interpreter exit)."""
+        for tool in (self.tool_loop.tools.values() if self.tool_loop else ()):
+            close = getattr(tool, "close", None)
+            if close is not None:
+                close()
+
+    async def _converse(self, messages: list[dict[str, Any]], overrides: dict[str, Any] | None = None) -> tuple[Completion | Failure, Transcript | None]:
+        """The judge's call: one backend call, or (with tools) the bounded tool loop whose
+        last completion holds the verdict; the transcript is None without tools."""
+        if self.tool_loop is None:
+            return await self._call(messages, overrides), None
+        return await self.tool_loop.converse(self._call, messages, overrides, self.options.stop)
 
     async def _call(self, messages: list[dict[str, Any]], overrides: dict[str, Any] | None = None) -> Completion | Failure:
         """The judge's one backend call: a completion, or a typed failure (``backend``,
@@ -140,13 +204,20 @@ class JudgeCore:
         """The call and the reading of a judge that writes its verdict as text: the
         completion, the verdict and the meta, or the item's failed result (the call's failure,
         or a ``parse`` failure: "could not read {what} from the judge", raw text kept)."""
-        completion = await self._call(messages, overrides)
+        completion, transcript = await self._converse(messages, overrides)
         if isinstance(completion, Failure):
-            return call_failed(completion, result, self._meta(None))
+            return with_transcript(call_failed(completion, result, self._meta(None)), transcript)
         verdict = self._read(parse, completion.text)
         meta = self._meta(completion, **meta)
+        if transcript is not None:  # the usage of every call of the conversation
+            meta.update(usage=transcript.usage, tool_calls=transcript.calls)
         if isinstance(verdict, Failure):
-            return result.fail("parse", f"could not read {what} from the judge: {verdict.message}", raw=completion.text, **meta)  # type: ignore[return-value]
+            message = f"could not read {what} from the judge: {verdict.message}"
+            if transcript is not None and transcript.stopped == "asked_after_limit":
+                message = f"could not read {what} from the judge, which asked for another tool call after its limit ({transcript.calls} call{'s' if transcript.calls != 1 else ''}): {verdict.message}"
+            return with_transcript(result.fail("parse", message, raw=completion.text, **meta), transcript)  # type: ignore[return-value]
+        if transcript is not None:
+            meta["tools"] = transcript  # the judge puts it in details (a Judgment) or meta (a Preference)
         return completion, verdict, meta
 
     async def _token_reading(

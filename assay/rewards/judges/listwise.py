@@ -22,7 +22,7 @@ from typing import Any
 
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, ScaleOptions
+from assay.rewards.judges.base import JudgeCore, ScaleOptions, with_transcript
 from assay.rewards.judges.verdicts import parse_listwise
 from assay.text import groups_of, shorten
 from assay.types import Judgment, Sample
@@ -79,6 +79,7 @@ class ListwiseJudge(JudgeCore, Reward):
         if isinstance(judged, Judgment):  # the group's call or reading failed: every member fails with it
             return [replace(judged, meta=dict(judged.meta)) for _ in group]
         _, verdict, meta = judged
+        transcript = meta.pop("tools", None)
         scores, ranking = verdict.value["scores"], verdict.value["ranking"]
         out: list[Judgment | None] = [None] * len(group)
         for shown, original in enumerate(order, start=1):
@@ -95,4 +96,4 @@ class ListwiseJudge(JudgeCore, Reward):
                 details={"raw_score": raw, "rank": rank, "shown_as": shown, "critique": verdict.critique, "from_ranking": verdict.value["from_ranking"]},
                 meta=meta,
             )
-        return [j for j in out if j is not None]
+        return [with_transcript(j, transcript) for j in out if j is not None]

@@ -7,6 +7,8 @@ the pointwise judge. With ``logprobs: true`` and a server that returns them, the
 carries P(A) / (P(A) + P(B)). ``verdict_by: logprobs`` skips the critique: the prompt
 (``judge_pairwise_logprobs.txt``) ends in ``Verdict: [[`` and the verdict is read from the
 next token's top-k.
+With ``tools:`` the judge may call tools before its verdict
+(:mod:`~assay.rewards.judges.tooluse`); the transcript is in ``meta["tools"]``.
 
 :func:`combine_orders` turns the A|B and B|A verdicts into one (used by ``Swap`` and the
 tournament's ``swap`` option). A backend error or timeout is a ``backend`` / ``timeout``
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 from assay.reward import Comparator
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, JudgeOptions, shown_mass
+from assay.rewards.judges.base import JudgeCore, JudgeOptions, shown_mass, with_transcript
 from assay.rewards.judges.verdicts import next_token_choice, pairwise_probability, parse_pairwise
 from assay.text import shorten, text_of
 from assay.types import Failure, Pair, Preference
@@ -72,6 +74,7 @@ class PairwiseJudge(JudgeCore, Comparator):
         if isinstance(judged, Preference):
             return judged
         completion, verdict, meta = judged
+        transcript = meta.pop("tools", None)
         probability = None
         if o.logprobs:
             found = pairwise_probability(completion.logprobs, verdict.value)
@@ -81,12 +84,14 @@ class PairwiseJudge(JudgeCore, Comparator):
             else:
                 meta["logprob_note"] = "no per-token distribution at the verdict letter"
         p_text = f" (P(A)={probability:.3f})" if probability is not None else ""
-        return Preference(
+        if transcript is not None:
+            p_text += f", after {transcript.calls} tool call{'s' if transcript.calls != 1 else ''}"
+        return with_transcript(Preference(
             winner=verdict.value,
             rationale=f"judge verdict {_SHOWN[verdict.value]}{p_text}. Critique: {shorten(verdict.critique) or '(no critique written)'}",
             probability=probability,
             meta=meta,
-        )
+        ), transcript)
 
     async def _judge_by_logprobs(self, pair: Pair, overrides: dict[str, Any] | None) -> Preference:
         """``verdict_by: logprobs``: the most likely verdict letter, and P(A) / (P(A) + P(B))."""
@@ -136,6 +141,9 @@ def combine_orders(forward: Preference, backward: Preference, rule: str = "tie")
         "rule": rule,
         "calls": 2,
     }
+    for order, judged in (("order_ab_tools", forward), ("order_ba_tools", backward)):
+        if "tools" in judged.meta:  # a judge with tools: each order's transcript is kept
+            meta[order] = judged.meta["tools"]
     if forward.probability is not None and backward.ok and backward.probability is not None:
         probability = (forward.probability + (1 - backward.probability)) / 2
     else:

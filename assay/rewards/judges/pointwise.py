@@ -16,6 +16,10 @@ never write a readable verdict; a top-k without a score token is a ``parse`` fai
 A backend error or timeout is a ``backend`` / ``timeout`` failure; a reply that cannot be
 read is a ``parse`` failure with the raw text kept (see :mod:`~assay.rewards.judges.base`).
 
+With ``tools:`` the judge may call tools (python, calculator, search, sql) before its
+critique and score, bounded (:mod:`~assay.rewards.judges.tooluse`); the transcript is in
+``details["tools"]``.
+
     rewards:
       helpful:
         type: judge
@@ -41,7 +45,7 @@ from pydantic import model_validator
 
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.judges.base import JudgeCore, ScaleOptions, shown_mass
+from assay.rewards.judges.base import JudgeCore, ScaleOptions, shown_mass, with_transcript
 from assay.rewards.judges.verdicts import expected_score, next_token_score, parse_score
 from assay.text import shorten
 from assay.types import Judgment, Sample
@@ -100,6 +104,7 @@ class PointwiseJudge(JudgeCore, Reward):
         if isinstance(judged, Judgment):
             return judged
         completion, verdict, meta = judged
+        transcript = meta.pop("tools", None)
         text_score = float(verdict.value)
         value = text_score
         how = f"score {text_score:g} on the scale {o.scale_min:g}-{o.scale_max:g}"
@@ -112,12 +117,14 @@ class PointwiseJudge(JudgeCore, Reward):
             else:
                 meta["logprob_note"] = "no per-token distribution for the score token; used the written score"
         critique = shorten(verdict.critique) or "(no critique written)"
-        return Judgment(
+        if transcript is not None:
+            how += f", after {transcript.calls} tool call{'s' if transcript.calls != 1 else ''}"
+        return with_transcript(Judgment(
             score=self._scaled(value),
             rationale=f"judge {how}. Critique: {critique}",
             details={"raw_score": text_score, "scale": [o.scale_min, o.scale_max], "critique": verdict.critique},
             meta=meta,
-        )
+        ), transcript)
 
     async def _judge_by_logprobs(self, sample: Sample, overrides: dict[str, Any] | None) -> Judgment:
         """``score_by: logprobs``: the expected score over the score tokens of the next token."""

@@ -14,6 +14,9 @@ positive one not met, or a penalty one met -- sets the score to 0 and the ration
 which rule. A criterion whose verdict cannot be read fails the whole judgment (typed
 ``parse`` failure, per-criterion results kept in ``details``).
 
+With ``tools:``, the judge of each criterion may call tools first (its own bounded
+conversation, :mod:`~assay.rewards.judges.tooluse`), kept in ``details["criterion_N"]["tools"]``.
+
 The rubric comes from the sample's ``rubric`` field (a list of criteria or of strings), or
 from ``rubric_file`` (a rubric JSON file, see :class:`Rubric`) for every sample.
 
@@ -44,6 +47,7 @@ from assay.backends.settings import BackendOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
 from assay.rewards.judges.base import JudgeCore
+from assay.rewards.judges.tooluse import ToolUseOptions
 from assay.rewards.judges.verdicts import echoed_at, ends_mid_instruction, json_objects, parse_criterion, prepare
 from assay.text import prompt_text, reference_shown, shorten
 from assay.types import Failure, Judgment, Sample
@@ -118,7 +122,7 @@ class Rubric:
         return cls.coerce(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-class RubricOptions(BackendOptions):
+class RubricOptions(BackendOptions, ToolUseOptions):
     rubric_field: str = "rubric"  # the sample field holding the rubric
     rubric_file: str | None = None  # a rubric JSON file used for samples without the field
     veto: bool = True  # a failed hard rule sets the score to 0
@@ -136,8 +140,8 @@ class RubricReward(JudgeCore, Reward):
     prompt_name = "rubric_criterion"
 
     def __init__(self, name: str | None = None, client: Backend | None = None, base_dir: Path | None = None, **options: Any) -> None:
-        """``base_dir``: where a relative ``rubric_file`` is looked for first (a config file's folder)."""
-        super().__init__(name, client, **options)
+        """``base_dir``: where a relative ``rubric_file`` (or a tool's file) is looked for first (a config file's folder)."""
+        super().__init__(name, client, base_dir, **options)
         self.default_rubric: Rubric | None = None
         if self.options.rubric_file:
             path = Path(self.options.rubric_file)
@@ -164,12 +168,14 @@ class RubricReward(JudgeCore, Reward):
         return prompting.messages(*prompting.render(self.prompt, **values))
 
     async def _criterion(self, sample: Sample, criterion: Criterion, overrides: dict[str, Any] | None) -> dict[str, Any]:
-        completion = await self._call(self.build_messages(sample, criterion), overrides)
+        completion, transcript = await self._converse(self.build_messages(sample, criterion), overrides)
         entry: dict[str, Any] = {"criterion": criterion.text, "weight": criterion.weight, "kind": criterion.kind}
+        if transcript is not None:  # each criterion's own conversation with the tools
+            entry["tools"] = transcript.to_dict()
         if isinstance(completion, Failure):
             entry.update(verdict=None, failure=completion)
             return entry
-        entry["usage"] = completion.usage
+        entry["usage"] = transcript.usage if transcript is not None else completion.usage
         verdict = self._read(parse_criterion, completion.text)
         if isinstance(verdict, Failure):
             entry.update(verdict=None, failure=Failure("parse", f"criterion {criterion.text!r}: {verdict.message}", completion.text))
