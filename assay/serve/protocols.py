@@ -1,0 +1,67 @@
+"""The other trainers' reward protocols, answered by ``assay serve`` beside its own endpoints.
+
+Each route reads the other side's request, scores it through the same service (batcher,
+limits, timeouts, metrics, auth) as ``/v1/score``, and answers in that side's shape:
+
+- ``POST /slime`` (slime's ``--rm-type remote_rm``, ``--rm-url http://host:port/slime``): body
+  ``{"prompt", "response", "label"}``; answer a bare number (the total), or with ``?detail=1``
+  (for slime's ``--reward-key score``) ``{"score", "failed", "failure_kind", "rationale",
+  <component>: ...}``. A failed total is NaN (slime reads the body with Python's ``json``)
+  unless the server has a ``failure_score``. See :mod:`assay.integrations.slime`.
+
+What is not here: the conversions themselves, which live with each adapter in
+``assay/integrations/`` and work without a server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from assay.integrations.common import component_names
+from assay.integrations.slime import remote_sample, slime_answer
+
+PROTOCOL_ENDPOINTS = ("/slime",)
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Wire:
+    """What the routes take from the server (assay/serve/app.py passes them, so this module
+    does not import it): auth, reading a body, the request timeout, answering and refusing."""
+
+    authorize: Callable[[Any], None]  # request -> None, or raises the 401
+    read: Callable[[Any], Awaitable[Any]]  # request -> the JSON body (400/408/413 as for /v1/score)
+    timeout_of: Callable[[Any], float]  # body -> seconds
+    answer: Callable[..., Any]  # (content, allow_nan=False) -> response
+    refuse: Callable[[int, str], Exception]  # (status, message) -> the exception to raise
+
+
+def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> None:
+    """Add the protocol routes to the server's FastAPI ``app``."""
+
+    def failure_score() -> float:
+        return math.nan if settings.failure_score is None else settings.failure_score
+
+    @app.post("/slime")
+    async def slime(request: Request) -> Any:
+        wire.authorize(request)
+        body = await wire.read(request)
+        try:
+            sample = remote_sample(body)
+        except ValueError as error:
+            raise wire.refuse(422, f"slime remote_rm body: {error}") from None
+        (judgment,) = await service.score([sample], wire.timeout_of(body), "/slime")
+        detail = _flag(request.query_params.get("detail"))
+        answer = slime_answer(judgment, component_names(service.reward), failure_score(), "score" if detail else None)
+        return wire.answer(answer, allow_nan=True)
+
+
+__all__ = ["add_protocol_routes", "Wire", "PROTOCOL_ENDPOINTS"]
