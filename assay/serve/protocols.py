@@ -9,6 +9,14 @@ limits, timeouts, metrics, auth) as ``/v1/score``, and answers in that side's sh
   <component>: ...}``. A failed total is NaN (slime reads the body with Python's ``json``)
   unless the server has a ``failure_score``. See :mod:`assay.integrations.slime`.
 
+- ``POST /verify`` (a NeMo Gym resources server: name this server as the resources server of
+  your NeMo Gym environment): body NeMo Gym's ``BaseVerifyRequest``; answer its
+  ``BaseMultiRewardVerifyResponse``: the request echoed with ``reward``, the named
+  ``reward_components`` of the composite, ``mask_sample``/``failure_kind``/``failure_reason``
+  for failures and the rationales under ``assay``. ``?reference=FIELD`` names the task field
+  holding the reference. ``POST /seed_session`` and ``/close_session`` answer as NeMo Gym's
+  stateless default does (an agent seeds before it runs). See :mod:`assay.integrations.nemo_gym`.
+
 What is not here: the conversions themselves, which live with each adapter in
 ``assay/integrations/`` and work without a server.
 """
@@ -23,9 +31,10 @@ from typing import Any
 from fastapi import Request
 
 from assay.integrations.common import component_names
+from assay.integrations.nemo_gym import verify_response, verify_sample
 from assay.integrations.slime import remote_sample, slime_answer
 
-PROTOCOL_ENDPOINTS = ("/slime",)
+PROTOCOL_ENDPOINTS = ("/slime", "/verify", "/seed_session", "/close_session")
 
 
 def _flag(value: str | None) -> bool:
@@ -62,6 +71,32 @@ def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> No
         detail = _flag(request.query_params.get("detail"))
         answer = slime_answer(judgment, component_names(service.reward), failure_score(), "score" if detail else None)
         return wire.answer(answer, allow_nan=True)
+
+    @app.post("/verify")
+    async def verify(request: Request) -> Any:
+        wire.authorize(request)
+        body = await wire.read(request)
+        try:
+            sample = verify_sample(body, request.query_params.get("reference"))
+        except ValueError as error:
+            raise wire.refuse(422, f"NeMo Gym verify request: {error}") from None
+        (judgment,) = await service.score([sample], wire.timeout_of(body), "/verify")
+        failed_as = 0.0 if settings.failure_score is None else settings.failure_score  # orjson refuses NaN; mask_sample says it
+        return wire.answer(verify_response(body, judgment, component_names(service.reward), failed_as))
+
+    @app.post("/seed_session")
+    async def seed_session(request: Request) -> Any:
+        wire.authorize(request)
+        body = await wire.read(request)
+        session = body.get("resources_session_id") if isinstance(body, dict) else None
+        return wire.answer({"resources_session_id": session} if session is not None else {})
+
+    @app.post("/close_session")
+    async def close_session(request: Request) -> Any:
+        wire.authorize(request)
+        body = await wire.read(request)
+        session = body.get("resources_session_id") if isinstance(body, dict) else None
+        return wire.answer({"resources_session_id": session} if session is not None else {})
 
 
 __all__ = ["add_protocol_routes", "Wire", "PROTOCOL_ENDPOINTS"]
