@@ -29,7 +29,7 @@ if [ "${1:-core}" = "all" ]; then
   # (transformers<5.11 and ==5.15, ray==2.55, ...) do not fit this stack, so they are
   # installed without them, plus the few packages those modules import.
   install --no-deps verl==0.9.1 openrlhf==0.11.2
-  install tensordict codetiming hydra-core pylatexenc torchdata dill peft aiohttp
+  install tensordict codetiming hydra-core pylatexenc torchdata dill peft aiohttp orjson  # orjson: veRL's reward loop (verl.utils.tracking)
 else
   echo "setting up .venv (log: $LOG)" >&2
   install -e .
