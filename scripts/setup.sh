@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in the checkout (.venv) with assay installed.
 #   bash scripts/setup.sh          # core only: rule rewards, composition, `assay score`
-#   bash scripts/setup.sh all      # every extra: models, serve, train, llama, plots, sql, ifeval, dev
+#   bash scripts/setup.sh all      # every extra: models, serve, train, llama, plots, sql, ifeval, ors, dev
 # PyTorch is installed first as the CPU build (torch==2.13.0), so nothing pulls a CUDA build.
 # pip's output goes to .venv/setup.log and is shown only when something fails.
 set -euo pipefail
@@ -23,7 +23,7 @@ install --upgrade pip
 if [ "${1:-core}" = "all" ]; then
   echo "setting up .venv with every extra (log: $LOG)" >&2
   install torch==2.13.0
-  install -e ".[models,serve,train,llama,plots,sql,ifeval,dev]"
+  install -e ".[models,serve,train,llama,plots,sql,ifeval,ors,dev]"
   # veRL and OpenRLHF, only so that tests can run assay's adapters through the trainers' own
   # reward code (veRL's reward managers, OpenRLHF's rollout executor). Their pins
   # (transformers<5.11 and ==5.15, ray==2.55, ...) do not fit this stack, so they are
