@@ -30,6 +30,11 @@ if [ "${1:-core}" = "all" ]; then
   # installed without them, plus the few packages those modules import.
   install --no-deps verl==0.9.1 openrlhf==0.11.2
   install tensordict codetiming hydra-core pylatexenc torchdata dill peft aiohttp orjson  # orjson: veRL's reward loop (verl.utils.tracking)
+  # verifiers (prime-rl's environments): its dependencies conflict with openreward's (the ors
+  # extra pins sse-starlette==2.3.6; verifiers' mcp wants >=3), so it is installed without
+  # them, plus the packages `import verifiers.v1` needs (about 10 s of pip).
+  install --no-deps verifiers==0.4.0 prime-pydantic-config==0.4.3 renderers==0.1.12 prime-sandboxes==0.5.1 \
+    connectrpc==0.11.1 protobuf-py==0.1.1 protobuf-py-ext==0.1.1 pyqwest==0.12.0 tomli-w==1.2.0 aiofiles==25.1.0
 else
   echo "setting up .venv (log: $LOG)" >&2
   install -e .

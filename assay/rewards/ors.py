@@ -29,41 +29,23 @@ harness for agentic rollouts and this reward for the final grade. Needs ``pip in
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import os
-import sys
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
+from assay.rewards.function import import_function
 from assay.types import Judgment, Sample
 
 
 def load_class(spec: str) -> Any:
-    """``module:Name`` or ``path/to/file.py:Name`` -> the object."""
-    where, _, name = spec.rpartition(":")
-    if not where or not name:
-        raise ValueError(f"environment_class must be 'module:Class' or 'file.py:Class', got {spec!r}")
-    if where.endswith(".py"):
-        path = Path(where).expanduser().resolve()
-        if not path.exists():
-            raise ValueError(f"environment_class: no file {path}")
-        module_name = f"assay_ors_{abs(hash(str(path)))}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            loader_spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(loader_spec)  # type: ignore[arg-type]
-            sys.modules[module_name] = module
-            loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
-    else:
-        module = importlib.import_module(where)
-    if not hasattr(module, name):
-        raise ValueError(f"environment_class: {where} has no {name!r}")
-    return getattr(module, name)
+    """``module:Class`` or ``path/to/file.py:Class`` -> the class (assay's one importer)."""
+    try:
+        return import_function(spec)
+    except (ValueError, FileNotFoundError, AttributeError, ImportError, TypeError) as error:
+        raise ValueError(f"cannot load {spec!r}: {error}") from None
 
 
 def _blocks_text(blocks: Any) -> str:
