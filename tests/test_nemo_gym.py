@@ -138,3 +138,10 @@ def test_failure_score_is_explicit():
     with ServerThread(config(), Settings(failure_score=-1.0)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         answer = client.post("/verify", json=verify_request("raise")).json()
         assert answer["reward_components"]["correct"] == -1.0 and answer["mask_sample"] is True
+
+
+def test_group_configs_are_refused_per_rollout():
+    grouped = config() | {"combine": {"normalize": "group_zscore"}}
+    with ServerThread(grouped) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        answer = MultiRewardVerifyResponse.model_validate_json(client.post("/verify", json=verify_request("4")).text)
+    assert answer.mask_sample is True and answer.failure_kind == "verifier_error" and "within their group" in answer.failure_reason

@@ -122,6 +122,12 @@ def test_score_group_scores_the_group_and_raises_on_a_failure():
     assert rewards[0] == rewards[2] > 0 > rewards[1] == rewards[3]  # z-scored within the candidates
     with pytest.raises(RuntimeError, match="candidate 1 could not be scored"):
         asyncio.run(env.score_group([candidate("4"), candidate("raise")]))
+    # the terminal tool sees one answer: a group-wise config is refused there, not given a z-score of 0
+    from openreward.environments.types import RunToolSuccess
+
+    alone = asyncio.run(env.call_terminal_tool("4")).root
+    assert isinstance(alone, RunToolSuccess) and alone.output.reward is None
+    assert alone.output.metadata["failure"]["kind"] == "input" and "score_group" in alone.output.metadata["rationale"]
 
 
 def test_ors_environment_as_an_assay_reward_over_http_and_in_process():

@@ -93,6 +93,9 @@ def test_group_rm_list_in_order_and_groups_normalised():
     plain = [SlimeSample(response=r, label="4") for r in ["4", "5"]]
     assert asyncio.run(slime.reward_func(args, plain)) == pytest.approx([1.0, -1.0], abs=1e-4)  # eps in the std
     assert asyncio.run(slime.reward_func(args, [])) == []
+    # one sample of a group-wise config (no --group-rm): refused, not a made-up z-score of 0
+    one = asyncio.run(slime.reward_func(Namespace(reward_key="score", assay_config=cfg), SlimeSample(response="4", label="4")))
+    assert math.isnan(one["score"]) and one["failure_kind"] == "input" and "--group-rm" in one["rationale"]
 
 
 def test_metadata_becomes_sample_fields():
@@ -131,3 +134,7 @@ def test_remote_rm_answered_by_assay_serve():
 
     with ServerThread(config(), Settings(failure_score=-1.0)) as server:
         assert asyncio.run(slime_remote_rm(server.url + "/slime", SlimeSample(response="raise"))) == -1.0
+
+    with ServerThread(config() | {"combine": {"normalize": "group_zscore"}}) as server:  # one sample per request
+        detail = asyncio.run(slime_remote_rm(server.url + "/slime?detail=1", SlimeSample(response="4", label="4")))
+        assert math.isnan(detail["score"]) and detail["failure_kind"] == "input" and "--group-rm" in detail["rationale"]

@@ -69,9 +69,26 @@ def test_assay_config_as_a_verifiers_reward_and_metrics(tmp_path, monkeypatch):
     assert failed.metrics == {"assay/failed": 1.0, "assay/size": 5.0}  # the failed component is absent, not 0
     assert "Traceback" not in json.dumps(failed.info["assay"])
 
+    grouped = tmp_path / "grouped.yaml"
+    grouped.write_text(json.dumps(config() | {"combine": {"normalize": "group_zscore"}}))
+    alone = trace_for(data, "4")
+    with pytest.raises(vf.TaskError, match="assay input"):
+        asyncio.run(_score_with(assay_vf.make_reward(str(grouped)), data, alone))
+
     sample = assay_vf.task_sample(QA(prompt="2+2?", answer="4", system_prompt="Be brief."), right)
     assert sample.reference == "4" and sample.get("topic") == "arithmetic" and sample.response == "4"
     assert sample.prompt == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
+
+
+async def _score_with(fn, data, trace):
+    """``fn`` as a task's one @vf.reward method, scored by verifiers' Task.score."""
+
+    class Plugged(vf.Task):
+        @vf.reward
+        async def assay(self, task, trace) -> float:
+            return await fn(task, trace)
+
+    await Plugged(data).score(trace)
 
 
 def test_verifiers_task_rubric_as_an_assay_reward():

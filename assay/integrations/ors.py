@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assay.integrations.common import cached_reward, component_judgment, component_names
+from assay.integrations.common import cached_reward, component_judgment, component_names, group_refusal
 from assay.text import content_text
 from assay.types import Judgment, Sample, outcome
 
@@ -122,7 +122,8 @@ def assay_environment(config: Any, tasks: Any, name: str = "AssayEnvironment") -
         answer: str
 
     async def answer(self: Any, params: Answer) -> ToolOutput:
-        (judgment,) = await reward.ascore([task_sample(self.task_spec, params.answer)])
+        refused = group_refusal(reward, "an ORS terminal tool", "score the group with score_group")
+        (judgment,) = [refused] if refused else await reward.ascore([task_sample(self.task_spec, params.answer)])
         total = judgment.score if judgment.failure is None else None
         return ToolOutput(blocks=[TextBlock(text=judgment.rationale or "(no rationale)")], reward=_jsonable(total), finished=True,
                           metadata=tool_metadata(judgment, names))

@@ -39,7 +39,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from assay.integrations.common import cached_reward, component_names, flat_result, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, component_names, flat_result, group_refusal, resolve_config, resolve_failure_score
 from assay.types import Judgment, Sample
 
 DETAIL_KEYS = ("score", "failed", "failure_kind", "rationale")
@@ -98,7 +98,8 @@ async def reward_func(args: Any, sample: Any, config: Any = None, failure_score:
         samples = [from_slime(s, group=call) for s in sample]
         judgments = await reward.ascore(samples) if samples else []
         return [slime_answer(j, names, fail, reward_key) for j in judgments]
-    (judgment,) = await reward.ascore([from_slime(sample)])
+    refused = group_refusal(reward, "slime without --group-rm", "add --group-rm so that slime passes the whole group")
+    (judgment,) = [refused] if refused else await reward.ascore([from_slime(sample)])
     return slime_answer(judgment, names, fail, reward_key)
 
 

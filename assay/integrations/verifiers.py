@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from assay.integrations.common import cached_reward, component_judgment, component_names, config_key, resolve_config
+from assay.integrations.common import cached_reward, component_judgment, component_names, config_key, group_refusal, resolve_config
 from assay.types import Judgment, Sample, outcome
 
 REFERENCE_FIELDS = ("answer", "reference", "ground_truth", "expected_answer")
@@ -72,7 +72,8 @@ async def _judgment(config: Any, task: Any, trace: Any) -> tuple[Judgment, list[
     kept = trace.info.get(INFO_KEY)
     if isinstance(kept, dict) and kept.get("config") == key and kept.get("trace") == trace.id:
         return Judgment.from_dict(kept["judgment"]), component_names(reward)
-    (judgment,) = await reward.ascore([task_sample(task, trace)])
+    refused = group_refusal(reward, "a verifiers reward (one trace per call)", "use a config without group normalisation, or score groups in an Env's finalize()")
+    (judgment,) = [refused] if refused else await reward.ascore([task_sample(task, trace)])
     trace.info[INFO_KEY] = {"config": key, "trace": trace.id, "judgment": _plain(judgment)}
     return judgment, component_names(reward)
 

@@ -84,7 +84,7 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_samples: int = 1024  # per request
     token: str | None = None  # bearer token; None: no auth
-    failure_score: float | None = None  # for /get_reward: what a failed total becomes (None: NaN)
+    failure_score: float | None = None  # for /get_reward and /slime: what a failed total becomes (None: NaN); /verify: the number beside mask_sample (None: 0.0)
     reward_threads: int = 16  # threads for synchronous reward calls (the reward pool)
     max_abandoned: int = 64  # reward calls still running past their timeout before the server reports itself wedged
     warm_up: bool = True  # call each reward's warm_up() at start (the math pool), so first requests do not pay for it

@@ -30,7 +30,7 @@ from typing import Any
 
 from fastapi import Request
 
-from assay.integrations.common import component_names
+from assay.integrations.common import component_names, group_refusal
 from assay.integrations.nemo_gym import verify_response, verify_sample
 from assay.integrations.slime import remote_sample, slime_answer
 
@@ -67,7 +67,10 @@ def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> No
             sample = remote_sample(body)
         except ValueError as error:
             raise wire.refuse(422, f"slime remote_rm body: {error}") from None
-        (judgment,) = await service.score([sample], wire.timeout_of(body), "/slime")
+        refused = group_refusal(service.reward, "slime's remote_rm", "use --custom-rm-path assay.integrations.slime.reward_func with --group-rm")
+        (judgment,) = [refused] if refused else await service.score([sample], wire.timeout_of(body), "/slime")
+        if refused:
+            service._count("/slime", [refused])
         detail = _flag(request.query_params.get("detail"))
         answer = slime_answer(judgment, component_names(service.reward), failure_score(), "score" if detail else None)
         return wire.answer(answer, allow_nan=True)
@@ -80,7 +83,10 @@ def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> No
             sample = verify_sample(body, request.query_params.get("reference"))
         except ValueError as error:
             raise wire.refuse(422, f"NeMo Gym verify request: {error}") from None
-        (judgment,) = await service.score([sample], wire.timeout_of(body), "/verify")
+        refused = group_refusal(service.reward, "NeMo Gym's /verify", "score groups through /v1/score with a group id")
+        (judgment,) = [refused] if refused else await service.score([sample], wire.timeout_of(body), "/verify")
+        if refused:
+            service._count("/verify", [refused])
         failed_as = 0.0 if settings.failure_score is None else settings.failure_score  # orjson refuses NaN; mask_sample says it
         return wire.answer(verify_response(body, judgment, component_names(service.reward), failed_as))
 
