@@ -138,3 +138,40 @@ def test_remote_rm_answered_by_assay_serve():
     with ServerThread(config() | {"combine": {"normalize": "group_zscore"}}) as server:  # one sample per request
         detail = asyncio.run(slime_remote_rm(server.url + "/slime?detail=1", SlimeSample(response="4", label="4")))
         assert math.isnan(detail["score"]) and detail["failure_kind"] == "input" and "--group-rm" in detail["rationale"]
+
+
+def test_slimes_own_rm_hub_when_its_source_is_given():
+    """slime's own ``rm_hub`` (``async_rm``, ``batched_async_rm``, ``remote_rm``) and ``Sample``,
+    imported from a slime checkout named by ``ASSAY_SLIME_SRC`` (slime is not on PyPI, so this
+    is skipped unless you point it at one; its rm_hub needs only torch and aiohttp)."""
+    import os
+    import sys
+
+    src = os.environ.get("ASSAY_SLIME_SRC")
+    if not src:
+        pytest.skip("set ASSAY_SLIME_SRC to a THUDM/slime checkout to run slime's own reward code")
+    sys.path.insert(0, src)
+    from slime.rollout.rm_hub import async_rm, batched_async_rm
+    from slime.utils.types import Sample
+
+    from assay.serve.runner import ServerThread
+
+    custom = Namespace(rm_type=None, custom_rm_path="assay.integrations.slime.reward_func", reward_key=None, assay_config=config())
+    assert asyncio.run(async_rm(custom, Sample(prompt="2+2?", response="4", label="4"))) == 1.0
+    group = [Sample(group_index=3, index=i, prompt="p", response=r, label="4") for i, r in enumerate(["4", "5", "raise"])]
+    rewards = asyncio.run(batched_async_rm(custom, group))
+    assert rewards[:2] == [1.0, 0.0] and math.isnan(rewards[2])
+
+    with ServerThread(config()) as server:
+        plain = Namespace(rm_type="remote_rm", rm_url=server.url + "/slime", custom_rm_path=None, reward_key=None)
+        keyed = Namespace(rm_type="remote_rm", rm_url=server.url + "/slime?detail=1", custom_rm_path=None, reward_key="score")
+
+        async def run() -> tuple[list, Sample]:  # one event loop: slime's shared aiohttp session is bound to it
+            scores = [await async_rm(plain, Sample(prompt="2+2?", response=r, label="4")) for r in ["4", "5", "raise"]]
+            sample = Sample(prompt="2+2?", response="4", label="4")
+            sample.reward = await async_rm(keyed, sample)
+            return scores, sample
+
+        scores, sample = asyncio.run(run())
+    assert scores[:2] == [1.0, 0.0] and math.isnan(scores[2])
+    assert sample.get_reward_value(keyed) == 1.0 and sample.reward["risky"] == 1.0
