@@ -145,3 +145,34 @@ def test_group_configs_are_refused_per_rollout():
     with ServerThread(grouped) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         answer = MultiRewardVerifyResponse.model_validate_json(client.post("/verify", json=verify_request("4")).text)
     assert answer.mask_sample is True and answer.failure_kind == "verifier_error" and "within their group" in answer.failure_reason
+
+
+def test_nemo_gyms_own_models_when_its_source_is_given():
+    """The request built and the answer read with NeMo Gym's own pydantic models
+    (``BaseVerifyRequest``, ``BaseMultiRewardVerifyResponse``, ``failure_kinds``), imported from
+    the folders named by ``ASSAY_NEMO_GYM_SRC`` (``os.pathsep``-separated: the unpacked nemo-gym
+    wheel and its import-time packages). nemo-gym requires Python >= 3.13 to install, so this is
+    skipped unless you point it at them; its models themselves import on 3.11."""
+    import os
+    import sys
+
+    src = os.environ.get("ASSAY_NEMO_GYM_SRC")
+    if not src:
+        pytest.skip("set ASSAY_NEMO_GYM_SRC to the unpacked nemo-gym wheel (and its import-time packages) to use NeMo Gym's own models")
+    sys.path[:0] = src.split(os.pathsep)
+    import orjson
+    from nemo_gym.base_resources_server import BaseMultiRewardVerifyResponse, BaseVerifyRequest
+    from nemo_gym.failure_kinds import is_registered
+
+    class MathVerifyRequest(BaseVerifyRequest):  # as resources_servers/math_with_judge declares its request
+        expected_answer: str
+
+    with ServerThread(config()) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        for reply, reward, masked in (("4", 1.0, False), ("5", 0.0, False), ("raise", 0.0, True)):
+            request = MathVerifyRequest.model_validate(verify_request(reply))
+            r = client.post("/verify", json=request.model_dump(mode="json"))  # what the simple agent posts
+            assert r.status_code == 200
+            orjson.loads(r.content)  # NeMo Gym's reader
+            answer = BaseMultiRewardVerifyResponse.model_validate_json(r.text)
+            assert answer.reward == reward and answer.mask_sample is masked and set(answer.reward_components) == {"correct", "size"}
+            assert answer.failure_kind is None or is_registered(answer.failure_kind)
