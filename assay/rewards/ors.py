@@ -83,6 +83,10 @@ class ORSReward(Reward):
 
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
+        try:
+            import openreward  # noqa: F401 - checked here, used in the scoring calls
+        except ImportError as error:
+            raise ImportError(f"type: ors needs the openreward SDK ({error}); pip install 'assay[ors]'") from None
         self.environment_class = load_class(self.options.environment_class) if self.options.environment_class else None
         self.api_key = ""
         if self.options.api_key_env:

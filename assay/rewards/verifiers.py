@@ -63,7 +63,10 @@ class VerifiersReward(Reward):
 
     def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name, **options)
-        vf = importlib.import_module("verifiers.v1")
+        try:
+            vf = importlib.import_module("verifiers.v1")
+        except ImportError as error:
+            raise ImportError(f"type: verifiers needs verifiers >= 0.4 ({error}); see docs/trainers/verifiers.md for installing it") from None
         try:
             self.task_class = import_function(self.options.task) if self.options.task else vf.Task
         except (ValueError, FileNotFoundError, AttributeError, ImportError, TypeError) as error:
