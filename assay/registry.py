@@ -91,6 +91,8 @@ REWARD_TYPES: dict[str, Entry] = {
     "rubric": Entry("assay.rewards.judges.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
     # served elsewhere
     "remote": Entry("assay.rewards.remote:RemoteReward", "the rewards of an assay server (assay serve), scored over HTTP with bounded retries", "remote"),
+    "verifiers": Entry("assay.rewards.verifiers:VerifiersReward", "the rubric of a verifiers (prime-rl) task: its weighted @vf.reward methods and plugged reward functions", "remote", "verifiers"),
+    "ors": Entry("assay.rewards.ors:ORSReward", "the reward of an Open Reward Standard environment (openreward SDK): a server's or an in-process class's grading tool", "remote", "ors"),
 }
 
 COMPARATOR_TYPES: dict[str, Entry] = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in the checkout (.venv) with assay installed.
 #   bash scripts/setup.sh          # core only: rule rewards, composition, `assay score`
-#   bash scripts/setup.sh all      # every extra: models, serve, train, llama, plots, sql, ifeval, tools, dev
+#   bash scripts/setup.sh all      # every extra: models, serve, train, llama, plots, sql, ifeval, tools, ors, dev
 # PyTorch is installed first as the CPU build (torch==2.13.0), so nothing pulls a CUDA build.
 # pip's output goes to .venv/setup.log and is shown only when something fails.
 set -euo pipefail
@@ -23,13 +23,18 @@ install --upgrade pip
 if [ "${1:-core}" = "all" ]; then
   echo "setting up .venv with every extra (log: $LOG)" >&2
   install torch==2.13.0
-  install -e ".[models,serve,train,llama,plots,sql,ifeval,tools,dev]"
+  install -e ".[models,serve,train,llama,plots,sql,ifeval,tools,ors,dev]"
   # veRL and OpenRLHF, only so that tests can run assay's adapters through the trainers' own
   # reward code (veRL's reward managers, OpenRLHF's rollout executor). Their pins
   # (transformers<5.11 and ==5.15, ray==2.55, ...) do not fit this stack, so they are
   # installed without them, plus the few packages those modules import.
   install --no-deps verl==0.9.1 openrlhf==0.11.2
-  install tensordict codetiming hydra-core pylatexenc torchdata dill peft aiohttp
+  install tensordict codetiming hydra-core pylatexenc torchdata dill peft aiohttp orjson  # orjson: veRL's reward loop (verl.utils.tracking)
+  # verifiers (prime-rl's environments): its dependencies conflict with openreward's (the ors
+  # extra pins sse-starlette==2.3.6; verifiers' mcp wants >=3), so it is installed without
+  # them, plus the packages `import verifiers.v1` needs (about 10 s of pip).
+  install --no-deps verifiers==0.4.0 prime-pydantic-config==0.4.3 renderers==0.1.12 prime-sandboxes==0.5.1 \
+    connectrpc==0.11.1 protobuf-py==0.1.1 protobuf-py-ext==0.1.1 pyqwest==0.12.0 tomli-w==1.2.0 aiofiles==25.1.0
 else
   echo "setting up .venv (log: $LOG)" >&2
   install -e .

@@ -18,7 +18,8 @@ example:
   curl -s localhost:8000/v1/score -H "Authorization: Bearer $ASSAY_TOKEN" \\
        -d '{"samples": [{"prompt": "2+2?", "response": "#### 4", "reference": "4"}]}'
 
-endpoints: POST /v1/score, POST /v1/compare, POST /get_reward (OpenRLHF), GET /health, GET /metrics
+endpoints: POST /v1/score, POST /v1/compare, POST /get_reward (OpenRLHF), POST /slime (slime's remote_rm),
+  POST /verify (a NeMo Gym resources server; /seed_session, /close_session), GET /health, GET /metrics
 """
 
 
@@ -41,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait; then its samples get 'timeout' failures (default 60)")
     parser.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body in MiB; larger gets 413 (default 8)")
     parser.add_argument("--max-samples", type=int, default=None, help="most samples per request; more gets 413 (default: the queue size)")
-    parser.add_argument("--failure-score", type=float, default=None, help="for /get_reward: the number a failed total becomes (default NaN; see docs/serving.md)")
+    parser.add_argument("--failure-score", type=float, default=None, help="for /get_reward, /slime and /verify: the number a failed total becomes (default NaN; 0.0 on /verify; see docs/serving.md)")
     parser.add_argument("--reward-threads", type=int, default=16, help="threads for synchronous reward calls (default 16)")
     parser.add_argument("--max-abandoned", type=int, default=64, help="reward calls still running past their timeout (each holds a thread) before /health reports the server wedged (default 64)")
     parser.add_argument("--header-timeout", type=float, default=10.0, help="seconds a connection may take to send its request headers; then it is closed (default 10)")

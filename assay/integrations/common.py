@@ -244,3 +244,12 @@ def flat_results(judgments: list[Judgment], reward: Any, failure_score: float, r
     """``flat_result`` for a batch, with the reward's component series."""
     paths = component_paths(reward)
     return [flat_result(j, paths, failure_score, rationales) for j in judgments]
+
+
+def group_refusal(reward: Reward, where: str, instead: str) -> Judgment | None:
+    """The ``input`` failure a one-sample protocol gives for a config that scores within
+    groups (normalisation, trust weights, group judges): one sample alone would get a made-up
+    group statistic (a z-score of 0). None when the config scores samples on their own."""
+    if not getattr(reward, "needs_whole_groups", False):
+        return None
+    return Judgment.fail("input", f"{where} scores one sample at a time, and this config scores samples within their group; {instead}")

@@ -16,6 +16,8 @@ says what was wrong, and never takes the server down):
   "component_rationales"}`` (``extra_logs``: ``failed``, each component and ``<name>/failed``);
   a failed total is ``NaN`` (Python's ``json`` reads it) unless the server was started with
   a ``failure_score``, and ``extra_logs.failed`` marks it.
+- Other trainers' protocols (slime's ``remote_rm`` at ``POST /slime``, ...): see
+  :mod:`assay.serve.protocols`.
 - ``GET /health`` (no auth): ``{"status": "ok", ...}``; 503 while shutting down, and 503 with
   ``"status": "wedged"`` when every reward thread is held by a call that outlived its timeout
   (see :mod:`assay.serve.pool`), so a load balancer takes the server out.
@@ -64,12 +66,13 @@ from assay.reward import Comparator
 from assay.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from assay.serve.metrics import Metrics
 from assay.serve.pool import RewardPool
+from assay.serve.protocols import PROTOCOL_ENDPOINTS, Wire, add_protocol_routes
 from assay.text import group_key
 from assay.types import Failure, Judgment, Pair, Preference, Sample
 
 log = logging.getLogger("assay.serve")
 
-ENDPOINTS = ("/v1/score", "/v1/compare", "/get_reward", "/health", "/metrics")
+ENDPOINTS = ("/v1/score", "/v1/compare", "/get_reward", "/health", "/metrics", *PROTOCOL_ENDPOINTS)
 
 
 @dataclass
@@ -84,7 +87,7 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_samples: int = 1024  # per request
     token: str | None = None  # bearer token; None: no auth
-    failure_score: float | None = None  # for /get_reward: what a failed total becomes (None: NaN)
+    failure_score: float | None = None  # for /get_reward and /slime: what a failed total becomes (None: NaN); /verify: the number beside mask_sample (None: 0.0)
     reward_threads: int = 16  # threads for synchronous reward calls (the reward pool)
     max_abandoned: int = 64  # reward calls still running past their timeout before the server reports itself wedged
     warm_up: bool = True  # call each reward's warm_up() at start (the math pool), so first requests do not pay for it
@@ -544,6 +547,12 @@ def build_app(config: str | os.PathLike[str] | dict[str, Any] | RewardService, s
             service._count("/get_reward", unsplit)
         result = result_lists(judgments, service.reward, math.nan if settings.failure_score is None else settings.failure_score)
         return _json(result, allow_nan=True)
+
+    async def read_body(request: Request) -> Any:
+        return await read_json(request, settings.max_body_bytes, settings.body_timeout)
+
+    wire = Wire(authorize, read_body, lambda body: _timeout_of(body, settings.timeout), _json, ApiError)
+    add_protocol_routes(app, service, settings, wire)  # slime, NeMo Gym, ...: assay/serve/protocols.py
 
     @app.get("/health")
     async def health() -> Any:
