@@ -19,7 +19,7 @@ from test_integrations import _verl_batch, config  # noqa: E402
 
 import assay.integrations.verl as assay_verl  # noqa: E402
 
-KEYS = {"score", "failed", "failure_kind", "rationale", "risky", "fmt"}
+KEYS = {"score", "failed", "failure_kind", "rationale", "risky", "fmt", "risky/failed", "fmt/failed", "rationale/risky", "rationale/fmt"}
 
 
 def trainer_config(rewards_path, manager: dict, custom: dict | None = None):

@@ -43,7 +43,7 @@ from typing import Any
 from verl.experimental.reward_loop.reward_manager import registry as _registry
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from assay.integrations.common import cached_reward, component_names, flat_result, resolve_config, resolve_failure_score
+from assay.integrations.common import cached_reward, component_paths, flat_result, resolve_config, resolve_failure_score
 from assay.integrations.verl import PROMPT_KEYS, _refuse_group_steps, make_sample
 
 REGISTERED_NAME = "assay"
@@ -80,7 +80,7 @@ class AssayRewardLoopManager(RewardManagerBase):
         self.reward = cached_reward(resolve_config(options.get("config")))
         _refuse_group_steps(self.reward, "the assay reward-loop manager")
         self.failure_score = resolve_failure_score(options.get("failure_score"))
-        self.names = component_names(self.reward)
+        self.paths = component_paths(self.reward)  # the same series as compute_score: components, /failed, rationale/
 
     def _decode(self, ids: Any) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -103,7 +103,7 @@ class AssayRewardLoopManager(RewardManagerBase):
         ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
         sample = make_sample(item.non_tensor_batch.get("data_source"), response, ground_truth, extra_info)
         (judgment,) = await self.reward.ascore([sample])
-        row = flat_result(judgment, self.names, self.failure_score)
+        row = flat_result(judgment, self.paths, self.failure_score, rationales=True)
         return {"reward_score": row["score"], "reward_extra_info": row}
 
 
