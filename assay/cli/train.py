@@ -56,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     _common(prm, several=True)
     _model_options(prm)
     prm.add_argument("--step-separator", default="\n", help="text after each step (default newline), as type: prm reads it")
+    prm.add_argument("--after-error", choices=("prmbench", "unlabelled", "wrong"), default="prmbench",
+                     help="PRMBench rows: a step after the first error that error_steps does not list is right (prmbench, as its "
+                          "evaluation labels it; default), unlabelled, or wrong (PRM800K's convention)")
+    prm.add_argument("--wrong-weight", type=float, default=1.0, help="loss weight of the wrong class (default 1: plain cross-entropy)")
     prm.set_defaults(func=run_prm)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -152,7 +156,8 @@ def run_prm(args: argparse.Namespace) -> int:
     from assay.train.prm import train_prm
 
     try:
-        report = train_prm(list(args.data), args.model, args.output, step_separator=args.step_separator, **_model_kwargs(args))
+        report = train_prm(list(args.data), args.model, args.output, step_separator=args.step_separator, after_error=args.after_error,
+                           wrong_weight=args.wrong_weight, **_model_kwargs(args))
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)
