@@ -22,8 +22,9 @@ examples:
 
 pairs (head, rm): {"prompt": ..., "chosen": ..., "rejected": ..., "margin"?: number}
                   or assay compare's {"prompt", "response_a", "response_b", "label": "A" | "B"}
-steps (prm):      {"prompt": ..., "steps": [...], "labels": [true, false, ...]}
-                  or PRMBench rows (original_process / modified_process / error_steps)
+steps (prm):      {"prompt": ..., "steps": [...], "labels": [true, false, null, ...], "group"?: ...}
+                  or PRMBench rows (original_process / modified_process / error_steps);
+                  scripts/prmbench_to_steps.py converts those to the first form
 several GPUs:     accelerate launch -m assay train rm pairs.jsonl --model ... --output ...
 """
 
