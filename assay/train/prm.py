@@ -8,14 +8,17 @@ label sits at the last token of each step's separator and every other position i
 The inputs are tokenised by the ``prm`` reward's own :meth:`StepRewardModel.encode` (prompt +
 ``prompt_suffix``, then each step + separator), so the positions trained are exactly the
 positions ``type: prm`` with ``convention: token_classification`` reads. A solution longer
-than ``max_length`` is left out (the reward fails such inputs rather than cut them) and
-counted in the report.
+than ``max_length`` keeps the steps whose read position fits and loses the rest, as the
+reward with ``too_long: unscored`` leaves them unscored; the report's ``truncated`` counts
+them (``too_long``: the solutions left out because not even their first step fits).
+``wrong_weight`` weighs the wrong class in the cross-entropy (a custom ``compute_loss_func``).
 
-Rows: ``{prompt, steps: [...], labels: [true/false or 1/0, ...]}``, or PRMBench's rows
-(``original_question``/``modified_question``, ``original_process`` -- all steps right --
-and ``modified_process`` with ``error_steps``, 1-based, the wrong ones), each of which gives
-two solutions. The eval split is by row, so both solutions of a question stay on one side.
-The report's ``eval_step_accuracy`` is measured through ``type: prm`` on the saved folder.
+Rows: ``{prompt, steps: [...], labels: [true/false, 1/0 or null, ...], group?}`` (null: a
+step trained on by no label; rows of one ``group`` stay on one side of the split), or
+PRMBench's rows, read through :mod:`assay.train.prmbench_steps` (PRMBench's own step labels,
+``after_error`` for the other readings, one original solution per question). The eval split
+is by group (a PRMBench question's solutions across the files stay on one side). The
+report's ``eval_step_accuracy`` is measured through ``type: prm`` on the saved folder.
 Not here: benchmarking on PRMBench's test files (``assay bench prmbench``).
 """
 
