@@ -191,9 +191,12 @@ def test_a_step_row_with_bad_error_steps_names_the_field(tmp_path):
     from assay.train.prm import read_step_rows
 
     path = tmp_path / "s.jsonl"
-    path.write_text('{"question": "q", "original_process": ["a"], "modified_process": ["a", "b"], "error_steps": [3]}\n')
-    with pytest.raises(InputError, match=r"s.jsonl:1: field 'error_steps': expected a list of 1-based step numbers up to 2"):
+    path.write_text('{"question": "q", "original_process": ["a"], "modified_process": ["a", "b"], "error_steps": [0]}\n')
+    with pytest.raises(InputError, match=r"s.jsonl:1: field 'error_steps': expected a list of 1-based step numbers"):
         read_step_rows(path)
+    # a step number past the end is dropped, as PRMBench's evaluation never reaches it (tests/test_prm_prmbench.py)
+    path.write_text('{"question": "q", "original_process": ["a"], "modified_process": ["a", "b"], "error_steps": [2, 3]}\n')
+    assert [e.labels for e in read_step_rows(path)[0]] == [(1,), (1, 0)]
 
 
 def test_import_assay_and_the_train_cli_parser_load_no_torch():

@@ -545,6 +545,24 @@ def step_prediction(result: Result, threshold: float = 0.5, valid_above: bool = 
     return None, None
 
 
+def scored_step_prefix(result: Result) -> list[float] | None:
+    """The scored steps of a partial result: its ``step_scores`` when they are numbers
+    followed by unscored (``None``) steps only, as a PRM with ``too_long: unscored`` or a
+    first-error judge gives them; None for a complete or an unscored result."""
+    candidates = [result.get("details") or {}]
+    candidates += [v.get("details") or {} for v in (result.get("details") or {}).values() if isinstance(v, dict)]
+    for details in candidates:
+        scores = details.get("step_scores")
+        if not isinstance(scores, list) or None not in scores:
+            continue
+        cut = scores.index(None)
+        head, tail = scores[:cut], scores[cut:]
+        if head and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in head) and all(s is None for s in tail):
+            return [float(s) for s in head]
+        return None
+    return None
+
+
 def _undefined(value: float | None) -> bool:
     return value is not None and math.isnan(value)
 
@@ -569,6 +587,9 @@ class ProcessBench(Protocol):
         parts: dict[str, Any] = {"label": item.label, "error_steps": item.error_steps, "n_steps": len(item.steps), "past_end": past_end}
         if kind:
             return Outcome(item.id, item.subset, None, parts, [kind])
+        prefix = scored_step_prefix(result)
+        if prefix is not None and len(prefix) < len(item.steps):
+            parts["scored_prefix"] = prefix  # a partial result: PRMBench's prm_score reads the steps it scored
         first, step_scores = step_prediction(result, self.threshold, self.valid_above)
         if first is None:
             return Outcome(item.id, item.subset, None, parts, ["input"])  # the reward gave no step-level prediction
@@ -657,11 +678,20 @@ class PRMBench(ProcessBench):
                 metrics[f"{subset}:acc_correct"] = acc["acc_correct"]
         steps: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
         index_only = 0
+        partial = 0
         for o in outcomes:
             if o.subset == "original" or o.parts.get("error_steps") is None:
                 continue
             errors = set(o.parts["error_steps"])
             pred_steps, gold_steps = steps[o.subset]
+            if o.parts.get("scored_prefix") is not None and o.parts.get("step_scores") is None:
+                # a partial result (a PRM's steps past its max_length): PRMBench's code scores the labels a model
+                # gives (range(len(labels))), so its scored steps count and the unscored ones do not
+                prefix = o.parts["scored_prefix"]
+                pred_steps += [scorers.prmbench_step_valid(s, self.threshold) for s in prefix]
+                gold_steps += [i not in errors for i in range(len(prefix))]
+                partial += 1
+                continue
             if o.value is None:
                 if not exclude_failures:  # a failure counts as every step judged wrongly
                     pred_steps += [i in errors for i in range(o.parts["n_steps"])]
@@ -678,6 +708,11 @@ class PRMBench(ProcessBench):
                 f"prmbench: {index_only} modified solution(s) were predicted as a first-error index without step scores; "
                 "prm_score reads step scores, so they are left out of it (they count in overall)"
             )
+        if partial:
+            unscored = sum(1 for o in outcomes if o.parts.get("scored_prefix") is not None and o.value is None)
+            notes.append(f"prmbench: {partial} modified solution(s) were scored in part (their last steps unscored, e.g. past a PRM's max_length): "
+                         "prm_score reads their scored steps, as PRMBench's code reads the labels a model returns; in the first-error F1, "
+                         f"{unscored} of all partial results have no scored step below the threshold and so no prediction (counted as invalid)")
         every_pred = [p for pred, _ in steps.values() for p in pred]
         every_gold = [g for _, gold in steps.values() for g in gold]
         if every_pred:

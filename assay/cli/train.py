@@ -22,8 +22,9 @@ examples:
 
 pairs (head, rm): {"prompt": ..., "chosen": ..., "rejected": ..., "margin"?: number}
                   or assay compare's {"prompt", "response_a", "response_b", "label": "A" | "B"}
-steps (prm):      {"prompt": ..., "steps": [...], "labels": [true, false, ...]}
-                  or PRMBench rows (original_process / modified_process / error_steps)
+steps (prm):      {"prompt": ..., "steps": [...], "labels": [true, false, null, ...], "group"?: ...}
+                  or PRMBench rows (original_process / modified_process / error_steps);
+                  scripts/prmbench_to_steps.py converts those to the first form
 several GPUs:     accelerate launch -m assay train rm pairs.jsonl --model ... --output ...
 """
 
@@ -56,6 +57,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     _common(prm, several=True)
     _model_options(prm)
     prm.add_argument("--step-separator", default="\n", help="text after each step (default newline), as type: prm reads it")
+    prm.add_argument("--after-error", choices=("prmbench", "unlabelled", "wrong"), default="prmbench",
+                     help="PRMBench rows: a step after the first error that error_steps does not list is right (prmbench, as its "
+                          "evaluation labels it; default), unlabelled, or wrong (PRM800K's convention)")
+    prm.add_argument("--wrong-weight", type=float, default=1.0, help="loss weight of the wrong class (default 1: plain cross-entropy)")
     prm.set_defaults(func=run_prm)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -152,7 +157,8 @@ def run_prm(args: argparse.Namespace) -> int:
     from assay.train.prm import train_prm
 
     try:
-        report = train_prm(list(args.data), args.model, args.output, step_separator=args.step_separator, **_model_kwargs(args))
+        report = train_prm(list(args.data), args.model, args.output, step_separator=args.step_separator, after_error=args.after_error,
+                           wrong_weight=args.wrong_weight, **_model_kwargs(args))
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)

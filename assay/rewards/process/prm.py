@@ -21,8 +21,15 @@ mean) of the step scores, and the first step below ``threshold`` is the predicte
 
 Inputs are tokenised piecewise (the prompt, then each step with its separator or tag), so the
 scored positions are exact whatever the tokenizer merges; batches are sorted by length and
-right-padded. A solution longer than ``max_length`` tokens is an ``input`` failure (nothing
-is silently cut off: a PRM that never saw the last steps cannot score them).
+right-padded. A solution longer than ``max_length`` tokens (or than the model's
+``max_position_embeddings``, whichever is smaller) is by default (``too_long: fail``) an
+``input`` failure: nothing is silently cut off, a PRM that never saw the last steps cannot
+score them. With ``too_long: unscored`` the steps whose read position fits are scored and the
+rest are left unscored (``None`` in ``details.step_scores``, counted in
+``details.unscored_steps``): the score aggregates the scored steps only and the rationale says
+so, the first error is located among them, and the benchmarks read such a partial result as
+they read a step judge's unjudged steps (no prediction when no scored step is below the
+threshold). A solution whose first step does not fit is an ``input`` failure either way.
 
     rewards:
       prm:
@@ -64,6 +71,7 @@ class PRMOptions(Options):
     threshold: float = 0.5
     batch_size: int = Field(8, gt=0)
     max_length: int = Field(4096, gt=0)
+    too_long: Literal["fail", "unscored"] = "fail"  # a solution over max_length: an input failure, or its last steps unscored
     device: str | None = "cpu"
 
 
@@ -143,6 +151,8 @@ class StepRewardModel(Reward):
             return [Judgment.fail("backend", f"the PRM could not be set up: {error}") for _ in samples]
         step_lists = [list(s.steps) if s.steps else split_steps(s.response_text) for s in samples]
         out: list[Judgment | None] = [None] * len(samples)
+        limit = self._token_limit(model)
+        unscored: dict[int, tuple[int, int]] = {}  # sample -> (steps cut off, tokens kept), too_long: unscored
         work: list[tuple[int, Any]] = []  # (sample index, encoded input or list of prefix texts)
         for i, (sample, steps) in enumerate(zip(samples, step_lists, strict=True)):
             if not steps:
@@ -153,9 +163,14 @@ class StepRewardModel(Reward):
                 work.append((i, prefixes))
                 continue
             encoded = self.encode(sample.prompt_text, steps, tokenizer)
-            if len(encoded.ids) > self.options.max_length:
-                out[i] = Judgment.fail("input", f"prompt and {len(steps)} steps are {len(encoded.ids):,} tokens, more than max_length {self.options.max_length:,}")
-                continue
+            if len(encoded.ids) > limit:
+                kept = sum(1 for position in encoded.positions if position < limit)
+                if self.options.too_long == "fail" or kept == 0:
+                    what = "" if self.options.too_long == "fail" else ", and not even the first step fits"
+                    out[i] = Judgment.fail("input", f"prompt and {len(steps)} steps are {len(encoded.ids):,} tokens, more than max_length {limit:,}{what}")
+                    continue
+                encoded = _Encoded(encoded.ids[: encoded.positions[kept - 1] + 1], encoded.positions[:kept])
+                unscored[i] = (len(steps) - kept, len(encoded.ids))
             work.append((i, encoded))
         if self.options.convention == "prefix_classifier":
             flat = [(i, k, text) for i, prefixes in work for k, text in enumerate(prefixes)]
@@ -173,16 +188,30 @@ class StepRewardModel(Reward):
                     step_scores[index] = result
             results = [(i, step_scores[k]) for k, (i, _) in enumerate(work)]
         for i, scores in results:
-            out[i] = self._judge(step_lists[i], scores)
+            out[i] = self._judge(step_lists[i], scores, unscored.get(i), limit)
         return out  # type: ignore[return-value]
 
-    def _judge(self, steps: list[str], scores: Any) -> Judgment:
+    def _token_limit(self, model: Any) -> int:
+        """``max_length``, or the model's position limit where that is smaller (a BERT: 512)."""
+        positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        return min(self.options.max_length, positions) if isinstance(positions, int) and positions > 0 else self.options.max_length
+
+    def _judge(self, steps: list[str], scores: Any, cut: tuple[int, int] | None = None, limit: int = 0) -> Judgment:
         if isinstance(scores, BaseException):
             return Judgment.fail("internal", f"the PRM could not score this solution: {type(scores).__name__}: {scores}")
         errors = [s for s in scores if isinstance(s, BaseException)]
         if errors:
             return Judgment.fail("internal", f"the PRM could not score a prefix: {type(errors[0]).__name__}: {errors[0]}")
-        return judge_step_scores(len(steps), [float(s) for s in scores], self.options.aggregate, self.options.threshold, {})
+        values: list[float | None] = [float(s) for s in scores]
+        details: dict[str, Any] = {}
+        if cut is not None:
+            values += [None] * cut[0]
+            details["unscored_steps"] = cut[0]
+        judgment = judge_step_scores(len(steps), values, self.options.aggregate, self.options.threshold, details)
+        if cut is not None:
+            judgment.rationale = (f"partial: steps {len(steps) - cut[0] + 1}-{len(steps)} lie past max_length {limit:,} tokens and are unscored "
+                                  f"(the aggregate reads the first {len(steps) - cut[0]}). " + judgment.rationale)
+        return judgment
 
     def _run(self, model: Any, tokenizer: Any, items: list[_Encoded]) -> list[list[float]]:
         """One padded forward pass; the scores at every item's step positions."""
