@@ -218,7 +218,6 @@ def train_genrm(
         beta=beta,
         reward_weights=weights,
         log_completions=False,
-        bf16=False,
         dataloader_num_workers=0,
     )
     if max_prompt_length is not None and hasattr(args, "max_prompt_length"):
@@ -290,7 +289,6 @@ def _sft_warmup(net: Any, tokenizer: Any, pairs: list[tuple[Pair, str | None]], 
         **shared_arguments(output / "sft", epochs=epochs, lr=lr, **common),
         max_length=(max_prompt_length or 1024) + max_completion_length,
         completion_only_loss=True,
-        bf16=False,
         dataloader_num_workers=0,
     )
     trainer = SFTTrainer(model=net, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config)
