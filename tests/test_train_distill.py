@@ -87,21 +87,21 @@ def test_rule_teacher_on_gsm8k_solutions(data_dir, tmp_path, capsys) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # a shared 2-core CPU: each judge call waits for the one server
 def test_judge_teacher_over_the_local_llama_server(llama_url, tmp_path) -> None:  # noqa: F811
     """The packaged Gemma-3-270M as a pointwise judge (score by token probabilities): its
     labels are noisy; what is checked is the machinery: labels or counted failures, pairs,
     a student, the agreement figure and the speed-up."""
-    topics = ["tea", "rivers", "chess", "bread", "bees", "maps", "rain", "whales"]
+    topics = ["tea", "rivers", "chess", "bread", "bees"]
     rows = []
     for t in topics:
         rows += [{"prompt": f"Tell me about {t}.", "response": f"Sure: {t} is a fascinating subject, and here is a clear explanation of {t}."},
-                 {"prompt": f"Tell me about {t}.", "response": f"No. Figure out {t} yourself."},
-                 {"prompt": f"Tell me about {t}.", "response": f"{t}? I do not know."}]
+                 {"prompt": f"Tell me about {t}.", "response": f"No. Figure out {t} yourself."}]
     data = write_rows(tmp_path / "rows.jsonl", rows)
     teacher = {"rewards": {"judge": {"type": "judge", "base_url": llama_url, "model": MODEL, "mode": "completions", "score_by": "logprobs",
                                      "top_logprobs": 20, "scale_min": 1, "scale_max": 9, "concurrency": 1, "timeout": 120, "retries": 1}}}
     report = distill(data, teacher, tmp_path / "run", student="head", student_options={"epochs": 30, "hidden": (8,)},
-                     eval_fraction=0.25, concurrency=2, chunk_size=4, progress=False)
+                     eval_fraction=0.4, concurrency=2, chunk_size=2, progress=False)
     outcomes = report["teacher_outcomes"]
     assert sum(outcomes.values()) == len(rows)
     assert report["teacher_failures"] == sum(v for k, v in outcomes.items() if k not in ("scored", "abstained"))
