@@ -1,6 +1,6 @@
 """``assay train distill`` end to end: a rule teacher (``math`` on GSM8K's example model
 solutions, 300+ rows of real data) and a judge teacher (the packaged Gemma-3-270M behind the
-local llama.cpp server, a small set) label the data, a head student trains on the teacher's
+local llama.cpp server, a small set) label the data, a head (or rm) student trains on the teacher's
 pairs, and the report carries the held-out agreement, the teacher's failures by kind (never
 labels) and the speed-up per label. Plus the reader's errors and the pairing rule."""
 
@@ -113,3 +113,43 @@ def test_judge_teacher_over_the_local_llama_server(llama_url, tmp_path) -> None:
     if report["pairs"]["eval"]:
         assert 0.0 <= report["agreement"] <= 1.0
         assert report["teacher_seconds_per_label"] > 0 and report["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_rm_student_and_labels_only(tmp_path) -> None:
+    """The rm student (a tiny Llama built by test_train's recipe) on a rule teacher's pairs,
+    loaded back as ``type: classifier``; ``labels_only`` writes the pairs and trains nothing."""
+    pytest.importorskip("trl")
+
+    rows = []
+    for a in range(2, 14):
+        for b in (3, 7):
+            rows += [{"prompt": f"What is {a} + {b}?", "response": f"The answer is {a + b}.", "reference": str(a + b)},
+                     {"prompt": f"What is {a} + {b}?", "response": f"The answer is {a + b + 2}.", "reference": str(a + b)}]
+    data = write_rows(tmp_path / "sums.jsonl", rows)
+    teacher = {"rewards": {"correct": {"type": "math"}}}
+    only = distill(data, teacher, tmp_path / "labels", labels_only=True, progress=False)
+    assert only["pairs"]["train"] + only["pairs"]["eval"] == len(rows) // 2 and "load_with" not in only
+    assert not (tmp_path / "labels" / "student").exists()
+    model = _tiny_llama(tmp_path / "tiny")
+    report = distill(data, teacher, tmp_path / "rm", student="rm", student_options={"model": str(model), "max_length": 64, "lr": 1e-4},
+                     progress=False)
+    assert report["load_with"]["type"] == "classifier" and 0.0 <= report["agreement"] <= 1.0 and report["speedup"] > 0
+    assert report["student_report"]["pairs"] == report["pairs"]
+
+
+def _tiny_llama(folder: Path) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    from assay.backends import local_models
+
+    tokenizer = AutoTokenizer.from_pretrained(str(local_models.default_encoder_path()), local_files_only=True)
+    tokenizer.bos_token = tokenizer.cls_token
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, max_position_embeddings=512, num_labels=1, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.cls_token_id)
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
