@@ -88,6 +88,8 @@ REWARD_TYPES: dict[str, Entry] = {
     "judge": Entry("assay.rewards.judges.pointwise:PointwiseJudge", "an LLM judge that writes a critique, then a score on a scale", "judge"),
     "listwise_judge": Entry("assay.rewards.judges.listwise:ListwiseJudge", "an LLM judge that scores and ranks a group's responses together", "judge"),
     "pairwise_tournament": Entry("assay.rewards.judges.tournament:PairwiseTournament", "pairwise judge verdicts within a group turned into per-response rewards", "judge"),
+    "verdict_match": Entry("assay.rewards.judges.verdict_match:VerdictMatch", "a pairwise verdict in the response ([[A]] / [[B]], the judges' parser) graded against the "
+        "sample's label: what assay train genrm rewards", "judge"),
     "rubric": Entry("assay.rewards.judges.rubric:RubricReward", "per-criterion verdicts against a rubric, weighted; hard rules can veto", "judge"),
     # served elsewhere
     "remote": Entry("assay.rewards.remote:RemoteReward", "the rewards of an assay server (assay serve), scored over HTTP with bounded retries", "remote"),

@@ -1,4 +1,4 @@
-"""``assay train head|rm|prm``: train a reward that assay's reward types then load by path.
+"""``assay train head|rm|prm|distill|genrm``: train a reward that assay's reward types then load by path.
 
 Each subcommand reads a JSONL file, holds out an eval split (seeded), trains, and writes
 the model plus a training report (``report.json``, ``curves.png`` when matplotlib is
@@ -19,6 +19,8 @@ examples:
   assay train head pairs.jsonl --output runs/head        # minutes on a CPU; a file of a few hundred KB
   assay train rm pairs.jsonl --model path/to/base --output runs/rm --epochs 1 --lora
   assay train prm steps.jsonl --model path/to/base --output runs/prm
+  assay train distill rows.jsonl --teacher judge.yaml --student head --output runs/distill
+  assay train genrm pairs.jsonl --model path/to/causal-lm --output runs/genrm --max-steps 100
 
 pairs (head, rm): {"prompt": ..., "chosen": ..., "rejected": ..., "margin"?: number}
                   or assay compare's {"prompt", "response_a", "response_b", "label": "A" | "B"}
@@ -62,6 +64,34 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
                           "evaluation labels it; default), unlabelled, or wrong (PRM800K's convention)")
     prm.add_argument("--wrong-weight", type=float, default=1.0, help="loss weight of the wrong class (default 1: plain cross-entropy)")
     prm.set_defaults(func=run_prm)
+
+    distill = which.add_parser("distill", help="label data with a teacher config, train a head or rm student on its labels")
+    distill.add_argument("data", type=Path, help="pointwise rows (prompt, response, ...) or pair rows (prompt, chosen, rejected)")
+    distill.add_argument("--teacher", required=True, help="the teacher: any assay config (rewards, or a comparator for pair rows)")
+    distill.add_argument("--output", "-o", type=Path, required=True, help="folder for the labels, the student and the report")
+    distill.add_argument("--student", choices=("head", "rm"), default="head")
+    distill.add_argument("--model", help="the rm student's base model folder")
+    distill.add_argument("--eval-fraction", type=float, default=0.2, help="share of the prompts held out for agreement (default 0.2)")
+    distill.add_argument("--limit", type=int, help="read only the first N rows")
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--quiet", action="store_true", help="no progress bars")
+    distill.add_argument("--min-gap", type=float, default=0.0, help="pointwise rows: a pair needs a score difference above this (default 0)")
+    distill.add_argument("--concurrency", type=int, default=4, help="teacher chunks in flight at once (default 4)")
+    distill.add_argument("--chunk-size", type=int, default=8, help="samples per teacher call (default 8)")
+    distill.add_argument("--labels-only", action="store_true", help="label and write the pairs, train nothing (then: assay train rm on them)")
+    distill.add_argument("--epochs", type=float, help="student epochs (head: full-batch epochs)")
+    distill.add_argument("--lr", type=float, help="student learning rate")
+    distill.add_argument("--hidden", type=_sizes, help="head student: hidden sizes")
+    distill.add_argument("--features", choices=("prompt_response", "response"), help="head student: what is embedded")
+    distill.add_argument("--batch-size", type=int, help="rm student: per device")
+    distill.add_argument("--max-length", type=int, help="rm student: tokens per text")
+    distill.add_argument("--lora", action="store_true", help="rm student: LoRA")
+    distill.add_argument("--device", help="rm student: cpu, cuda, mps")
+    distill.set_defaults(func=run_distill)
+
+    genrm = which.add_parser("genrm", help="a generative reward model: GRPO on a causal LM, rewarded when its verdict matches the label")
+    _genrm_options(genrm)
+    genrm.set_defaults(func=run_genrm)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -103,6 +133,38 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-steps", type=int, help="evaluate every N steps (default: once per epoch)")
     parser.add_argument("--logging-steps", type=int, default=10)
     parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --output")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: what accelerate picks)")
+
+
+def _genrm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", type=Path, help="pairs JSONL (prompt, chosen, rejected[, rationale]) or response_a, response_b, label")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="folder for the model and the report")
+    parser.add_argument("--model", help="causal LM folder (default: the packaged Gemma-3-270M)")
+    parser.add_argument("--eval-fraction", type=float, default=0.1, help="pairs held out, judged by the saved model at the end (0: none)")
+    parser.add_argument("--limit", type=int, help="read only the first N rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--max-steps", type=int, default=100, help="GRPO steps (default 100)")
+    parser.add_argument("--lr", type=float, default=1e-6)
+    parser.add_argument("--batch-size", type=int, default=4, help="completions per device per step")
+    parser.add_argument("--gradient-accumulation", type=int, default=1)
+    parser.add_argument("--num-generations", type=int, default=4, help="completions per prompt (GRPO's group)")
+    parser.add_argument("--max-prompt-length", type=int, default=1024)
+    parser.add_argument("--max-completion-length", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--beta", type=float, default=0.0, help="KL coefficient (default 0, as TRL's)")
+    parser.add_argument("--format-weight", type=float, default=0.0, help="weight of the 'a verdict can be read' term (e.g. 0.1)")
+    parser.add_argument("--length-weight", type=float, default=0.0, help="weight of the length penalty term")
+    parser.add_argument("--length-budget", type=int, default=400, help="words before the length penalty starts")
+    parser.add_argument("--sft-warmup", action="store_true", help="first one SFT pass on the rows' 'rationale' field (TRL's SFTTrainer)")
+    parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument("--sft-lr", type=float, default=1e-5)
+    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft) and save it merged")
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--lora-alpha", type=int, default=32)
+    parser.add_argument("--save-steps", type=int, default=500)
+    parser.add_argument("--logging-steps", type=int, default=1)
+    parser.add_argument("--resume", action="store_true")
     parser.add_argument("--device", help="cpu, cuda, mps (default: what accelerate picks)")
 
 
@@ -162,3 +224,66 @@ def run_prm(args: argparse.Namespace) -> int:
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from assay.files.jsonl import InputError
+    from assay.spec import ConfigError
+    from assay.train.distill import distill
+
+    head_only, rm_only = ("hidden", "features"), ("batch_size", "max_length", "device")
+    if args.student == "head":
+        wrong = [n for n in rm_only if getattr(args, n) is not None] + (["lora"] if args.lora else []) + (["model"] if args.model else [])
+    else:
+        wrong = [n for n in head_only if getattr(args, n) is not None]
+    if wrong:
+        return _fail(ValueError(f"--{wrong[0].replace('_', '-')} is not an option of a {args.student} student"))
+    options: dict[str, Any] = {}
+    for name in ("epochs", "lr", "hidden", "features", "batch_size", "max_length", "device", "model"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.lora:
+        options["lora"] = True
+    if args.student == "head" and "epochs" in options:
+        options["epochs"] = int(options["epochs"])
+    try:
+        report = distill(args.data, args.teacher, args.output, student=args.student, student_options=options, eval_fraction=args.eval_fraction,
+                         limit=args.limit, seed=args.seed, min_gap=args.min_gap, concurrency=args.concurrency, chunk_size=args.chunk_size,
+                         labels_only=args.labels_only, progress=not args.quiet)
+    except (InputError, ConfigError, OSError, ValueError) as error:
+        return _fail(error)
+    shown = {k: report.get(k) for k in ("rows", "teacher_outcomes", "teacher_failures", "pairs", "agreement", "teacher_seconds_per_label",
+                                       "student_seconds_per_label", "speedup", "stopped") if report.get(k) is not None}
+    print(json.dumps(shown, indent=2))
+    for name, path in report.get("files", {}).items():
+        print(f"wrote {name}: {path}")
+    if report.get("load_with"):
+        print(f"load with: {json.dumps(report['load_with'])}")
+    return 0
+
+
+def run_genrm(args: argparse.Namespace) -> int:
+    from assay.files.jsonl import InputError
+    from assay.train.genrm import train_genrm
+
+    try:
+        report = train_genrm(args.data, args.model, args.output, eval_fraction=args.eval_fraction, limit=args.limit, seed=args.seed,
+                             progress=not args.quiet, max_steps=args.max_steps, lr=args.lr, batch_size=args.batch_size,
+                             gradient_accumulation=args.gradient_accumulation, num_generations=args.num_generations,
+                             max_prompt_length=args.max_prompt_length, max_completion_length=args.max_completion_length,
+                             temperature=args.temperature, beta=args.beta, format_weight=args.format_weight, length_weight=args.length_weight,
+                             length_budget=args.length_budget, sft_warmup=args.sft_warmup, sft_epochs=args.sft_epochs, sft_lr=args.sft_lr,
+                             lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha, save_steps=args.save_steps,
+                             logging_steps=args.logging_steps, resume=args.resume, device=args.device)
+    except (InputError, OSError, ValueError) as error:
+        return _fail(error)
+    for row in report["history"]:
+        if "verdict_accuracy" in row:
+            print(json.dumps({k: row[k] for k in ("step", "reward", "verdict_accuracy", "readable", "loss") if k in row}))
+    shown = {k: report.get(k) for k in ("pairs", "steps", "verdict_accuracy_first_step", "verdict_accuracy_last_step", "eval_accuracy", "seconds")
+             if report.get(k) is not None}
+    print(json.dumps(shown, indent=2))
+    for name, path in report.get("files", {}).items():
+        print(f"wrote {name}: {path}")
+    print(f"load with: {json.dumps(report['load_with'])}")
+    return 0

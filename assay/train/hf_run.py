@@ -18,7 +18,7 @@ def shared_arguments(output: Path, *, epochs: float, lr: float, batch_size: int,
     """Keyword arguments for ``TrainingArguments`` (or a subclass such as TRL's ``RewardConfig``):
     checkpoints under ``output/checkpoints`` (the last two kept), one seed for the model and the
     data order, evaluation every ``eval_steps`` (else every epoch) when there is a held-out set."""
-    return {
+    arguments = {
         "output_dir": str(output / "checkpoints"),
         "num_train_epochs": epochs,
         "learning_rate": lr,
@@ -37,6 +37,16 @@ def shared_arguments(output: Path, *, epochs: float, lr: float, batch_size: int,
         "disable_tqdm": not progress,
         "use_cpu": device == "cpu",
     }
+    if not bf16_available(device):
+        arguments["bf16"] = False  # TRL's configs default to bf16, which a CPU (or a pre-Ampere GPU) refuses under accelerate launch
+    return arguments
+
+
+def bf16_available(device: str | None) -> bool:
+    """Whether to train in bf16 mixed precision: on a GPU that supports it, unless told ``cpu``."""
+    import torch
+
+    return device != "cpu" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def train_and_save(trainer: Any, output: Path, tokenizer: Any, *, resume: bool, lora: bool) -> tuple[Any, float]:
