@@ -135,6 +135,23 @@ def test_train_head_cli_writes_a_small_head_that_scores_held_out_pairs(tmp_path,
     assert pair_accuracy(reward, read_pairs(held_path)) > 0.8
 
 
+def test_a_trainer_ends_with_the_benchmarks_the_user_names(tmp_path, monkeypatch, capsys, data_dir):
+    """--bench runs `assay bench` on the trained model in the same run: its table lands in
+    report.json and benchmarks.md; a benchmark that cannot run is a row with its error."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = write_pairs(tmp_path / "train.jsonl", 40)
+    out = tmp_path / "head"
+    argv = ["train", "head", str(data), "--output", str(out), "--epochs", "20", "--quiet", "--bench", "llmbar", "no-such-bench",
+            "--bench-limit", "6", "--data-dir", str(data_dir)]
+    assert main(argv) == 0
+    rows = json.loads((out / "report.json").read_text())["benchmarks"]
+    assert rows[0]["benchmark"] == "llmbar" and rows[0]["n"] == 6 and 0.0 <= rows[0]["value"] <= 1.0 and rows[0]["ci"]
+    assert Path(rows[0]["report"]).is_file()
+    assert rows[1]["benchmark"] == "no-such-bench" and "unknown benchmark" in rows[1]["error"]
+    table = (out / "benchmarks.md").read_text()
+    assert "| llmbar | overall |" in table and "no-such-bench | error" in table
+
+
 def test_train_rm_loads_unchanged_as_classifier_and_beats_chance(tiny_llama, tmp_path):
     from assay.rewards.models.classifier import SequenceClassifierReward
     from assay.train.rm import train_rm

@@ -28,6 +28,7 @@ steps (prm):      {"prompt": ..., "steps": [...], "labels": [true, false, null, 
                   or PRMBench rows (original_process / modified_process / error_steps);
                   scripts/prmbench_to_steps.py converts those to the first form
 several GPUs:     accelerate launch -m assay train rm pairs.jsonl --model ... --output ...
+then benchmark:   assay train head pairs.jsonl -o runs/head --bench rm-bench llmbar --data-dir ../shared/data
 """
 
 
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     head.add_argument("--lr", type=float, default=1e-2)
     head.add_argument("--weight-decay", type=float, default=1e-4)
     head.add_argument("--encoder", help="sentence-encoder folder (default: the packaged MiniLM)")
+    _bench_options(head)
     head.set_defaults(func=run_head)
 
     rm = which.add_parser("rm", help="a Bradley-Terry reward model on TRL's RewardTrainer")
@@ -53,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     _model_options(rm)
     rm.add_argument("--center-rewards", type=float, metavar="COEF", help="reward centering coefficient (e.g. 0.01)")
     rm.add_argument("--no-margin", action="store_true", help="ignore the rows' margin field")
+    _bench_options(rm)
     rm.set_defaults(func=run_rm)
 
     prm = which.add_parser("prm", help="a step-level PRM (token classification at step separators)")
@@ -63,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
                      help="PRMBench rows: a step after the first error that error_steps does not list is right (prmbench, as its "
                           "evaluation labels it; default), unlabelled, or wrong (PRM800K's convention)")
     prm.add_argument("--wrong-weight", type=float, default=1.0, help="loss weight of the wrong class (default 1: plain cross-entropy)")
+    _bench_options(prm)
     prm.set_defaults(func=run_prm)
 
     distill = which.add_parser("distill", help="label data with a teacher config, train a head or rm student on its labels")
@@ -87,12 +91,77 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     distill.add_argument("--max-length", type=int, help="rm student: tokens per text")
     distill.add_argument("--lora", action="store_true", help="rm student: LoRA")
     distill.add_argument("--device", help="rm student: cpu, cuda, mps")
+    _bench_options(distill)
     distill.set_defaults(func=run_distill)
 
     genrm = which.add_parser("genrm", help="a generative reward model: GRPO on a causal LM, rewarded when its verdict matches the label")
     _genrm_options(genrm)
+    _bench_options(genrm)
     genrm.set_defaults(func=run_genrm)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _bench_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bench", nargs="+", metavar="NAME", default=[],
+                        help="after training, run these `assay bench` benchmarks on the trained model (e.g. rm-bench llmbar prmbench); "
+                             "their table goes into report.json and benchmarks.md")
+    parser.add_argument("--data-dir", help="benchmark data folder for --bench (default: ASSAY_DATA_DIR or ../shared/data)")
+    parser.add_argument("--bench-limit", type=int, help="--bench: score only the first N items of each benchmark")
+    parser.add_argument("--bench-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="--bench: a benchmark option, e.g. files=test for prmbench's 17 test files (repeatable)")
+
+
+def bench_trained(report: dict[str, Any], output: Path, benchmarks: list[str], data_dir: str | None = None, limit: int | None = None,
+                  options: dict[str, str] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Run ``assay bench`` on the model a trainer just wrote (its report's ``load_with``), so
+    "did training help" is answered in the same run: one row per benchmark (overall, its CI,
+    invalid rate, the report's folder) added to ``report.json`` as ``benchmarks`` and written
+    as ``benchmarks.md``. A benchmark that cannot run is a row with its error, not a figure."""
+    from assay.bench.runner import BenchError, run_benchmark
+    from assay.spec import ConfigError
+    from assay.train.report import REPORT_FILE
+
+    load_with = report.get("load_with")
+    if not load_with:
+        raise ValueError("--bench: this run wrote no model to benchmark")
+    config = load_with if ("rewards" in load_with or "comparator" in load_with) else {"rewards": {"trained": load_with}}
+    rows: list[dict[str, Any]] = []
+    for name in benchmarks:
+        folder = output / "bench" / name
+        try:
+            result = run_benchmark(name, config=config, data_dir=data_dir, output=folder, limit=limit, progress=progress, options=dict(options or {}))
+        except (BenchError, ConfigError, OSError, ValueError) as error:
+            rows.append({"benchmark": name, "error": str(error)})
+            continue
+        ci = (result.get("ci") or {}).get("overall")
+        headline = "prm_score" if result.get("prm_score") is not None else "overall"
+        rows.append({"benchmark": name, "metric": headline, "value": result.get(headline), "overall": result.get("overall"), "ci": ci,
+                     "n": result.get("n"), "invalid_rate": result.get("invalid_rate"), "report": str(folder / "report.json")})
+    report_path = output / REPORT_FILE
+    if report_path.is_file():
+        saved = json.loads(report_path.read_text())
+        saved["benchmarks"] = rows
+        report_path.write_text(json.dumps(saved, indent=2, default=str) + "\n")
+    lines = ["| benchmark | metric | value | 95% CI | n | invalid rate |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['benchmark']} | error: {row['error']} | | | | |")
+            continue
+        value = "null" if row["value"] is None else f"{row['value']:.4f}"
+        ci = f"[{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]" if row.get("ci") else ""
+        lines.append(f"| {row['benchmark']} | {row['metric']} | {value} | {ci} | {row['n']} | {row['invalid_rate']} |")
+    (output / "benchmarks.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def _after(report: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The trainer's report, benchmarked first when ``--bench`` names benchmarks."""
+    if args.bench:
+        options = dict(item.split("=", 1) for item in args.bench_option if "=" in item)
+        report["benchmarks"] = bench_trained(report, args.output, args.bench, args.data_dir, args.bench_limit, options, progress=not args.quiet)
+        for row in report["benchmarks"]:
+            print(json.dumps(row))
+    return report
 
 
 def _transcripts(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +259,7 @@ def run_head(args: argparse.Namespace) -> int:
         report = train_head(args.data, args.output, eval_fraction=args.eval_fraction, eval_data=args.eval_data, limit=args.limit,
                             split_transcripts=args.split_transcripts, progress=not args.quiet, features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
                             weight_decay=args.weight_decay, seed=args.seed, encoder=args.encoder)
+        report = _after(report, args)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)
@@ -209,6 +279,7 @@ def run_rm(args: argparse.Namespace) -> int:
 
     try:
         report = train_rm(args.data, args.model, args.output, split_transcripts=args.split_transcripts, center_rewards=args.center_rewards, use_margin=not args.no_margin, **_model_kwargs(args))
+        report = _after(report, args)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)
@@ -221,6 +292,7 @@ def run_prm(args: argparse.Namespace) -> int:
     try:
         report = train_prm(list(args.data), args.model, args.output, step_separator=args.step_separator, after_error=args.after_error,
                            wrong_weight=args.wrong_weight, **_model_kwargs(args))
+        report = _after(report, args)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     return _finish(report)
@@ -250,6 +322,8 @@ def run_distill(args: argparse.Namespace) -> int:
         report = distill(args.data, args.teacher, args.output, student=args.student, student_options=options, eval_fraction=args.eval_fraction,
                          limit=args.limit, seed=args.seed, min_gap=args.min_gap, concurrency=args.concurrency, chunk_size=args.chunk_size,
                          labels_only=args.labels_only, progress=not args.quiet)
+        if not args.labels_only:
+            report = _after(report, args)
     except (InputError, ConfigError, OSError, ValueError) as error:
         return _fail(error)
     shown = {k: report.get(k) for k in ("rows", "teacher_outcomes", "teacher_failures", "pairs", "agreement", "teacher_seconds_per_label",
@@ -275,6 +349,7 @@ def run_genrm(args: argparse.Namespace) -> int:
                              length_budget=args.length_budget, sft_warmup=args.sft_warmup, sft_epochs=args.sft_epochs, sft_lr=args.sft_lr,
                              lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha, save_steps=args.save_steps,
                              logging_steps=args.logging_steps, resume=args.resume, device=args.device)
+        report = _after(report, args)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)
     for row in report["history"]:
