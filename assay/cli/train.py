@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     head = which.add_parser("head", help="a small head over the packaged sentence encoder (CPU, minutes)")
     _common(head)
     _transcripts(head)
-    head.add_argument("--features", choices=("prompt_response", "response"), default="prompt_response")
+    head.add_argument("--features", choices=("prompt_response", "response", "interaction"), default="prompt_response")
     head.add_argument("--hidden", type=_sizes, default=(64,), help="hidden layer sizes, comma-separated ('' for linear; default 64)")
     head.add_argument("--epochs", type=int, default=200, help="full-batch epochs (default 200)")
     head.add_argument("--lr", type=float, default=1e-2)

@@ -35,7 +35,7 @@ HEAD_FILE = "head.safetensors"
 
 def fit_head(
     pairs: Sequence[tuple[str, str, str] | dict[str, str]],
-    features: Literal["response", "prompt_response"] = "prompt_response",
+    features: Literal["response", "prompt_response", "interaction"] = "prompt_response",
     hidden: Sequence[int] = (64,),
     epochs: int = 200,
     lr: float = 1e-2,
@@ -54,8 +54,6 @@ def fit_head(
     accuracy}`` is appended, plus ``eval_loss`` and ``eval_accuracy`` on ``eval_pairs`` when
     given (accuracy: the share of pairs whose chosen response scores higher). ``progress``
     shows a progress bar over the epochs (tqdm)."""
-    import torch
-
     rows = _rows(pairs)
     if not rows:
         raise ValueError("fit_head needs at least one (prompt, chosen, rejected) pair")
@@ -63,7 +61,39 @@ def fit_head(
     chosen, rejected = _pair_features(model, rows, features)
     held = _rows(eval_pairs)
     eval_chosen, eval_rejected = _pair_features(model, held, features) if held else (None, None)
+    return fit_head_on_features(chosen, rejected, features=features, hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
+                                encoder=encoder, eval_chosen=eval_chosen, eval_rejected=eval_rejected, history=history, log_every=log_every, progress=progress)
+
+
+def fit_head_on_features(
+    chosen: Any,
+    rejected: Any,
+    *,
+    features: str = "prompt_response",
+    hidden: Sequence[int] = (64,),
+    epochs: int = 200,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    encoder: str | None = None,
+    eval_chosen: Any = None,
+    eval_rejected: Any = None,
+    history: list[dict[str, float]] | None = None,
+    log_every: int = 10,
+    progress: bool = False,
+    batch_size: int | None = None,
+) -> EmbeddingHead:
+    """:func:`fit_head` on feature rows already computed (``head_features`` of the chosen and
+    of the rejected responses, one row per pair): what a caller with cached embeddings runs
+    (``perf/train_default_rm.py``). ``features`` and ``encoder`` are recorded in the head.
+    ``batch_size`` trains in shuffled minibatches (seeded) instead of full batch: on
+    thousands of pairs a few epochs of minibatches reach what hundreds of full-batch epochs do;
+    the logged train loss and accuracy are then the epoch's means."""
+    import torch
+
     torch.manual_seed(random.Random(f"{seed}:fit_head").randrange(2**31))
+    shuffler = torch.Generator().manual_seed(random.Random(f"{seed}:batches").randrange(2**31))
+    n = int(chosen.shape[0])
     head = EmbeddingHead.build(chosen.shape[1], hidden, "gelu", features, encoder)
     module = head.module.train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
@@ -73,11 +103,19 @@ def fit_head(
 
         steps = tqdm(steps, desc="train head", unit="epoch")
     for epoch in steps:
-        optimizer.zero_grad()
-        margin = module(chosen).squeeze(-1) - module(rejected).squeeze(-1)
-        loss = -torch.nn.functional.logsigmoid(margin).mean()
-        loss.backward()
-        optimizer.step()
+        batches = [None] if not batch_size or batch_size >= n else torch.randperm(n, generator=shuffler).split(batch_size)
+        losses, margins = [], []
+        for rows in batches:
+            c, r = (chosen, rejected) if rows is None else (chosen[rows], rejected[rows])
+            optimizer.zero_grad()
+            batch_margin = module(c).squeeze(-1) - module(r).squeeze(-1)
+            batch_loss = -torch.nn.functional.logsigmoid(batch_margin).mean()
+            batch_loss.backward()
+            optimizer.step()
+            losses.append(float(batch_loss.detach()) * len(batch_margin))
+            margins.append(batch_margin.detach())
+        margin = torch.cat(margins)
+        loss = torch.tensor(sum(losses) / len(margin))
         if history is not None and ((epoch + 1) % max(1, log_every) == 0 or epoch + 1 == epochs):
             row = {"epoch": epoch + 1, "loss": float(loss.detach()), "accuracy": float((margin.detach() > 0).float().mean())}
             if eval_chosen is not None:

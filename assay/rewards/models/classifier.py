@@ -8,17 +8,20 @@ already wrote is stripped so the tokenizer does not add a second one, and the sc
 logit. Inputs longer than ``max_length`` are cut from the left (BOS kept; the response's end is
 what a reward model reads last) and the rationale says so. Batches of similar length.
 
-``embedding_head`` embeds the response (and, with ``features: prompt_response``, the prompt)
-with a frozen sentence encoder (the packaged MiniLM by default) and applies a small head, a
-linear layer or small MLP, stored in one ``.safetensors`` file of a few hundred KB with its
-configuration in the file's metadata (the format: :mod:`assay.rewards.models.head`);
-:func:`assay.train.heads.fit_head` trains one on preference pairs (Bradley-Terry loss) in seconds.
+``embedding_head`` embeds the response (and, with ``features: prompt_response`` or
+``interaction``, the prompt) with a frozen sentence encoder (the packaged MiniLM by default)
+and applies a small head, a linear layer or small MLP, stored in one ``.safetensors`` file of a
+few hundred KB with its configuration in the file's metadata (the format:
+:mod:`assay.rewards.models.head`); :func:`assay.train.heads.fit_head` trains one on preference
+pairs (Bradley-Terry loss) in seconds. Without ``head`` it scores with the default reward model
+shipped in the package (``DEFAULT_HEAD``; its card: docs/rewards/default-rm.md).
 
 Empty input is a typed failure: an empty response fails with kind ``input``.
 
     rewards:
       rm: {type: classifier, model: /models/Skywork-Reward-V2-Qwen3-0.6B, max_length: 4096}
       tiny_rm: {type: embedding_head, head: heads/helpful.safetensors}
+      default_rm: {type: embedding_head}     # the shipped default head
 
     >>> from assay.train.heads import fit_head                                     # doctest: +SKIP
     >>> from assay.rewards.models.classifier import EmbeddingHeadReward            # doctest: +SKIP
@@ -46,7 +49,7 @@ from assay.backends.local_models import (
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.models.head import EmbeddingHead, head_features, load_head
+from assay.rewards.models.head import DEFAULT_HEAD, EmbeddingHead, head_features, load_head
 from assay.rewards.models.response_parts import response_parts
 from assay.types import Judgment, Sample
 
@@ -193,23 +196,23 @@ class EmbeddingHeadReward(Reward):
     type_name: ClassVar[str] = "embedding_head"
 
     class Options(BaseOptions):
-        head: str  # the .safetensors file written by save_head / fit_head(...).save(...)
+        head: str | None = None  # the .safetensors file written by save_head / fit_head(...).save(...); None: the shipped default RM
         model: str | None = None  # encoder folder; None: the one the head names, else the packaged MiniLM
         batch_size: int = 64
-        max_length: int | None = None
+        max_length: int | None = None  # None: the length the head file records (its training length), else the encoder's
         device: str = "cpu"
 
         @field_validator("head")
         @classmethod
-        def _head_given(cls, head: str) -> str:
-            if not head:
-                raise ValueError("embedding_head needs `head`: the .safetensors file of a trained head")
+        def _head_given(cls, head: str | None) -> str | None:
+            if head is not None and not head.strip():
+                raise ValueError("embedding_head's `head` is empty: give the .safetensors file of a trained head, or leave it out for the shipped default")
             return head
 
     def __init__(self, name: str | None = None, *, base_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
         super().__init__(name, **options)
         # a config's relative paths are read from its folder
-        self.head_path = str(_relative_to(self.options.head, base_dir))
+        self.head_path = str(DEFAULT_HEAD if self.options.head is None else _relative_to(self.options.head, base_dir))
         self.model_path: str | None = _relative_to(self.options.model, base_dir)
 
     def load(self) -> EmbeddingHead:
@@ -226,17 +229,18 @@ class EmbeddingHeadReward(Reward):
         except ModelLoadError as error:
             return [Judgment.fail("backend", str(error)) for _ in samples]
         kind = head.config["features"]
+        max_length = self.options.max_length or head.config.get("max_length")
         judgments, responses = response_parts(samples, empty="the response is empty: there is nothing to embed and score")
         pending = {i: (samples[i].prompt_text, response) for i, response in responses.items()}
         if pending:
             order = list(pending)
 
             def run(indices: list[int]) -> list[float]:
-                feats, _ = head_features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, self.options.max_length)
+                feats, _ = head_features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, max_length)
                 with torch.inference_mode():
                     return head(feats.to(next(head.module.parameters()).dtype)).tolist()
 
-            limit = self.options.max_length or encoder.max_seq_length
+            limit = max_length or encoder.max_seq_length
             counts = {t: len(ids) for t, ids in zip(
                 [pending[i][1] for i in order], encoder.tokenizer([pending[i][1] for i in order], truncation=False, verbose=False)["input_ids"])}
             name = Path(self.head_path).name
@@ -246,7 +250,7 @@ class EmbeddingHeadReward(Reward):
                     judgments[i] = Judgment.fail("backend", f"embedding head failed: {type(result).__name__}: {result}")
                     continue
                 truncated = counts[pending[i][1]] > limit
-                rationale = f"head {name} over {enc_name} embeddings of the {'prompt and response' if kind == 'prompt_response' else 'response'} scored {result:.4g}"
+                rationale = f"head {name} over {enc_name} embeddings of the {'response' if kind == 'response' else 'prompt and response'} scored {result:.4g}"
                 if truncated:
                     rationale += f" (response truncated to its first {limit} of {counts[pending[i][1]]} tokens)"
                 judgments[i] = Judgment(score=float(result), rationale=rationale, meta={"truncated": truncated})

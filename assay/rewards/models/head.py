@@ -1,10 +1,14 @@
 """The embedding head's file: a small head over sentence embeddings, in one .safetensors file.
 
 A head is a linear layer or a small MLP (``hidden`` sizes, an activation) over the features
-of :func:`head_features` (the response embedding, or with ``features: prompt_response`` the
-prompt's, the response's and their product). :func:`save_head` writes its weights with its
-configuration as JSON in the file's metadata (format ``assay-embedding-head/1``);
-:func:`load_head` reads it back, so a head saved by any earlier assay keeps loading. The
+of :func:`head_features`: the response embedding (``features: response``); the prompt's, the
+response's and their product (``prompt_response``); or those and their absolute difference
+(``interaction``: ``[p, r, p*r, |p-r|]``). :func:`save_head` writes its weights with its
+configuration as JSON in the file's metadata; the format is ``assay-embedding-head/1`` for
+the first two kinds and ``assay-embedding-head/2`` for ``interaction`` (a reader that knows
+only /1 refuses it rather than misreading it). :func:`load_head` reads both, so a head
+saved by any earlier assay keeps loading. :data:`DEFAULT_HEAD` is the head shipped inside
+the package (``default_head/``, its card in docs/rewards/default-rm.md). The
 ``embedding_head`` reward (``assay.rewards.models.classifier``) reads heads from here;
 training them (``fit_head``) lives in :mod:`assay.train.heads`.
 
@@ -24,6 +28,10 @@ from typing import Any
 from assay.backends.local_models import ModelLoadError
 
 HEAD_FORMAT = "assay-embedding-head/1"
+HEAD_FORMAT_V2 = "assay-embedding-head/2"  # adds features: interaction
+HEAD_FORMATS = (HEAD_FORMAT, HEAD_FORMAT_V2)
+FEATURE_KINDS = ("response", "prompt_response", "interaction")
+DEFAULT_HEAD = Path(__file__).parent / "default_head" / "default_rm.safetensors"
 
 
 class EmbeddingHead:
@@ -35,7 +43,10 @@ class EmbeddingHead:
 
     @staticmethod
     def build(input_dim: int, hidden: Sequence[int] = (), activation: str = "gelu", features: str = "response", encoder: str | None = None) -> EmbeddingHead:
-        config = {"format": HEAD_FORMAT, "input_dim": int(input_dim), "hidden": [int(h) for h in hidden],
+        if features not in FEATURE_KINDS:
+            raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
+        version = HEAD_FORMAT_V2 if features == "interaction" else HEAD_FORMAT
+        config = {"format": version, "input_dim": int(input_dim), "hidden": [int(h) for h in hidden],
                   "activation": activation, "features": features, "encoder": encoder}
         return EmbeddingHead(config, _make_module(config))
 
@@ -87,27 +98,43 @@ def load_head(path: str | os.PathLike[str]) -> EmbeddingHead:
     if "assay_head" not in metadata:
         raise ModelLoadError(f"{path} has no assay_head metadata: not a head written by assay.rewards.models.head.save_head")
     config = json.loads(metadata["assay_head"])
-    if config.get("format") != HEAD_FORMAT:
-        raise ModelLoadError(f"{path} is format {config.get('format')!r}; this assay reads {HEAD_FORMAT!r}")
+    if config.get("format") not in HEAD_FORMATS:
+        raise ModelLoadError(f"{path} is format {config.get('format')!r}; this assay reads {' and '.join(map(repr, HEAD_FORMATS))}")
+    if config.get("features") not in FEATURE_KINDS:
+        raise ModelLoadError(f"{path}: features {config.get('features')!r} is none of {', '.join(FEATURE_KINDS)}")
     module = _make_module(config)
     module.load_state_dict(load_file(str(path)))
     return EmbeddingHead(config, module.eval())
 
 
 def head_features(encoder: Any, prompts: list[str], responses: list[str], kind: str, batch_size: int = 64, max_length: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """Feature rows for the head (the response embedding; with ``prompt_response``, prompt,
-    response and their product) and the encoding record (truncation, failures)."""
+    """Feature rows for the head (see :func:`combine_features`) and the encoding record
+    (truncation, failures)."""
     import torch
 
     from assay.backends.encoder import encode_distinct
 
-    texts = responses + (prompts if kind == "prompt_response" else [])
+    texts = responses + (prompts if kind != "response" else [])
     encoded = encode_distinct(encoder, texts, batch_size, max_length)
     bad = [t for t in texts if t in encoded.failed]
     if bad:
         raise encoded.failed[bad[0]]
     r = torch.stack([encoded.vectors[t] for t in responses])
+    p = None if kind == "response" else torch.stack([encoded.vectors[t] for t in prompts])
+    return combine_features(p, r, kind), {"encoded": encoded}
+
+
+def combine_features(prompt_vectors: Any, response_vectors: Any, kind: str) -> Any:
+    """The head's input from unit-norm embeddings, one row per (prompt, response):
+    ``response``: r; ``prompt_response``: [p, r, p*r]; ``interaction``: [p, r, p*r, |p-r|]."""
+    import torch
+
+    r = response_vectors
     if kind == "response":
-        return r, {"encoded": encoded}
-    p = torch.stack([encoded.vectors[t] for t in prompts])
-    return torch.cat([p, r, p * r], dim=1), {"encoded": encoded}
+        return r
+    p = prompt_vectors
+    if kind == "prompt_response":
+        return torch.cat([p, r, p * r], dim=1)
+    if kind == "interaction":
+        return torch.cat([p, r, p * r, (p - r).abs()], dim=1)
+    raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {kind!r}")

@@ -1,0 +1,407 @@
+"""Rebuild the shipped default reward model (``assay/rewards/models/default_head/``).
+
+Why: ``embedding_head`` with no ``head:`` scores with a head trained here, and its model card
+(docs/rewards/default-rm.md) must be reproducible by one command. What not: the head's file
+format (``assay.rewards.models.head``), the training loop (``assay.train.heads``), the
+benchmark runs (``assay bench``; the card gives those commands).
+
+Stages (each one reuses what the earlier ones left in ``--cache``, so nothing is encoded
+twice):
+
+1. **prepare**: training pairs from the data folder: AlpacaEval judgments (each model output
+   against its reference output; only clear verdicts; subsampled so that the preferred
+   response is the longer one in half of the pairs, against the annotators' length bias),
+   HH-RLHF harmless-base pairs (split at the last assistant turn), GSM8K example solutions
+   (a correct one against an incorrect one per question, ``<<calc>>`` marks removed), and
+   off-topic pairs (a prompt's preferred AlpacaEval response against the preferred response
+   to a lexically similar other prompt; no new texts). Every
+   prompt that matches a benchmark prompt (``assay.train.overlap``: exact after
+   normalising, or a near duplicate by word 3-gram Jaccard/containment) is dropped; the
+   counts go to ``overlap.json``.
+2. **encode**: every distinct text once with the packaged MiniLM (its first 128 tokens,
+   ``--max-length``; the head file records it and the reward scores at that length), in
+   chunks saved as they finish (an interrupted run resumes; the later stages use the pairs
+   whose texts are all encoded and say how many were not).
+3. **select**: a held-out split by prompt (10 %), a few head variants fitted on the cached
+   embeddings, each scored on the held-out pairs (per source and macro mean); the best by
+   macro held-out accuracy is chosen. The benchmarks play no part in the choice.
+4. **final**: the chosen variant refitted on all pairs and written to ``--output``
+   (default: the package's ``default_head/default_rm.safetensors``) with ``training.json``.
+
+    ASSAY_DATA_DIR=../shared/data python perf/train_default_rm.py --cache /tmp/shiprm-cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from assay.train.overlap import OverlapIndex, drop_overlapping, prompt_string  # noqa: E402
+from assay.train.pairs import Pair, shared_prefix_as_prompt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "assay" / "rewards" / "models" / "default_head" / "default_rm.safetensors"
+BENCHMARKS = ("rm-bench", "llmbar", "judgebench", "rmb", "rewardbench", "rewardbench2")
+_CALC = re.compile(r"<<[^>]*>>")
+
+# the variants the select stage compares (fitted on the cached embeddings: seconds each)
+VARIANTS: list[dict[str, Any]] = [
+    {"features": "response", "hidden": [], "epochs": 12, "batch_size": 256, "lr": 3e-3, "weight_decay": 1e-2},
+    {"features": "response", "hidden": [128], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
+    {"features": "prompt_response", "hidden": [], "epochs": 12, "batch_size": 256, "lr": 3e-3, "weight_decay": 1e-2},
+    {"features": "prompt_response", "hidden": [128], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
+    {"features": "interaction", "hidden": [], "epochs": 12, "batch_size": 256, "lr": 3e-3, "weight_decay": 1e-2},
+    {"features": "interaction", "hidden": [128], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
+    {"features": "interaction", "hidden": [256, 64], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
+]
+REAL_SOURCES = ("alpacaeval", "hh-harmless", "gsm8k")  # the choice is by their mean; off-topic pairs are made up
+
+
+# --- 1. prepare -------------------------------------------------------------------------------
+def alpaca_pairs(data: Path, clear: float = 0.05) -> list[dict[str, Any]]:
+    """AlpacaEval: preference 1 = the reference won, 2 = the model output won; judgments of one
+    (instruction, output, reference) are averaged; a pair is kept when the mean lies within
+    ``clear`` of 1 or 2."""
+    refs = {}
+    with gzip.open(data / "alpacaeval" / "references.jsonl.gz", "rt") as handle:
+        for line in handle:
+            row = json.loads(line)
+            refs[row["reference_id"]] = row["output"]
+    votes: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    with gzip.open(data / "alpacaeval" / "judged_outputs.jsonl.gz", "rt") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row.get("preference") is None or not (row.get("output") or "").strip():
+                continue
+            votes[(row["instruction"], row["output"], row["reference_id"])].append(float(row["preference"]))
+    out = []
+    for (instruction, output, ref_id), prefs in votes.items():
+        mean = sum(prefs) / len(prefs)
+        reference = refs.get(ref_id, "")
+        if not reference.strip() or output.strip() == reference.strip():
+            continue
+        if mean >= 2 - clear:
+            chosen, rejected = output, reference
+        elif mean <= 1 + clear:
+            chosen, rejected = reference, output
+        else:
+            continue
+        out.append({"source": "alpacaeval", "prompt": instruction, "chosen": chosen, "rejected": rejected})
+    return out
+
+
+def length_balanced(pairs: list[dict[str, Any]], limit: int, seed: int) -> list[dict[str, Any]]:
+    """``limit`` pairs (seeded), half with the longer response preferred and half the shorter
+    (AlpacaEval's annotators prefer the longer output in most pairs; a head would learn length)."""
+    longer_better = [p for p in pairs if len(p["chosen"]) > len(p["rejected"])]
+    shorter_better = [p for p in pairs if len(p["chosen"]) <= len(p["rejected"])]
+    rng = random.Random(f"{seed}:alpaca")
+    rng.shuffle(longer_better)
+    rng.shuffle(shorter_better)
+    half = min(limit // 2, len(longer_better), len(shorter_better))
+    return longer_better[:half] + shorter_better[:half]
+
+
+def off_topic_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, neighbours: int = 10) -> list[dict[str, Any]]:
+    """For each prompt, its preferred response against a preferred response to a *similar
+    other* prompt (one of the ``neighbours`` closest by word-set Jaccard): an answer to another
+    question is worse, however good. Only texts already in ``pairs``, so nothing more to encode."""
+    rng = random.Random(f"{seed}:off-topic")
+    good: dict[str, list[str]] = defaultdict(list)
+    for pair in pairs:
+        good[pair["prompt"]].append(pair["chosen"])
+    prompts = sorted(good)
+    words = [frozenset(w for w in re.findall(r"\w+", p.casefold()) if len(w) > 3) for p in prompts]
+    out = []
+    for i, prompt in enumerate(prompts):
+        ranked = sorted((len(words[i] & words[j]) / max(1, len(words[i] | words[j])), j) for j in range(len(prompts)) if j != i)
+        close = [j for _, j in ranked[-neighbours:]]
+        for j in rng.sample(close, min(per_prompt, len(close))):
+            out.append({"source": "off-topic", "prompt": prompt, "chosen": rng.choice(good[prompt]), "rejected": rng.choice(good[prompts[j]])})
+    return out
+
+
+def hh_pairs(data: Path) -> list[dict[str, Any]]:
+    out = []
+    with gzip.open(data / "hh-rlhf" / "harmless-base-test.jsonl.gz", "rt") as handle:
+        for number, line in enumerate(handle, 1):
+            row = json.loads(line)
+            pair = shared_prefix_as_prompt(Pair("", row["chosen"], row["rejected"], None, number))
+            if pair.prompt and pair.chosen.strip() and pair.rejected.strip() and pair.chosen != pair.rejected:
+                out.append({"source": "hh-harmless", "prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected})
+    return out
+
+
+def gsm8k_pairs(data: Path, limit: int, seed: int) -> list[dict[str, Any]]:
+    """One pair per question: a correct solution (a model's, else the reference) against an
+    incorrect model solution."""
+    rng = random.Random(f"{seed}:gsm8k")
+    out = []
+    with open(data / "gsm8k" / "example_model_solutions.jsonl") as handle:
+        for line in handle:
+            row = json.loads(line)
+            solutions = [v for v in row.values() if isinstance(v, dict) and "is_correct" in v]
+            right = [_CALC.sub("", s["solution"]) for s in solutions if s["is_correct"]]
+            wrong = [_CALC.sub("", s["solution"]) for s in solutions if not s["is_correct"]]
+            if not right:
+                right = [_CALC.sub("", row["ground_truth"])]
+            if wrong:
+                out.append({"source": "gsm8k", "prompt": row["question"], "chosen": rng.choice(right), "rejected": rng.choice(wrong)})
+    rng.shuffle(out)
+    return out[:limit]
+
+
+def benchmark_prompts(data: Path) -> dict[str, list[str]]:
+    """Every prompt of each benchmark present in the data folder (read by assay's own loaders)."""
+    from assay.bench.loaders import load
+
+    found = {}
+    for name in BENCHMARKS:
+        if not (data / name).is_dir():
+            continue
+        loaded = load(name, data)
+        found[name] = [prompt_string(item.prompt) for item in loaded.items]
+    return found
+
+
+def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: int, off_topic: int = 3) -> dict[str, Any]:
+    started = time.perf_counter()
+    index = OverlapIndex(benchmark_prompts(data))
+    sources = {
+        "alpacaeval": alpaca_pairs(data),
+        "hh-harmless": hh_pairs(data),
+        "gsm8k": gsm8k_pairs(data, gsm8k_limit, seed),
+    }
+    pairs, record = [], {"benchmarks": index.names, "sources": {}}
+    for name, rows in sources.items():
+        kept, counts = drop_overlapping(rows, lambda r: r["prompt"], index)
+        if name == "alpacaeval":
+            kept = length_balanced(kept, alpaca_limit, seed)
+        counts["pairs_used"] = len(kept)
+        record["sources"][name] = counts
+        pairs += kept
+    alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
+    extra = off_topic_pairs(alpaca, off_topic, seed) if off_topic else []
+    record["sources"]["off-topic"] = {"pairs_used": len(extra), "from": "alpacaeval pairs after overlap removal"}
+    pairs += extra
+    record["pairs"] = len(pairs)
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "pairs.jsonl", "w") as handle:
+        for row in pairs:
+            handle.write(json.dumps(row) + "\n")
+    (cache / "overlap.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+# --- 2. encode --------------------------------------------------------------------------------
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class EmbeddingStore:
+    """Unit-norm embeddings keyed by the text's sha1, in .npy chunks under ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        import numpy as np
+
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.vectors: dict[str, Any] = {}
+        for keys_file in sorted(folder.glob("chunk-*.json")):
+            matrix = np.load(keys_file.with_suffix(".npy"))
+            for i, key in enumerate(json.loads(keys_file.read_text())):
+                self.vectors[key] = matrix[i]
+
+    def missing(self, texts: list[str]) -> list[str]:
+        return [t for t in dict.fromkeys(texts) if _key(t) not in self.vectors]
+
+    def add(self, texts: list[str], matrix: Any) -> None:
+        import numpy as np
+
+        name = f"chunk-{len(list(self.folder.glob('chunk-*.json'))):05d}"
+        np.save(self.folder / f"{name}.npy", matrix.astype(np.float32))
+        (self.folder / f"{name}.json").write_text(json.dumps([_key(t) for t in texts]))
+        for text, row in zip(texts, matrix):
+            self.vectors[_key(text)] = row
+
+    def matrix(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        return np.stack([self.vectors[_key(t)] for t in texts])
+
+
+def encode(cache: Path, max_length: int, seed: int, chunk: int = 256) -> dict[str, Any]:
+    """Encode what is missing: the prompts first, then the pairs' responses in a seeded
+    random order, so that a run stopped early leaves every source partly covered (the later
+    stages use the pairs whose texts are all encoded)."""
+    import numpy as np
+
+    from assay.backends.encoder import encode_distinct
+    from assay.backends.local_models import sentence_encoder
+
+    pairs = read_cached_pairs(cache)
+    store = EmbeddingStore(cache / f"embeddings-{max_length}")
+    order = list(pairs)
+    random.Random(f"{seed}:encode").shuffle(order)
+    texts = [p["prompt"] for p in order] + [t for p in order for t in (p["chosen"], p["rejected"])]
+    todo = store.missing(texts)
+    encoder = sentence_encoder()
+    started, done = time.perf_counter(), 0
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        encoded = encode_distinct(encoder, part, max_length=max_length)
+        if encoded.failed:
+            text, error = next(iter(encoded.failed.items()))
+            raise RuntimeError(f"the encoder failed on a text ({text[:60]!r}...): {error}")
+        store.add(part, np.stack([encoded.vectors[t].numpy() for t in part]))
+        done += len(part)
+        rate = done / (time.perf_counter() - started)
+        print(f"encoded {done}/{len(todo)} texts, {rate:.1f}/s", flush=True)
+    seconds = time.perf_counter() - started
+    return {"texts": len(set(texts)), "encoded_now": len(todo), "seconds": round(seconds, 1), "texts_per_second": round(len(todo) / seconds, 2) if todo else None}
+
+
+def read_cached_pairs(cache: Path) -> list[dict[str, Any]]:
+    with open(cache / "pairs.jsonl") as handle:
+        return [json.loads(line) for line in handle]
+
+
+# --- 3. select and 4. final -------------------------------------------------------------------
+def split_by_prompt(pairs: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    prompts = sorted({p["prompt"] for p in pairs})
+    random.Random(f"{seed}:prompts").shuffle(prompts)
+    held = set(prompts[: round(len(prompts) * fraction)])
+    train = [i for i, p in enumerate(pairs) if p["prompt"] not in held]
+    return train, [i for i, p in enumerate(pairs) if p["prompt"] in held]
+
+
+def encoded_pairs(cache: Path, max_length: int) -> tuple[list[dict[str, Any]], EmbeddingStore, int]:
+    """The pairs whose three texts are all in the store, the store, and how many pairs lack some."""
+    pairs = read_cached_pairs(cache)
+    store = EmbeddingStore(cache / f"embeddings-{max_length}")
+    ready = [p for p in pairs if not store.missing([p["prompt"], p["chosen"], p["rejected"]])]
+    return ready, store, len(pairs) - len(ready)
+
+
+def feature_rows(store: EmbeddingStore, pairs: list[dict[str, Any]], kind: str) -> tuple[Any, Any]:
+    import torch
+
+    from assay.rewards.models.head import combine_features
+
+    p = torch.from_numpy(store.matrix([r["prompt"] for r in pairs]))
+    c = torch.from_numpy(store.matrix([r["chosen"] for r in pairs]))
+    r = torch.from_numpy(store.matrix([r["rejected"] for r in pairs]))
+    return combine_features(p, c, kind), combine_features(p, r, kind)
+
+
+def held_out_accuracy(head: Any, chosen: Any, rejected: Any, sources: list[str]) -> dict[str, float]:
+    import torch
+
+    with torch.inference_mode():
+        right = (head(chosen) > head(rejected)).tolist()
+    by: dict[str, list[bool]] = defaultdict(list)
+    for source, ok in zip(sources, right):
+        by[source].append(ok)
+    out = {s: round(sum(v) / len(v), 4) for s, v in sorted(by.items())}
+    real = [out[s] for s in REAL_SOURCES if s in out]
+    out["macro"] = round(sum(real) / len(real), 4)
+    out["micro"] = round(sum(right) / len(right), 4)
+    return out
+
+
+def select(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
+    from assay.train.heads import fit_head_on_features
+
+    pairs, store, not_encoded = encoded_pairs(cache, max_length)
+    train, held = split_by_prompt(pairs, 0.1, seed)
+    results = []
+    for variant in VARIANTS:
+        started = time.perf_counter()
+        chosen, rejected = feature_rows(store, pairs, variant["features"])
+        history: list[dict[str, float]] = []
+        head = fit_head_on_features(chosen[train], rejected[train], seed=seed, eval_chosen=chosen[held], eval_rejected=rejected[held], history=history, log_every=1, **variant)
+        accuracy = held_out_accuracy(head, chosen[held], rejected[held], [pairs[i]["source"] for i in held])
+        curve = [round(row["eval_accuracy"], 4) for row in history]
+        results.append({**variant, "held_out": accuracy, "held_out_micro_by_epoch": curve, "train_accuracy": round(history[-1]["accuracy"], 4),
+                        "seconds": round(time.perf_counter() - started, 1)})
+        print(json.dumps(results[-1]), flush=True)
+    best = max(results, key=lambda r: r["held_out"]["macro"])
+    record = {"train_pairs": len(train), "held_out_pairs": len(held), "pairs_not_encoded": not_encoded, "variants": results, "chosen": best}
+    (cache / "select.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[str, Any] | None = None) -> dict[str, Any]:
+    import resource
+
+    from assay.train.heads import fit_head_on_features
+
+    if variant is None:
+        chosen_variant = json.loads((cache / "select.json").read_text())["chosen"]
+        variant = {k: chosen_variant[k] for k in ("features", "hidden", "epochs", "batch_size", "lr", "weight_decay")}
+    pairs, store, not_encoded = encoded_pairs(cache, max_length)
+    started = time.perf_counter()
+    chosen, rejected = feature_rows(store, pairs, variant["features"])
+    history: list[dict[str, float]] = []
+    head = fit_head_on_features(chosen, rejected, seed=seed, history=history, **variant)
+    seconds = time.perf_counter() - started
+    head.config["max_length"] = max_length  # the reward encodes at this length unless told otherwise
+    head.config["trained_on"] = "perf/train_default_rm.py: AlpacaEval (length-balanced, clear verdicts), HH-RLHF harmless-base test, GSM8K example solutions; benchmark prompts removed"
+    path = head.save(output)
+    counts: dict[str, int] = defaultdict(int)
+    for p in pairs:
+        counts[p["source"]] += 1
+    record = {
+        "variant": variant, "max_length": max_length, "pairs": dict(counts), "pairs_not_encoded": not_encoded, "fit_seconds": round(seconds, 2),
+        "pairs_per_second_per_epoch": round(len(pairs) * variant["epochs"] / seconds, 1),
+        "final_train_accuracy": history[-1]["accuracy"], "final_train_loss": history[-1]["loss"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path), "bytes": path.stat().st_size,
+    }
+    (output.parent / "training.json").write_text(json.dumps({**record, "overlap": json.loads((cache / "overlap.json").read_text()),
+                                                             "select": json.loads((cache / "select.json").read_text()) if (cache / "select.json").is_file() else None}, indent=2) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=os.environ.get("ASSAY_DATA_DIR"), help="the data folder (default: $ASSAY_DATA_DIR)")
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
+                        help="pairs, embeddings and the selection record (reused by later runs)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--stages", default="prepare,encode,select,final")
+    parser.add_argument("--alpaca-pairs", type=int, default=5000)
+    parser.add_argument("--gsm8k-pairs", type=int, default=500)
+    parser.add_argument("--off-topic", type=int, default=3, help="off-topic pairs per AlpacaEval prompt (0: none)")
+    parser.add_argument("--max-length", type=int, default=128, help="encoder tokens per text (training and, through the head file, scoring)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    stages = args.stages.split(",")
+    if "prepare" in stages:
+        if not args.data_dir or not Path(args.data_dir).is_dir():
+            parser.error("no data folder: pass --data-dir or set ASSAY_DATA_DIR")
+        print(json.dumps(prepare(Path(args.data_dir), args.cache, args.alpaca_pairs, args.gsm8k_pairs, args.seed, args.off_topic), indent=1), flush=True)
+    if "encode" in stages:
+        print(json.dumps(encode(args.cache, args.max_length, args.seed)), flush=True)
+    if "select" in stages:
+        print(json.dumps(select(args.cache, args.max_length, args.seed)["chosen"]), flush=True)
+    if "final" in stages:
+        print(json.dumps(final(args.cache, args.output, args.max_length, args.seed)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
