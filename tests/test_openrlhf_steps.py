@@ -105,8 +105,8 @@ def test_openrlhf_executor_and_samples_generator_take_the_aggregate_and_log_the_
     with pytest.raises((ValueError, TypeError, RuntimeError)):
         bad = dict(response, reward=torch.tensor([1.0, 0.0, 1.0]))
         into_experience(None, bad, max_len=64)
-    rows = [json.loads(line) for line in hook_config.read_text().splitlines()]
-    assert [row["step_scores"] for row in rows] == [[1.0, 0.0, None], [1.0, None]]
+    rows = {json.loads(line)["query"]: json.loads(line) for line in hook_config.read_text().splitlines()}  # the two calls run in threads: any order
+    assert [rows[q]["step_scores"] for q in QUERIES[:2]] == [[1.0, 0.0, None], [1.0, None]]
 
 
 def test_server_get_reward_returns_step_scores():
