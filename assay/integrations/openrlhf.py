@@ -19,7 +19,23 @@ carries ``failed`` (1 per failed sample), each component's score (NaN when it fa
 series of their own; a ``remote`` component's server components are series too
 (``<name>/<server component>``, see ``component_paths``). Rationales are not numbers, so
 they go to a JSONL file when ``ASSAY_RATIONALE_LOG`` names one (one row per sample: query,
-score, rationale, failure, and each component's rationale under ``components``).
+score, rationale, failure, each component's rationale under ``components``, and the step
+scores when the config has a process reward).
+
+Step rewards: OpenRLHF 0.11's API takes one scalar per sample and nothing finer. Its rollout
+executor reads ``rewards``/``scores``/``extra_logs`` of the returned dict only; the samples
+generator turns ``rewards`` into ``torch.tensor([reward])`` and each ``extra_logs`` value into
+its first element (``value.flatten()[0].item()``); ``compute_reward`` scatters that one number
+onto the response's last token (``r.unsqueeze(1)``), and the group normalisations reshape
+rewards to (prompts, samples per prompt). So with a process reward (``prm``, ``process`` with
+``step_arithmetic`` or ``step_judge``) the reward OpenRLHF trains on is the process reward's
+aggregate, as configured (``aggregate: min``...), and the step scores are logged beside it as
+per-sample scalars in ``extra_logs``: ``step_scores/count`` (steps scored), ``step_scores/min``,
+``step_scores/mean``, ``step_scores/last`` (over the steps that were not abstained on; NaN when
+there are none) and ``step_scores/first_error`` (the predicted first wrong step, -1 for none).
+The whole lists travel under ``"step_scores"`` in the returned dict (OpenRLHF ignores the key;
+assay's server returns it) and in the rationale log. Token-level step rewards need veRL
+(:mod:`assay.integrations.verl_steps`).
 
     >>> import os; os.environ["ASSAY_CONFIG"] = "rewards.yaml"            # doctest: +SKIP
     >>> reward_func(["Q: 2+2? A: 4<eos>"], ["Q: 2+2? A:"], ["4"])["rewards"]  # doctest: +SKIP
@@ -29,6 +45,7 @@ score, rationale, failure, and each component's rationale under ``components``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +53,7 @@ from typing import Any
 
 from assay.integrations.common import cached_reward, component_key, component_paths, flat_result, judgment_at, labelled, resolve_config, resolve_failure_score
 from assay.reward import run_sync
+from assay.rewards.process.steps import step_scores_of
 from assay.types import Judgment, Sample
 
 END_TOKENS = ("<eos>", "<end_of_turn>", "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end|>", "<|end_of_text|>")
@@ -87,10 +105,42 @@ def make_samples(queries: Sequence[str], prompts: Sequence[str] | None, labels: 
     return samples, bad
 
 
+STEP_LOGS = ("count", "min", "mean", "last", "first_error")
+
+
+def _first_error(judgment: Judgment) -> float:
+    """The predicted first wrong step of a judgment's process reward (-1: none), NaN when it has none."""
+    places = [judgment.details] + [v.details for v in judgment.details.values() if isinstance(v, Judgment)]
+    for details in places:
+        if isinstance(details.get("step_scores"), list) and isinstance(details.get("first_error"), int):
+            return float(details["first_error"])
+    return math.nan
+
+
+def step_logs(judgments: list[Judgment]) -> tuple[list[list[float | None]], dict[str, list[float]]] | None:
+    """Each sample's step scores (empty for a failed sample) and their per-sample scalar
+    summaries for ``extra_logs`` (``step_scores/<count|min|mean|last|first_error>``); None when
+    no judgment carries step scores (a config without a process reward)."""
+    found = [step_scores_of(j) if j.ok else None for j in judgments]
+    if all(scores is None for scores in found):
+        return None
+    lists = [scores or [] for scores in found]
+    logs: dict[str, list[float]] = {f"step_scores/{key}": [] for key in STEP_LOGS}
+    for judgment, scores in zip(judgments, lists, strict=True):
+        scored = [float(v) for v in scores if v is not None]
+        logs["step_scores/count"].append(float(len(scored)))
+        logs["step_scores/min"].append(min(scored) if scored else math.nan)
+        logs["step_scores/mean"].append(sum(scored) / len(scored) if scored else math.nan)
+        logs["step_scores/last"].append(scored[-1] if scored else math.nan)
+        logs["step_scores/first_error"].append(_first_error(judgment) if judgment.ok else math.nan)
+    return lists, logs
+
+
 def result_lists(judgments: list[Judgment], reward: Any, failure_score: float) -> dict[str, Any]:
     """``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` as plain lists, plus the
-    rationales under ``"rationales"`` (the server returns them; the file hook logs them).
-    ``failure_score`` is what a failed total becomes (NaN unless chosen)."""
+    rationales under ``"rationales"`` (the server returns them; the file hook logs them), and,
+    with a process reward, ``"step_scores"`` (one list per sample) and their scalar summaries
+    in ``extra_logs``. ``failure_score`` is what a failed total becomes (NaN unless chosen)."""
     paths = component_paths(reward)
     rows = [flat_result(j, paths, failure_score) for j in judgments]
     rewards = [row["score"] for row in rows]
@@ -99,7 +149,7 @@ def result_lists(judgments: list[Judgment], reward: Any, failure_score: float) -
         extra_logs[name] = [row[component_key(name)] for row in rows]
     for name in paths:
         extra_logs[f"{name}/failed"] = [float(row[f"{name}/failed"]) for row in rows]
-    return {
+    result: dict[str, Any] = {
         "rewards": rewards,
         "scores": list(rewards),
         "extra_logs": extra_logs,
@@ -107,6 +157,11 @@ def result_lists(judgments: list[Judgment], reward: Any, failure_score: float) -
         "failures": [j.failure.to_dict() if j.failure else None for j in judgments],
         "component_rationales": {name: [labelled(judgment_at(j, path)) for j in judgments] for name, path in paths.items()},
     }
+    steps = step_logs(judgments)
+    if steps is not None:
+        result["step_scores"], logs = steps
+        extra_logs.update(logs)
+    return result
 
 
 async def ascore_queries(
@@ -129,8 +184,11 @@ def _log_rationales(queries: Sequence[str], result: dict[str, Any]) -> None:
         return
     with _LOG_LOCK, open(path, "a", encoding="utf-8") as out:
         components = result["component_rationales"]
-        for i, (query, score, rationale, failure) in enumerate(zip(queries, result["rewards"], result["rationales"], result["failures"], strict=True)):
+        steps = result.get("step_scores") or [None] * len(queries)
+        for i, (query, score, rationale, failure, step_scores) in enumerate(zip(queries, result["rewards"], result["rationales"], result["failures"], steps, strict=True)):
             row = {"query": query, "score": score, "rationale": rationale, "failure": failure, "components": {name: values[i] for name, values in components.items()}}
+            if step_scores is not None:
+                row["step_scores"] = step_scores
             out.write(json.dumps(row) + "\n")
 
 
@@ -142,8 +200,11 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     judgments, _ = run_sync(ascore_queries(reward.ascore, queries, prompts, labels))
     result = result_lists(judgments, reward, resolve_failure_score(failure_score))
     _log_rationales(queries, result)
-    return {
+    out = {
         "rewards": torch.tensor(result["rewards"], dtype=torch.float32),
         "scores": torch.tensor(result["scores"], dtype=torch.float32),
         "extra_logs": {k: torch.tensor(v, dtype=torch.float32) for k, v in result["extra_logs"].items()},
     }
+    if "step_scores" in result:
+        out["step_scores"] = result["step_scores"]  # lists; OpenRLHF reads only the three keys above
+    return out

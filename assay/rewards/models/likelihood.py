@@ -11,8 +11,9 @@ any Hugging Face causal LM folder by path.
 How it is computed, for speed: the model body runs on batches of similar length (sorted,
 right-padded), under ``torch.inference_mode()``; the vocabulary projection (``lm_head``, a
 262k x 640 matrix for Gemma-3, more than half the model) is applied only to the hidden states
-at the positions that predict scored tokens, never to the whole sequence. Gemma's final logit
-soft-capping is applied when the config sets it.
+at the positions that predict scored tokens, never to the whole sequence, and an input's last
+token (which predicts nothing scored) is not run. Gemma's final logit soft-capping is applied
+when the config sets it.
 
 Tokenisation: the context (``<bos>`` + prompt + response + the template's text before
 ``{reference}``) and the continuation (the reference, with the context's trailing whitespace
@@ -157,16 +158,17 @@ def score_inputs(
         return k if k >= min_prefix else 0
 
     def run(items: list[ScoringInput]) -> list[ScoringResult]:
+        # The last token of an input predicts nothing that is scored: it is never run.
         k = shared_prefix(items)
-        width = max(len(item.ids) for item in items) - k
+        width = max(len(item.ids) for item in items) - 1 - k
         input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(items), k + width), dtype=torch.long)
         attention[:, :k] = 1
         rows, cols, targets, sizes = [], [], [], []
         for b, item in enumerate(items):
             n = len(item.ids)
-            input_ids[b, : n - k] = torch.tensor(item.ids[k:])
-            attention[b, : n] = 1
+            input_ids[b, : n - 1 - k] = torch.tensor(item.ids[k:n - 1])
+            attention[b, : n - 1] = 1
             first = n - item.n_continuation
             rows += [b] * item.n_continuation
             cols += list(range(first - 1 - k, n - 1 - k))  # the position before each scored token
@@ -179,7 +181,7 @@ def score_inputs(
 
             prefix_cache = body(input_ids=torch.tensor([items[0].ids[:k]], device=device), use_cache=True).past_key_values
             rests = [
-                body(input_ids=torch.tensor([item.ids[k:]], device=device), past_key_values=copy.deepcopy(prefix_cache), use_cache=True)[0][0]
+                body(input_ids=torch.tensor([item.ids[k:-1]], device=device), past_key_values=copy.deepcopy(prefix_cache), use_cache=True)[0][0]
                 for item in items
             ]
             hidden = torch.nn.utils.rnn.pad_sequence(rests, batch_first=True)

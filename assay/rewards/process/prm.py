@@ -39,16 +39,30 @@ threshold). A solution whose first step does not fit is an ``input`` failure eit
         separator: "\\n"
         aggregate: min
 
+``backend: vllm`` scores a token-classification PRM served by vLLM's pooling API instead of
+loading it (``base_url``, ``vllm_pooling: step|all``, ``vllm_returns``, ``vllm_task``; see
+:mod:`assay.rewards.process.prm_vllm`): only the tokenizer is read from ``model``.
+
+    rewards:
+      prm:
+        type: prm
+        model: /models/Qwen2.5-Math-PRM-7B    # the tokenizer; the weights run in vLLM
+        backend: vllm
+        base_url: http://gpu-host:8000
+        separator: "<extra_0>"
+        vllm_pooling: step
+
 Not here: PRMs whose head needs ``trust_remote_code`` (load and save them as a standard token
 classifier first).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from assay.reward import Options, Reward
 from assay.rewards.process.steps import judge_step_scores, split_steps
@@ -73,6 +87,25 @@ class PRMOptions(Options):
     max_length: int = Field(4096, gt=0)
     too_long: Literal["fail", "unscored"] = "fail"  # a solution over max_length: an input failure, or its last steps unscored
     device: str | None = "cpu"
+    # backend: vllm (a token-classification PRM behind vLLM's POST /pooling; see prm_vllm.py)
+    backend: Literal["local", "vllm"] = "local"
+    base_url: str | None = None  # the vLLM server, e.g. http://127.0.0.1:8000 (/pooling is appended)
+    served_model: str | None = None  # the "model" field of the request; None: left out (the server's only model)
+    vllm_pooling: Literal["step", "all"] = "step"  # step: one row per separator token (STEP pooler); all: one per token
+    vllm_returns: Literal["probabilities", "logits"] = "probabilities"
+    vllm_task: str | None = None  # the request's "task", e.g. token_classify (vLLM 0.11+); None: left out
+    timeout: float = Field(60.0, gt=0)  # seconds per attempt
+    retries: int = Field(2, ge=0, le=10)
+    concurrency: int = Field(4, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _vllm_needs(self) -> PRMOptions:
+        if self.backend == "vllm":
+            if not self.base_url:
+                raise ValueError("backend: vllm needs base_url (the vLLM server, e.g. http://127.0.0.1:8000)")
+            if self.convention != "token_classification":
+                raise ValueError(f"backend: vllm serves token-classification PRMs (a two-class row per step token); convention {self.convention!r} runs locally only")
+        return self
 
 
 @dataclass
@@ -98,6 +131,7 @@ class StepRewardModel(Reward):
         super().__init__(name, **options)
         self._loaded: tuple[Any, Any] | None = None
         self._tag_ids: tuple[int, int, int] | None = None
+        self._client: Any = None  # backend: vllm, the pooling client
 
     # --- loading -------------------------------------------------------------------------
 
@@ -142,16 +176,12 @@ class StepRewardModel(Reward):
 
     # --- scoring -------------------------------------------------------------------------
 
-    def score_batch(self, samples: list[Sample]) -> list[Judgment]:
-        from assay.backends.local_models import ModelLoadError, bisect_call, length_batches
-
-        try:
-            model, tokenizer = self._model()
-        except (ModelLoadError, ValueError) as error:  # a setup error: every sample says so, none is scored
-            return [Judgment.fail("backend", f"the PRM could not be set up: {error}") for _ in samples]
+    def _prepare(self, samples: list[Sample], tokenizer: Any, limit: int) -> tuple[list[list[str]], list[Judgment | None], list[tuple[int, Any]], dict[int, tuple[int, int]]]:
+        """Each sample's steps, the input failures, the work: (sample index, encoded input, or
+        the list of prefix texts for ``prefix_classifier``), and the samples cut at ``limit``
+        tokens under ``too_long: unscored`` (sample -> (steps cut off, tokens kept))."""
         step_lists = [list(s.steps) if s.steps else split_steps(s.response_text) for s in samples]
         out: list[Judgment | None] = [None] * len(samples)
-        limit = self._token_limit(model)
         unscored: dict[int, tuple[int, int]] = {}  # sample -> (steps cut off, tokens kept), too_long: unscored
         work: list[tuple[int, Any]] = []  # (sample index, encoded input or list of prefix texts)
         for i, (sample, steps) in enumerate(zip(samples, step_lists, strict=True)):
@@ -172,6 +202,43 @@ class StepRewardModel(Reward):
                 encoded = _Encoded(encoded.ids[: encoded.positions[kept - 1] + 1], encoded.positions[:kept])
                 unscored[i] = (len(steps) - kept, len(encoded.ids))
             work.append((i, encoded))
+        return step_lists, out, work, unscored
+
+    async def ascore_batch(self, samples: list[Sample]) -> list[Judgment]:
+        if self.options.backend == "vllm":
+            return await self._vllm_score(samples)
+        return await asyncio.to_thread(self._guarded_batch, samples)  # the local model, off the event loop
+
+    async def _vllm_score(self, samples: list[Sample]) -> list[Judgment]:
+        from assay.backends.local_models import ModelLoadError
+        from assay.backends.local_models import tokenizer as load_tokenizer
+        from assay.rewards.process.prm_vllm import PoolingPRMClient, PoolingSettings
+
+        try:
+            tokenizer = await asyncio.to_thread(load_tokenizer, self.options.model)
+        except ModelLoadError as error:
+            return [Judgment.fail("backend", f"the PRM's tokenizer could not be read: {error}") for _ in samples]
+        if self._client is None:
+            o = self.options
+            self._client = PoolingPRMClient(PoolingSettings(
+                base_url=o.base_url or "", served_model=o.served_model, pooling=o.vllm_pooling, returns=o.vllm_returns, task=o.vllm_task,
+                label_index=o.label_index, timeout=o.timeout, retries=o.retries, concurrency=o.concurrency, batch_size=o.batch_size))
+        limit = self.options.max_length
+        step_lists, out, work, unscored = self._prepare(samples, tokenizer, limit)
+        results = await self._client.score([(e.ids, e.positions) for _, e in work])
+        for (i, _), result in zip(work, results, strict=True):
+            out[i] = result if isinstance(result, Judgment) else self._judge(step_lists[i], result, unscored.get(i), limit)
+        return out  # type: ignore[return-value]
+
+    def score_batch(self, samples: list[Sample]) -> list[Judgment]:
+        from assay.backends.local_models import ModelLoadError, bisect_call, length_batches
+
+        try:
+            model, tokenizer = self._model()
+        except (ModelLoadError, ValueError) as error:  # a setup error: every sample says so, none is scored
+            return [Judgment.fail("backend", f"the PRM could not be set up: {error}") for _ in samples]
+        limit = self._token_limit(model)
+        step_lists, out, work, unscored = self._prepare(samples, tokenizer, limit)
         if self.options.convention == "prefix_classifier":
             flat = [(i, k, text) for i, prefixes in work for k, text in enumerate(prefixes)]
             scores = self._prefix_scores(model, tokenizer, [t for _, _, t in flat], bisect_call, length_batches)
