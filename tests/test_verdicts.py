@@ -277,7 +277,8 @@ ECHOED = [(name, raw) for name, marks in ECHO_MARKS.items() for raw in cuts(echo
 def test_every_judge_prompt_is_in_the_echo_table() -> None:
     from assay.rewards.judges.prompting import PROMPT_DIR
 
-    judged = {p.stem for p in PROMPT_DIR.glob("*.txt")} - {"rubric_generate", "rubric_contrastive"}  # parsed by rubric.py, below
+    # rubric_generate/rubric_contrastive are parsed by rubric.py (below), reward_gen by assay.rewardgen (code, not a verdict)
+    judged = {p.stem for p in PROMPT_DIR.glob("*.txt")} - {"rubric_generate", "rubric_contrastive", "reward_gen"}
     assert judged == set(ECHO_MARKS)
 
 
