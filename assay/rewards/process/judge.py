@@ -94,10 +94,9 @@ def _last_real(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 _ECHOED = "the reply ends inside the prompt's own instructions: the prompt was echoed back and cut off (max_tokens?)"
 
 
-def parse_first_error(raw: str, n_steps: int) -> int | Failure:
-    """The index in the reply's last ``\\boxed{N}``: -1 (no error) or 0..n_steps-1. A reply
-    that ends inside the prompt's instructions, or whose index sits in them, is a ``parse``
-    failure: an echoed prompt is never a verdict."""
+def _readable(raw: str) -> str | Failure:
+    """The reply's visible text (thinking removed), or the ``parse`` failure both step
+    verdicts share: empty output, a reply cut off inside its thinking, an echoed prompt."""
     if not raw or not raw.strip():
         return Failure("parse", "the judge returned empty output", raw or "")
     text = _visible(raw)
@@ -105,6 +104,16 @@ def parse_first_error(raw: str, n_steps: int) -> int | Failure:
         return Failure("parse", _CUT_IN_THINKING, raw[-RAW_CHARS:])
     if ends_mid_instruction(text):
         return Failure("parse", _ECHOED, raw[-RAW_CHARS:])
+    return text
+
+
+def parse_first_error(raw: str, n_steps: int) -> int | Failure:
+    """The index in the reply's last ``\\boxed{N}``: -1 (no error) or 0..n_steps-1. A reply
+    that ends inside the prompt's instructions, or whose index sits in them, is a ``parse``
+    failure: an echoed prompt is never a verdict."""
+    text = _readable(raw)
+    if isinstance(text, Failure):
+        return text
     hit = _last_real(_BOXED, text)
     if hit is None:
         return Failure("parse", "no \\boxed{index} in the reply: no earliest-error index was given", raw[-RAW_CHARS:])
@@ -117,13 +126,9 @@ def parse_first_error(raw: str, n_steps: int) -> int | Failure:
 def parse_step_verdict(raw: str) -> bool | Failure:
     """True for ``Verdict: correct`` (the last such line), False for ``Verdict: incorrect``;
     the choices the prompt itself lists, echoed back, are a ``parse`` failure."""
-    if not raw or not raw.strip():
-        return Failure("parse", "the judge returned empty output", raw or "")
-    text = _visible(raw)
-    if text is None:
-        return Failure("parse", _CUT_IN_THINKING, raw[-RAW_CHARS:])
-    if ends_mid_instruction(text):
-        return Failure("parse", _ECHOED, raw[-RAW_CHARS:])
+    text = _readable(raw)
+    if isinstance(text, Failure):
+        return text
     hit = _last_real(_VERDICT, text)
     if hit is None:
         return Failure("parse", "no 'Verdict: correct' or 'Verdict: incorrect' line in the reply", raw[-RAW_CHARS:])
