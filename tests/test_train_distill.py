@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("torch")
 
 from test_judge_llama import MODEL, llama_url  # noqa: E402,F401  (the session fixture: one server)
+from test_train import tiny_llama  # noqa: E402,F401  (the tiny sequence classifier the rm tests train)
 
 from assay.cli import main  # noqa: E402
 from assay.files.jsonl import InputError  # noqa: E402
@@ -116,7 +117,7 @@ def test_judge_teacher_over_the_local_llama_server(llama_url, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_rm_student_and_labels_only(tmp_path) -> None:
+def test_rm_student_and_labels_only(tmp_path, tiny_llama) -> None:  # noqa: F811
     """The rm student (a tiny Llama built by test_train's recipe) on a rule teacher's pairs,
     loaded back as ``type: classifier``; ``labels_only`` writes the pairs and trains nothing."""
     pytest.importorskip("trl")
@@ -131,25 +132,10 @@ def test_rm_student_and_labels_only(tmp_path) -> None:
     only = distill(data, teacher, tmp_path / "labels", labels_only=True, progress=False)
     assert only["pairs"]["train"] + only["pairs"]["eval"] == len(rows) // 2 and "load_with" not in only
     assert not (tmp_path / "labels" / "student").exists()
-    model = _tiny_llama(tmp_path / "tiny")
+    model = tiny_llama
     report = distill(data, teacher, tmp_path / "rm", student="rm", student_options={"model": str(model), "max_length": 64, "lr": 1e-4},
                      progress=False)
     assert report["load_with"]["type"] == "classifier" and 0.0 <= report["agreement"] <= 1.0 and report["speedup"] > 0
     assert report["student_report"]["pairs"] == report["pairs"]
 
 
-def _tiny_llama(folder: Path) -> Path:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
-
-    from assay.backends import local_models
-
-    tokenizer = AutoTokenizer.from_pretrained(str(local_models.default_encoder_path()), local_files_only=True)
-    tokenizer.bos_token = tokenizer.cls_token
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, max_position_embeddings=512, num_labels=1, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.cls_token_id)
-    torch.manual_seed(0)
-    LlamaForSequenceClassification(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
