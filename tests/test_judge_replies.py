@@ -117,13 +117,13 @@ def test_a_judge_that_raises_on_one_item_fails_that_item_as_internal(url) -> Non
 
 
 def test_latency_is_the_calls_own_time_and_the_queue_wait_is_apart(url) -> None:
-    """Concurrency 1, four calls of 0.3 s each: the fourth waited about 0.9 s for its slot,
-    but its own latency stays near 0.3 s (before, it read about 1.2 s)."""
+    """Concurrency 1, four calls of at least 0.3 s each: the k-th waited at least
+    k * 0.3 s for its slot, and its own latency leaves that wait out (before, the fourth read about
+    1.2 s). Only lower bounds and one comparison: a loaded machine makes calls slower, never faster."""
     judge = PointwiseJudge(client=backend(url, "slow", concurrency=1))
     judgments = run_sync(judge.ascore([Sample(prompt="q", response=f"answer {i}") for i in range(4)]))
     assert all(j.ok for j in judgments)
-    latencies = [j.meta["latency_s"] for j in judgments]
-    queued = sorted(j.meta["queue_s"] for j in judgments)
-    assert all(0.25 <= s < 0.6 for s in latencies), latencies
-    assert queued[0] < 0.1 and queued[-1] > 0.75, queued
-    assert max(j.meta["latency_s"] + j.meta["queue_s"] for j in judgments) == pytest.approx(1.2, abs=0.35)
+    calls = sorted((j.meta["queue_s"], j.meta["latency_s"]) for j in judgments)
+    assert all(latency >= 0.25 for _, latency in calls), calls
+    assert all(queue >= 0.28 * k for k, (queue, _) in enumerate(calls)), calls
+    assert calls[-1][1] < calls[-1][0], calls
