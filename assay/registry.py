@@ -82,6 +82,7 @@ REWARD_TYPES: dict[str, Entry] = {
     "diversity": Entry("assay.rewards.models.semantic:GroupDiversity", "mean dissimilarity of a response to the other responses of its group", "model", "models"),
     "likelihood": Entry("assay.rewards.models.likelihood:ReferenceLikelihood", "log p(reference | prompt, response) under a causal LM (Gemma-3-270M by default)", "model", "models"),
     "follow_up": Entry("assay.rewards.models.likelihood:FollowUpLikelihood", "log p(user follow-up | dialogue, response) under a causal LM", "model", "models"),
+    "pmi": Entry("assay.rewards.models.pmi:PromptResponsePMI", "log p(response | prompt) - log p(response) per token under a causal LM: does the response answer this prompt", "model", "models"),
     "classifier": Entry("assay.rewards.models.classifier:SequenceClassifierReward", "a Hugging Face sequence-classification reward model (one logit)", "model", "models"),
     "embedding_head": Entry("assay.rewards.models.classifier:EmbeddingHeadReward", "a frozen sentence encoder plus a small trained head", "model", "models"),
     # LLM judges

@@ -81,34 +81,45 @@ def build_input(tokenizer: Any, context: str, continuation: str, max_length: int
     """
     stripped = context.rstrip()
     continuation = context[len(stripped):] + continuation
-    context = stripped
-    bos = getattr(tokenizer, "bos_token", None)
-    if bos and context.startswith(bos):  # a BOS already in the text (e.g. from a chat template)
-        context = context[len(bos):]
-    context_ids = list(tokenizer(context, add_special_tokens=True)["input_ids"])
     continuation_ids = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
-    if not continuation_ids:
-        raise ValueError("the scored text is empty after tokenisation")
-    if not context_ids:  # tokenizers without BOS and an empty context: nothing to condition on
+    return join_ids(tokenizer, context_ids(tokenizer, stripped), continuation_ids, max_length)
+
+
+def context_ids(tokenizer: Any, context: str) -> list[int]:
+    """``context``'s token ids with the tokenizer's BOS, never twice (a chat template may have
+    written it already); an empty context is the BOS (or EOS) alone."""
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and context.startswith(bos):
+        context = context[len(bos):]
+    ids = list(tokenizer(context, add_special_tokens=True)["input_ids"])
+    if not ids:  # tokenizers without BOS and an empty context: nothing to condition on
         if tokenizer.bos_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("empty context and the tokenizer has no BOS/EOS token to start from")
-        context_ids = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
-    n_context = len(context_ids)
-    if len(continuation_ids) + 1 > max_length:
+        ids = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
+    return ids
+
+
+def join_ids(tokenizer: Any, context: list[int], continuation: list[int], max_length: int) -> ScoringInput:
+    """Context ids + continuation ids, the left of the context (after its BOS) cut to fit
+    ``max_length``. Raises ``ValueError`` when the continuation is empty or alone does not fit."""
+    if not continuation:
+        raise ValueError("the scored text is empty after tokenisation")
+    n_context = len(context)
+    if len(continuation) + 1 > max_length:
         raise ValueError(
-            f"the scored text is {len(continuation_ids)} tokens, which does not fit max_length={max_length} with any context"
+            f"the scored text is {len(continuation)} tokens, which does not fit max_length={max_length} with any context"
         )
     dropped = 0
-    if n_context + len(continuation_ids) > max_length:
-        keep = max_length - len(continuation_ids)
-        has_bos = tokenizer.bos_token_id is not None and context_ids[0] == tokenizer.bos_token_id
+    if n_context + len(continuation) > max_length:
+        keep = max_length - len(continuation)
+        has_bos = tokenizer.bos_token_id is not None and context[0] == tokenizer.bos_token_id
         if has_bos and keep >= 2:
-            kept = [context_ids[0]] + context_ids[n_context - (keep - 1):]
+            kept = [context[0]] + context[n_context - (keep - 1):]
         else:
-            kept = context_ids[n_context - keep:]
+            kept = context[n_context - keep:]
         dropped = n_context - len(kept)
-        context_ids = kept
-    return ScoringInput(context_ids + continuation_ids, len(continuation_ids), dropped, n_context)
+        context = kept
+    return ScoringInput(context + continuation, len(continuation), dropped, n_context)
 
 
 def score_inputs(
