@@ -83,3 +83,9 @@ def test_a_user_folder_with_a_chat_template_uses_it(tiny_folder):  # noqa: F811
     assert reward.context(loaded, "").endswith("<start_of_turn>user\n<end_of_turn>\n<start_of_turn>model")
     text, chat = reward.score([Sample(prompt="Hi?", response="Hello."), Sample(prompt=[{"role": "user", "content": "Hi?"}], response="Hello.")])
     assert text.ok and chat.ok and text.score == pytest.approx(chat.score, abs=1e-5)
+
+
+def test_a_missing_model_folder_is_a_backend_failure_and_input_failures_stay(tmp_path):
+    judgments = PromptResponsePMI(model=str(tmp_path / "no-such-model")).score([Sample(prompt=FRANCE, response="Paris."), Sample(prompt="", response="Paris.")])
+    assert [j.failure.kind for j in judgments] == ["backend", "input"]
+    assert "no-such-model" in judgments[0].rationale

@@ -250,6 +250,13 @@ def _batches(inputs: list[ScoringInput], batch_size: int, max_batch_tokens: int 
     return batches
 
 
+def model_failure(error: BaseException, tokens: int) -> Judgment:
+    """The ``backend`` failure for an input the model raised on (out of memory said as such)."""
+    if is_oom(error):
+        return Judgment.fail("backend", f"out of memory scoring {tokens} tokens: {error}")
+    return Judgment.fail("backend", f"the model failed: {type(error).__name__}: {error}")
+
+
 def reduce_logprobs(logprobs: list[float], reduction: str) -> float:
     total = float(sum(logprobs))
     if reduction == "sum":
@@ -327,9 +334,7 @@ class _CausalLMReward(Reward):
 
     def _judge(self, item: ScoringInput, result: ScoringResult | BaseException, scored: str, tokenizer: Any) -> Judgment:
         if isinstance(result, BaseException):
-            if is_oom(result):
-                return Judgment.fail("backend", f"out of memory scoring {len(item.ids)} tokens: {result}")
-            return Judgment.fail("backend", f"the model failed: {type(result).__name__}: {result}")
+            return model_failure(result, len(item.ids))
         value = reduce_logprobs(result.logprobs, self.options.reduction)
         n = len(result.logprobs)
         mean = sum(result.logprobs) / n

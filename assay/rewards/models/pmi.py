@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 from assay.backends.local_models import ModelLoadError, causal_lm
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.models.likelihood import CausalLMOptions, ScoringInput, ScoringResult, context_ids, join_ids, score_inputs
+from assay.rewards.models.likelihood import CausalLMOptions, ScoringInput, ScoringResult, context_ids, join_ids, model_failure, score_inputs
 from assay.rewards.models.response_parts import response_parts
 from assay.text import shorten
 from assay.types import Judgment, Sample
@@ -118,7 +118,7 @@ class PromptResponsePMI(Reward):
                response_tokens: int, response: str) -> Judgment:
         for result in (with_prompt, without):
             if isinstance(result, BaseException):
-                return Judgment.fail("backend", f"the model failed: {type(result).__name__}: {result}")
+                return model_failure(result, len(given.ids))
         n = len(with_prompt.logprobs)
         conditional, alone = sum(with_prompt.logprobs), sum(without.logprobs)
         pmi = conditional - alone
@@ -126,7 +126,7 @@ class PromptResponsePMI(Reward):
         cut = response_tokens > n
         what = "per token" if self.options.reduction == "mean" else "in total"
         rationale = (
-            f"the prompt raises the log-probability of the response {shorten(response, 60, quote=True)} by {value:.4g} {what} "
+            f"the prompt changes the log-probability of the response {shorten(response, 60, quote=True)} by {value:+.4g} {what} "
             f"(mean log p {conditional / n:.3f} with the prompt, {alone / n:.3f} without, over {n} tokens"
             + (f", the first {n} of {response_tokens}" if cut else "") + ")"
         )
