@@ -233,13 +233,51 @@ for i in range(200):
 
 
 def test_cache_safe_across_processes(tmp_path) -> None:
+    """Six processes open one new file at once and write 200 entries each; a writer whose cache
+    turned itself off (the warning made an error) fails the test by name."""
     path = tmp_path / "shared.sqlite"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"p{p}"]) for p in range(3)]
-    assert all(p.wait(timeout=120) == 0 for p in procs)
+    procs = [subprocess.Popen([sys.executable, "-W", "error::RuntimeWarning", "-c", WRITER, str(path), f"p{p}"]) for p in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
     cache = RequestCache(path)
-    assert len(cache) == 600 and cache.get("p1-199").text == "199"
+    assert len(cache) == 1200 and cache.get("p1-199").text == "199"
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+class LockedAtFirst:
+    """A connection whose switch to WAL answers "database is locked" ``times`` times: what
+    SQLite says, without waiting on its busy timeout, to processes racing to open a new file."""
+
+    def __init__(self, real: sqlite3.Connection, failures: list[str]) -> None:
+        self.real, self.failures = real, failures
+
+    def execute(self, sql: str, *args):
+        if sql.startswith("PRAGMA journal_mode") and self.failures:
+            raise sqlite3.OperationalError(self.failures.pop(0))
+        return self.real.execute(sql, *args)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_cache_open_retries_a_locked_database_and_gives_up_in_time(tmp_path, monkeypatch) -> None:
+    real_connect = sqlite3.connect
+
+    def opening(failures):
+        monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: LockedAtFirst(real_connect(*a, **k), failures))
+
+    opening(["database is locked", "database is locked"])
+    assert RequestCache(tmp_path / "a.sqlite").enabled  # retried past two locked answers
+    opening(["database is locked"] * 10_000)
+    started = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="database is locked"):
+        stuck = RequestCache(tmp_path / "b.sqlite", busy_timeout_s=0.5)
+    assert not stuck.enabled and time.monotonic() - started < 2.0  # bounded by the busy timeout
+    opening(["disk I/O error"])
+    started = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="disk I/O error"):
+        assert not RequestCache(tmp_path / "c.sqlite").enabled  # not a lock: no retry
+    assert time.monotonic() - started < 0.5
 
 
 class NoSystemTokenizer:

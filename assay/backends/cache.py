@@ -8,7 +8,8 @@ failures are always retried.
 
 Safe across processes and crashes: each insert is one atomic ``INSERT OR REPLACE``
 statement (a crash leaves either the whole row or nothing); a busy database is waited on
-for a few seconds. A database that cannot be opened or read (corrupt file, no permission,
+for a few seconds, opening included (processes that open a new file at once race on the switch
+to WAL, which SQLite does not wait on by itself). A database that cannot be opened or read (corrupt file, no permission,
 locked for too long) degrades to *no cache* with one warning; the run goes on.
 
 :class:`CachedBackend` puts a cache in front of any backend:
@@ -66,14 +67,35 @@ class RequestCache:
         self._warned = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(SCHEMA)
-            connection.execute("SELECT count(*) FROM completions LIMIT 1").fetchone()
-            self._connection = connection
+            self._connection = self._open()
         except (sqlite3.Error, OSError) as error:
             self._disable(f"could not open {self.path}: {type(error).__name__}: {error}")
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the table. Several processes opening a new file at
+        once race on the switch to WAL, and SQLite answers "database is locked" there without
+        waiting on its busy timeout: such an answer is retried, with growing pauses, until
+        ``busy_timeout_s`` has passed (then it is raised, and the cache turns itself off)."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        pause = 0.01
+        while True:
+            connection = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, check_same_thread=False, isolation_level=None)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(SCHEMA)
+                connection.execute("SELECT count(*) FROM completions LIMIT 1").fetchone()
+                return connection
+            except sqlite3.OperationalError as error:
+                connection.close()
+                busy = "locked" in str(error) or "busy" in str(error)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.25)
+            except BaseException:
+                connection.close()
+                raise
 
     @property
     def enabled(self) -> bool:
