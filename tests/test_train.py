@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 from assay.backends import local_models  # noqa: E402
 from assay.cli import main  # noqa: E402
 from assay.files.jsonl import InputError  # noqa: E402
-from assay.train.pairs import read_pairs, split_pairs  # noqa: E402
+from assay.train.pairs import pair_outcomes, read_pairs, split_pairs  # noqa: E402
 from assay.types import Sample  # noqa: E402
 
 TOPICS = ["the moon", "rivers", "bread", "chess", "volcanoes", "tea", "bicycles", "whales", "music", "rain", "glass", "trees", "maps", "bees"]
@@ -250,3 +250,14 @@ def test_split_transcripts_makes_the_shared_start_the_prompt(tmp_path):
     first, second = read_pairs(path, split_transcripts=True)
     assert (first.prompt, first.chosen, first.rejected) == ("\n\nHuman: hi\n\nAssistant:", "hello!", "go away")
     assert (second.prompt, second.chosen) == ("", "no marker a")
+
+
+def test_pair_outcomes_count_a_failed_side_as_failed_never_as_a_loss():
+    from assay.types import Judgment
+
+    def scored(value):
+        return Judgment(score=value, rationale="")
+
+    failed = Judgment.fail("backend", "down")
+    assert pair_outcomes([scored(1), scored(0), scored(0), scored(1), failed, scored(1), scored(2), failed]) == (1, 2)
+    assert pair_outcomes([]) == (0, 0)

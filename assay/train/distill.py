@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assay.files.jsonl import InputError, read_rows
-from assay.train.pairs import pair_of_row
+from assay.train.pairs import pair_of_row, pair_outcomes
 from assay.train.report import write_report
 from assay.types import Judgment, Pair, Preference, Sample, outcome
 
@@ -251,13 +251,7 @@ def student_agreement(load_with: dict[str, Any], held: list[TeacherPair]) -> dic
     started = time.perf_counter()
     judgments = student.score(samples)
     seconds = time.perf_counter() - started
-    agree = failed = 0
-    for i in range(len(held)):
-        chosen, rejected = judgments[2 * i], judgments[2 * i + 1]
-        if not (chosen.ok and rejected.ok):
-            failed += 1
-        elif chosen.score > rejected.score:
-            agree += 1
+    agree, failed = pair_outcomes(judgments)
     return {"agreement": agree / len(held), "pairs": len(held), "failed": failed, "seconds": seconds,
             "seconds_per_response": seconds / len(samples)}
 

@@ -134,3 +134,16 @@ def split_pairs(pairs: Sequence[Pair], eval_fraction: float, seed: int) -> tuple
     random.Random(f"{seed}:split").shuffle(order)
     n_eval = 0 if eval_fraction == 0 or len(order) < 2 else max(1, round(len(order) * eval_fraction))
     return order[: len(order) - n_eval], order[len(order) - n_eval :]
+
+
+def pair_outcomes(judgments: Sequence[Any]) -> tuple[int, int]:
+    """``(right, failed)`` over judgments laid out chosen, rejected, chosen, rejected, ...:
+    a pair is right when both scored and chosen is higher, failed when either did not score
+    (a failure is never counted as a win or a loss)."""
+    right = failed = 0
+    for chosen, rejected in zip(judgments[0::2], judgments[1::2]):
+        if not (chosen.ok and rejected.ok):
+            failed += 1
+        elif chosen.score > rejected.score:
+            right += 1
+    return right, failed

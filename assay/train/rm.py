@@ -23,7 +23,7 @@ from typing import Any
 
 from assay.rewards.models.classifier import SequenceClassifierReward
 from assay.train.hf_run import shared_arguments, train_and_save
-from assay.train.pairs import Pair, read_pairs, split_pairs
+from assay.train.pairs import Pair, pair_outcomes, read_pairs, split_pairs
 from assay.train.report import write_report
 
 
@@ -54,13 +54,7 @@ def held_out_accuracy(folder: str | Path, pairs: list[Pair], max_length: int, ch
                                       device=device or "auto")
     samples = [s for p in pairs for s in p.samples()]
     judgments = reward.score(samples)
-    right = failed = 0
-    for i in range(len(pairs)):
-        chosen, rejected = judgments[2 * i], judgments[2 * i + 1]
-        if not (chosen.ok and rejected.ok):
-            failed += 1
-        elif chosen.score > rejected.score:
-            right += 1
+    right, failed = pair_outcomes(judgments)
     return {"accuracy": right / len(pairs) if pairs else None, "pairs": len(pairs), "failed": failed}
 
 
