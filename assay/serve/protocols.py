@@ -59,6 +59,16 @@ def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> No
     def failure_score() -> float:
         return math.nan if settings.failure_score is None else settings.failure_score
 
+    async def score_alone(sample: Any, body: Any, route: str, caller: str, instead: str) -> Any:
+        """One sample through the service; a config that needs whole groups refuses it (an
+        ``input`` failure, counted in the route's metrics like any other judgment)."""
+        refused = group_refusal(service.reward, caller, instead)
+        if refused:
+            service._count(route, [refused])
+            return refused
+        (judgment,) = await service.score([sample], wire.timeout_of(body), route)
+        return judgment
+
     @app.post("/slime")
     async def slime(request: Request) -> Any:
         wire.authorize(request)
@@ -67,10 +77,7 @@ def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> No
             sample = remote_sample(body)
         except ValueError as error:
             raise wire.refuse(422, f"slime remote_rm body: {error}") from None
-        refused = group_refusal(service.reward, "slime's remote_rm", "use --custom-rm-path assay.integrations.slime.reward_func with --group-rm")
-        (judgment,) = [refused] if refused else await service.score([sample], wire.timeout_of(body), "/slime")
-        if refused:
-            service._count("/slime", [refused])
+        judgment = await score_alone(sample, body, "/slime", "slime's remote_rm", "use --custom-rm-path assay.integrations.slime.reward_func with --group-rm")
         detail = _flag(request.query_params.get("detail"))
         answer = slime_answer(judgment, component_names(service.reward), failure_score(), "score" if detail else None)
         return wire.answer(answer, allow_nan=True)
@@ -83,10 +90,7 @@ def add_protocol_routes(app: Any, service: Any, settings: Any, wire: Wire) -> No
             sample = verify_sample(body, request.query_params.get("reference"))
         except ValueError as error:
             raise wire.refuse(422, f"NeMo Gym verify request: {error}") from None
-        refused = group_refusal(service.reward, "NeMo Gym's /verify", "score groups through /v1/score with a group id")
-        (judgment,) = [refused] if refused else await service.score([sample], wire.timeout_of(body), "/verify")
-        if refused:
-            service._count("/verify", [refused])
+        judgment = await score_alone(sample, body, "/verify", "NeMo Gym's /verify", "score groups through /v1/score with a group id")
         failed_as = 0.0 if settings.failure_score is None else settings.failure_score  # orjson refuses NaN; mask_sample says it
         return wire.answer(verify_response(body, judgment, component_names(service.reward), failed_as))
 
