@@ -51,7 +51,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -73,6 +73,17 @@ VARIANTS: list[dict[str, Any]] = [
     {"features": "interaction", "hidden": [128], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
     {"features": "interaction", "hidden": [256, 64], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
 ]
+class OffTopic(NamedTuple):
+    """How the off-topic pairs are made (:func:`off_topic_pairs`). The defaults are the shipped
+    model's; the harder construction the mix stage chose, ``OffTopic(10, "embedding", 10,
+    "any")``, is the card's "Harder off-topic pairs" experiment."""
+
+    per_prompt: int = 3
+    by: str = "words"  # word-set Jaccard; or "embedding": prompt cosine under the packaged encoder
+    neighbours: int = 10
+    chosen_from: str = "preferred"  # or "any": the asked prompt's dispreferred responses too
+
+
 REAL_SOURCES = ("alpacaeval", "hh-harmless", "gsm8k")  # the choice is by their mean; off-topic pairs are made up
 
 
@@ -121,23 +132,44 @@ def length_balanced(pairs: list[dict[str, Any]], limit: int, seed: int) -> list[
     return longer_better[:half] + shorter_better[:half]
 
 
-def off_topic_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, neighbours: int = 10) -> list[dict[str, Any]]:
-    """For each prompt, its preferred response against a preferred response to a *similar
-    other* prompt (one of the ``neighbours`` closest by word-set Jaccard): an answer to another
-    question is worse, however good. Only texts already in ``pairs``, so nothing more to encode."""
-    rng = random.Random(f"{seed}:off-topic")
+def off_topic_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, neighbours: int = 10,
+                    similarity: Any = None, chosen_from: str = "preferred", source: str = "off-topic") -> list[dict[str, Any]]:
+    """For each prompt, a response to it against a preferred response to a *similar other*
+    prompt (one of its ``neighbours`` closest): an answer to another question is worse,
+    however good. ``similarity`` is a prompts x prompts matrix (rows in sorted prompt order,
+    e.g. embedding cosines); without it, word-set Jaccard (the first recipe's). The response
+    to the asked prompt is its preferred one (``chosen_from="preferred"``) or any of its
+    responses, the dispreferred ones too (``"any"``: a weak answer to the question still beats
+    a polished answer to another). Only texts already in ``pairs``, so nothing more to encode."""
+    rng = random.Random(f"{seed}:{source}")
     good: dict[str, list[str]] = defaultdict(list)
+    every: dict[str, set[str]] = defaultdict(set)
     for pair in pairs:
         good[pair["prompt"]].append(pair["chosen"])
+        every[pair["prompt"]].update((pair["chosen"], pair["rejected"]))
     prompts = sorted(good)
-    words = [frozenset(w for w in re.findall(r"\w+", p.casefold()) if len(w) > 3) for p in prompts]
+    if similarity is None:
+        words = [frozenset(w for w in re.findall(r"\w+", p.casefold()) if len(w) > 3) for p in prompts]
     out = []
     for i, prompt in enumerate(prompts):
-        ranked = sorted((len(words[i] & words[j]) / max(1, len(words[i] | words[j])), j) for j in range(len(prompts)) if j != i)
+        if similarity is None:
+            ranked = sorted((len(words[i] & words[j]) / max(1, len(words[i] | words[j])), j) for j in range(len(prompts)) if j != i)
+        else:
+            ranked = sorted((float(similarity[i][j]), j) for j in range(len(prompts)) if j != i)
         close = [j for _, j in ranked[-neighbours:]]
         for j in rng.sample(close, min(per_prompt, len(close))):
-            out.append({"source": "off-topic", "prompt": prompt, "chosen": rng.choice(good[prompt]), "rejected": rng.choice(good[prompts[j]])})
+            own = rng.choice(good[prompt]) if chosen_from == "preferred" else rng.choice(sorted(every[prompt]))
+            out.append({"source": source, "prompt": prompt, "chosen": own, "rejected": rng.choice(good[prompts[j]])})
     return out
+
+
+def prompt_similarity(pairs: list[dict[str, Any]], store: EmbeddingStore, max_length: int) -> Any:
+    """Cosine similarity of the pairs' distinct prompts (sorted), under the packaged encoder;
+    prompts not in ``store`` yet are encoded into it (the encode stage then skips them)."""
+    prompts = sorted({p["prompt"] for p in pairs})
+    encode_into(store, prompts, max_length)
+    vectors = store.matrix(prompts)
+    return vectors @ vectors.T
 
 
 def hh_pairs(data: Path) -> list[dict[str, Any]]:
@@ -183,7 +215,7 @@ def benchmark_prompts(data: Path) -> dict[str, list[str]]:
     return found
 
 
-def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: int, off_topic: int = 3) -> dict[str, Any]:
+def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: int, off_topic: OffTopic, max_length: int) -> dict[str, Any]:
     started = time.perf_counter()
     index = OverlapIndex(benchmark_prompts(data))
     sources = {
@@ -200,8 +232,9 @@ def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: 
         record["sources"][name] = counts
         pairs += kept
     alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
-    extra = off_topic_pairs(alpaca, off_topic, seed) if off_topic else []
-    record["sources"]["off-topic"] = {"pairs_used": len(extra), "from": "alpacaeval pairs after overlap removal"}
+    similarity = prompt_similarity(alpaca, EmbeddingStore(cache / f"embeddings-{max_length}"), max_length) if off_topic.by == "embedding" else None
+    extra = off_topic_pairs(alpaca, off_topic.per_prompt, seed, off_topic.neighbours, similarity, off_topic.chosen_from) if off_topic.per_prompt else []
+    record["sources"]["off-topic"] = {"pairs_used": len(extra), "from": "alpacaeval pairs after overlap removal", **off_topic._asdict()}
     pairs += extra
     record["pairs"] = len(pairs)
     record["seconds"] = round(time.perf_counter() - started, 1)
@@ -250,21 +283,17 @@ class EmbeddingStore:
         return np.stack([self.vectors[_key(t)] for t in texts])
 
 
-def encode(cache: Path, max_length: int, seed: int, chunk: int = 256) -> dict[str, Any]:
-    """Encode what is missing: the prompts first, then the pairs' responses in a seeded
-    random order, so that a run stopped early leaves every source partly covered (the later
-    stages use the pairs whose texts are all encoded)."""
+def encode_into(store: EmbeddingStore, texts: list[str], max_length: int, chunk: int = 256) -> int:
+    """Encode the ``texts`` missing from ``store`` with the packaged MiniLM, a chunk at a time
+    (each saved as it finishes, so an interrupted run resumes); returns how many were encoded."""
     import numpy as np
 
     from assay.backends.encoder import encode_distinct
     from assay.backends.local_models import sentence_encoder
 
-    pairs = read_cached_pairs(cache)
-    store = EmbeddingStore(cache / f"embeddings-{max_length}")
-    order = list(pairs)
-    random.Random(f"{seed}:encode").shuffle(order)
-    texts = [p["prompt"] for p in order] + [t for p in order for t in (p["chosen"], p["rejected"])]
     todo = store.missing(texts)
+    if not todo:
+        return 0
     encoder = sentence_encoder()
     started, done = time.perf_counter(), 0
     for start in range(0, len(todo), chunk):
@@ -275,15 +304,28 @@ def encode(cache: Path, max_length: int, seed: int, chunk: int = 256) -> dict[st
             raise RuntimeError(f"the encoder failed on a text ({text[:60]!r}...): {error}")
         store.add(part, np.stack([encoded.vectors[t].numpy() for t in part]))
         done += len(part)
-        rate = done / (time.perf_counter() - started)
-        print(f"encoded {done}/{len(todo)} texts, {rate:.1f}/s", flush=True)
-    seconds = time.perf_counter() - started
-    return {"texts": len(set(texts)), "encoded_now": len(todo), "seconds": round(seconds, 1), "texts_per_second": round(len(todo) / seconds, 2) if todo else None}
+        print(f"encoded {done}/{len(todo)} texts, {done / (time.perf_counter() - started):.1f}/s", flush=True)
+    return len(todo)
 
 
 def read_cached_pairs(cache: Path) -> list[dict[str, Any]]:
     with open(cache / "pairs.jsonl") as handle:
         return [json.loads(line) for line in handle]
+
+
+def encode(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
+    """Encode what is missing: the prompts first, then the pairs' responses in a seeded
+    random order, so that a run stopped early leaves every source partly covered (the later
+    stages use the pairs whose texts are all encoded)."""
+    pairs = read_cached_pairs(cache)
+    store = EmbeddingStore(cache / f"embeddings-{max_length}")
+    order = list(pairs)
+    random.Random(f"{seed}:encode").shuffle(order)
+    texts = [p["prompt"] for p in order] + [t for p in order for t in (p["chosen"], p["rejected"])]
+    started = time.perf_counter()
+    encoded = encode_into(store, texts, max_length)
+    seconds = time.perf_counter() - started
+    return {"texts": len(set(texts)), "encoded_now": encoded, "seconds": round(seconds, 1), "texts_per_second": round(encoded / seconds, 2) if encoded else None}
 
 
 # --- 3. select and 4. final -------------------------------------------------------------------
@@ -383,6 +425,47 @@ def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[s
     return record
 
 
+# the off-topic constructions the mix stage compares (the first is the first recipe's)
+MIXES = (OffTopic(3, "words", 10, "preferred"), OffTopic(3, "embedding", 10, "any"), OffTopic(6, "embedding", 5, "any"),
+         OffTopic(6, "embedding", 10, "any"), OffTopic(6, "embedding", 10, "preferred"), OffTopic(10, "embedding", 10, "any"),
+         OffTopic(10, "embedding", 20, "any"), OffTopic(15, "embedding", 20, "any"))
+MIX_VARIANT = VARIANTS[5]  # interaction, [128]: the first recipe's choice, so the mixes differ in their data only
+
+
+def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, Any]:
+    """Compare the off-topic constructions of :data:`MIXES` on the held-out split: each mix's
+    head (:data:`MIX_VARIANT`) scored on the three real sources and on a fixed evaluation-only
+    set of *hard* off-topic pairs (per held-out prompt, answers to 2 of its 3 nearest prompts by
+    embedding), none of them trained on. The rule: the best mean over those four. The record
+    says whether the run's own construction (``recipe``) is the one the rule chose."""
+    from assay.train.heads import fit_head_on_features
+
+    pairs, store, _ = encoded_pairs(cache, max_length)
+    base = [p for p in pairs if p["source"] != "off-topic"]
+    alpaca = [p for p in base if p["source"] == "alpacaeval"]
+    similarity = prompt_similarity(alpaca, store, max_length)
+    hard = off_topic_pairs(alpaca, 2, seed, 3, similarity, "any", source="hard-off-topic")
+    results = []
+    for off_topic in MIXES:
+        rows = base + off_topic_pairs(alpaca, off_topic.per_prompt, seed, off_topic.neighbours,
+                                      None if off_topic.by == "words" else similarity, off_topic.chosen_from)
+        train, held = split_by_prompt(rows, 0.1, seed)
+        held_prompts = {rows[i]["prompt"] for i in held}
+        scored = [rows[i] for i in held] + [p for p in hard if p["prompt"] in held_prompts]
+        chosen, rejected = feature_rows(store, rows, MIX_VARIANT["features"])
+        head = fit_head_on_features(chosen[train], rejected[train], seed=seed, **MIX_VARIANT)
+        eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
+        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
+        accuracy["mean"] = round(sum(accuracy[s] for s in (*REAL_SOURCES, "hard-off-topic")) / 4, 4)
+        results.append({"off_topic": off_topic._asdict(), "pairs": len(rows), "held_out": accuracy})
+        print(json.dumps(results[-1]), flush=True)
+    best = max(results, key=lambda r: r["held_out"]["mean"])
+    record = {"variant": MIX_VARIANT, "hard_off_topic_pairs": len(hard), "mixes": results, "chosen": best["off_topic"],
+              "recipe": recipe._asdict(), "chosen_is_recipe": best["off_topic"] == recipe._asdict()}
+    (cache / "mix.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 PMI_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
@@ -439,22 +522,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
                         help="pairs, embeddings and the selection record (reused by later runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,select,final,pmi")
+    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,select,final,pmi")
     parser.add_argument("--alpaca-pairs", type=int, default=5000)
     parser.add_argument("--gsm8k-pairs", type=int, default=500)
-    parser.add_argument("--off-topic", type=int, default=3, help="off-topic pairs per AlpacaEval prompt (0: none)")
+    parser.add_argument("--off-topic", type=int, default=OffTopic().per_prompt, help="off-topic pairs per AlpacaEval prompt (0: none)")
+    parser.add_argument("--off-topic-by", choices=("embedding", "words"), default=OffTopic().by, help="how the similar prompts are found")
+    parser.add_argument("--off-topic-neighbours", type=int, default=OffTopic().neighbours, help="how many similar prompts to draw from")
+    parser.add_argument("--off-topic-chosen", choices=("any", "preferred"), default=OffTopic().chosen_from,
+                        help="the asked prompt's side: any of its responses, or its preferred ones")
     parser.add_argument("--max-length", type=int, default=128, help="encoder tokens per text (training and, through the head file, scoring)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pmi-tokens", type=int, default=32, help="response tokens the PMI term scores (stage pmi)")
     parser.add_argument("--pmi-pairs", type=int, default=200, help="held-out pairs per source the PMI weight is chosen on (stage pmi)")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
+    off_topic = OffTopic(args.off_topic, args.off_topic_by, args.off_topic_neighbours, args.off_topic_chosen)
     if "prepare" in stages:
         if not args.data_dir or not Path(args.data_dir).is_dir():
             parser.error("no data folder: pass --data-dir or set ASSAY_DATA_DIR")
-        print(json.dumps(prepare(Path(args.data_dir), args.cache, args.alpaca_pairs, args.gsm8k_pairs, args.seed, args.off_topic), indent=1), flush=True)
+        print(json.dumps(prepare(Path(args.data_dir), args.cache, args.alpaca_pairs, args.gsm8k_pairs, args.seed, off_topic, args.max_length), indent=1), flush=True)
     if "encode" in stages:
         print(json.dumps(encode(args.cache, args.max_length, args.seed)), flush=True)
+    if "mix" in stages:
+        print(json.dumps(mix(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
     if "select" in stages:
         print(json.dumps(select(args.cache, args.max_length, args.seed)["chosen"]), flush=True)
     if "final" in stages:
