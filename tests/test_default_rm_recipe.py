@@ -1,0 +1,51 @@
+"""The default RM's training recipe (``perf/train_default_rm.py``): how its off-topic pairs are
+made. Word-overlap neighbours with the preferred response (the shipped recipe), or prompt
+cosine neighbours with any of the asked prompt's responses (the card's "Harder off-topic
+pairs"); either way only texts already in the pairs, and never the asked prompt's own answer
+on the rejected side."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[1] / "perf" / "train_default_rm.py"
+spec = importlib.util.spec_from_file_location("train_default_rm", SCRIPT)
+recipe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(recipe)
+
+PROMPTS = ["boil an egg", "fry an egg", "poach an egg", "tune a guitar", "string a guitar"]
+PAIRS = [{"source": "alpacaeval", "prompt": p, "chosen": f"good answer: {p}", "rejected": f"weak answer: {p}"} for p in PROMPTS]
+
+
+def test_word_neighbours_pair_a_preferred_answer_with_another_prompts_preferred_answer():
+    out = recipe.off_topic_pairs(PAIRS, per_prompt=2, seed=0, neighbours=2)
+    assert len(out) == 2 * len(PROMPTS)
+    for pair in out:
+        assert pair["source"] == "off-topic"
+        assert pair["chosen"] == f"good answer: {pair['prompt']}"
+        assert pair["rejected"].startswith("good answer: ") and pair["rejected"] != pair["chosen"]
+    assert out == recipe.off_topic_pairs(PAIRS, per_prompt=2, seed=0, neighbours=2)  # seeded
+
+
+def test_embedding_neighbours_follow_the_similarity_and_any_own_response_can_be_chosen():
+    # egg prompts close to each other, guitar prompts close to each other (sorted order: boil, fry, poach, string, tune)
+    groups = {"boil an egg": 0, "fry an egg": 0, "poach an egg": 0, "string a guitar": 1, "tune a guitar": 1}
+    ordered = sorted(PROMPTS)
+    similarity = np.array([[1.0 if groups[a] == groups[b] else 0.0 for b in ordered] for a in ordered])
+    out = recipe.off_topic_pairs(PAIRS, per_prompt=1, seed=0, neighbours=1, similarity=similarity, chosen_from="any")
+    for pair in out:
+        other = pair["rejected"].removeprefix("good answer: ")
+        assert other != pair["prompt"] and groups[other] == groups[pair["prompt"]]
+        assert pair["chosen"] in (f"good answer: {pair['prompt']}", f"weak answer: {pair['prompt']}")
+    chosen = {pair["chosen"].split(":")[0] for seed in range(8)
+              for pair in recipe.off_topic_pairs(PAIRS, per_prompt=1, seed=seed, neighbours=1, similarity=similarity, chosen_from="any")}
+    assert chosen == {"good answer", "weak answer"}  # the dispreferred answer to the asked prompt is chosen too
+
+
+def test_the_shipped_recipe_is_the_default_and_the_mix_stage_compares_it():
+    assert recipe.OffTopic() == recipe.OffTopic(3, "words", 10, "preferred")
+    assert recipe.MIXES[0] == recipe.OffTopic()
+    assert recipe.OffTopic(10, "embedding", 10, "any") in recipe.MIXES
