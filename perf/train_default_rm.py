@@ -14,7 +14,8 @@ twice):
    HH-RLHF harmless-base pairs (split at the last assistant turn), GSM8K example solutions
    (a correct one against an incorrect one per question, ``<<calc>>`` marks removed), and
    off-topic pairs (a prompt's preferred AlpacaEval response against the preferred response
-   to a lexically similar other prompt; no new texts). Every
+   to a lexically similar other prompt; no new texts; ``--off-topic*`` make them harder:
+   neighbours by prompt embedding, any of the asked prompt's responses). Every
    prompt that matches a benchmark prompt (``assay.train.overlap``: exact after
    normalising, or a near duplicate by word 3-gram Jaccard/containment) is dropped; the
    counts go to ``overlap.json``.
@@ -22,12 +23,15 @@ twice):
    ``--max-length``; the head file records it and the reward scores at that length), in
    chunks saved as they finish (an interrupted run resumes; the later stages use the pairs
    whose texts are all encoded and say how many were not).
-3. **select**: a held-out split by prompt (10 %), a few head variants fitted on the cached
+3. **mix** (not in the default stages): the off-topic constructions of ``MIXES`` compared on
+   the held-out split, with a fixed evaluation-only set of hard off-topic pairs; the record
+   (``mix.json``) says which one the rule picks and whether it is the run's own.
+4. **select**: a held-out split by prompt (10 %), a few head variants fitted on the cached
    embeddings, each scored on the held-out pairs (per source and macro mean); the best by
    macro held-out accuracy is chosen. The benchmarks play no part in the choice.
-4. **final**: the chosen variant refitted on all pairs and written to ``--output``
+5. **final**: the chosen variant refitted on all pairs and written to ``--output``
    (default: the package's ``default_head/default_rm.safetensors``) with ``training.json``.
-5. **pmi** (not in the default stages): the weight of a prompt-response PMI term
+6. **pmi** (not in the default stages): the weight of a prompt-response PMI term
    (``type: pmi``) added to the head in a composite config: the chosen variant fitted on the training
    split again, PMI (``--pmi-tokens`` response tokens, packaged Gemma-3-270M) scored on up to
    ``--pmi-pairs`` held-out pairs per source, and the weight from a fixed grid with the best
