@@ -332,7 +332,7 @@ def encode(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
     return {"texts": len(set(texts)), "encoded_now": encoded, "seconds": round(seconds, 1), "texts_per_second": round(encoded / seconds, 2) if encoded else None}
 
 
-# --- 3. select and 4. final -------------------------------------------------------------------
+# --- 4. select and 5. final -------------------------------------------------------------------
 def split_by_prompt(pairs: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     prompts = sorted({p["prompt"] for p in pairs})
     random.Random(f"{seed}:prompts").shuffle(prompts)
