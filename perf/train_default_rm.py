@@ -77,6 +77,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"features": "interaction", "hidden": [128], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
     {"features": "interaction", "hidden": [256, 64], "epochs": 12, "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-2},
 ]
+
+
 class OffTopic(NamedTuple):
     """How the off-topic pairs are made (:func:`off_topic_pairs`). The defaults are the shipped
     model's; the harder construction the mix stage chose, ``OffTopic(10, "embedding", 10,
