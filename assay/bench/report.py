@@ -14,9 +14,10 @@ import base64
 import html
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
+
+from assay.files.jsonl import finite_json
 
 META_KEYS = {
     "benchmark", "n", "n_scored", "invalid", "invalid_rate", "failures", "failure_policy", "ci", "position_consistency",
@@ -275,21 +276,9 @@ def html_page(report: dict[str, Any]) -> str:
 {calibration}{breakdown}{probe_html}{('<h2>Notes</h2><ul>' + notes + '</ul>') if notes else ''}<h2>Plots</h2>{figures}</body></html>"""
 
 
-def _finite(value: Any) -> Any:
-    """NaN or an infinity as None (JSON null): report.json stays valid JSON; the notes say
-    where the official code gives NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def public(report: dict[str, Any]) -> dict[str, Any]:
     """The report without its private keys (raw score lists kept for the plots), NaN as null."""
-    return {k: _finite(v) for k, v in report.items() if not k.startswith("_")}
+    return {k: finite_json(v) for k, v in report.items() if not k.startswith("_")}
 
 
 def write_report(report: dict[str, Any], folder: str | Path, html_too: bool = True) -> list[Path]:

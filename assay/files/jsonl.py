@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,3 +168,16 @@ def has_rows(path: str | Path) -> bool:
 
 def write_row(handle: TextIO, row: dict[str, Any]) -> None:
     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN and infinity (in nested dicts, lists and tuples) as None, so it
+    writes as strict JSON: what ``report.json`` and the server's strict endpoints need. Where a
+    NaN means something (the official code gives one), the caller says so beside it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value

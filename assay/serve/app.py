@@ -59,7 +59,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
-from assay.files.jsonl import MAX_DEPTH, json_problem, text_problem
+from assay.files.jsonl import MAX_DEPTH, finite_json, json_problem, text_problem
 from assay.integrations.common import component_names, set_step
 from assay.integrations.openrlhf import ascore_queries, result_lists
 from assay.reward import Comparator
@@ -111,20 +111,9 @@ class ApiError(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities as null, for strict-JSON endpoints."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _json(content: Any, status: int = 200, allow_nan: bool = False, headers: dict[str, str] | None = None) -> Any:
     if not allow_nan:
-        content = _finite(content)
+        content = finite_json(content)
     body = json.dumps(content, ensure_ascii=False, allow_nan=allow_nan, default=str, separators=(",", ":"))
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
