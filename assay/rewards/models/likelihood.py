@@ -50,7 +50,7 @@ from assay.backends.local_models import ModelLoadError, bisect_call, causal_lm, 
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
 from assay.rewards.judges import prompting
-from assay.rewards.models.response_parts import response_parts
+from assay.rewards.models.response_parts import fail_the_rest, response_parts
 from assay.text import shorten
 from assay.types import Judgment, Sample
 
@@ -319,7 +319,7 @@ class _CausalLMReward(Reward):
         try:
             model, tokenizer = self.lm()
         except ModelLoadError as error:
-            return [j or Judgment.fail("backend", str(error)) for j in judgments]
+            return fail_the_rest(judgments, Judgment.fail("backend", str(error)))
         inputs: dict[int, ScoringInput] = {}
         for i, (context, scored) in pending.items():
             try:

@@ -41,7 +41,7 @@ from assay.backends.local_models import ModelLoadError, causal_lm
 from assay.reward import Reward
 from assay.rewards.judges import prompting
 from assay.rewards.models.likelihood import CausalLMOptions, ScoringInput, ScoringResult, context_ids, join_ids, model_failure, score_inputs
-from assay.rewards.models.response_parts import response_parts
+from assay.rewards.models.response_parts import fail_the_rest, response_parts
 from assay.text import shorten
 from assay.types import Judgment, Sample
 
@@ -89,11 +89,11 @@ class PromptResponsePMI(Reward):
         try:
             model, tokenizer = self.lm()
         except ModelLoadError as error:
-            return [j or Judgment.fail("backend", str(error)) for j in judgments]
+            return fail_the_rest(judgments, Judgment.fail("backend", str(error)))
         try:
             unconditional = context_ids(tokenizer, self.context(tokenizer, ""))
         except ValueError as error:
-            return [j or Judgment.fail("input", f"cannot build the prompt-free context: {error}") for j in judgments]
+            return fail_the_rest(judgments, Judgment.fail("input", f"cannot build the prompt-free context: {error}"))
         pairs: dict[int, tuple[ScoringInput, ScoringInput, int]] = {}
         for i in asked:
             sample = samples[i]

@@ -38,7 +38,7 @@ from assay.backends.encoder import EncodedTexts, encode_distinct, encode_failure
 from assay.backends.local_models import ModelLoadError, sentence_encoder
 from assay.reward import Options as BaseOptions
 from assay.reward import Reward
-from assay.rewards.models.response_parts import response_parts
+from assay.rewards.models.response_parts import fail_the_rest, response_parts
 from assay.text import groups_of, shorten
 from assay.types import Judgment, Sample
 
@@ -89,7 +89,7 @@ class SemanticSimilarity(Reward):
             try:
                 encoder = self.encoder()
             except ModelLoadError as error:
-                return [j or Judgment.fail("backend", str(error)) for j in judgments]
+                return fail_the_rest(judgments, Judgment.fail("backend", str(error)))
             encoded = encode_distinct(
                 encoder, [t for pair in pairs.values() for t in pair], self.options.batch_size, self.options.max_length
             )
@@ -142,7 +142,7 @@ class GroupDiversity(Reward):
             try:
                 encoder = sentence_encoder(self.options.model, self.options.device)
             except ModelLoadError as error:
-                return [j or Judgment.fail("backend", str(error)) for j in judgments]
+                return fail_the_rest(judgments, Judgment.fail("backend", str(error)))
             encoded = encode_distinct(encoder, [texts[i] for i in scored], self.options.batch_size, self.options.max_length)
             for members in groups.values():
                 if len(members) >= 2:
