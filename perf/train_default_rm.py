@@ -38,6 +38,10 @@ twice):
    mean held-out accuracy over all four sources (the off-topic pairs count here: they are
    the only held-out pairs that ask "is this an answer to this prompt"; ties go to the
    smaller weight). Written to ``pmi_weight.json`` in the cache; the card reports it.
+7. **cross_encoder** (not in the default stages): a MiniLM cross-encoder trained by
+   ``assay train rm`` (LoRA) on ``--ce-pairs`` training-split pairs, and its weight beside the
+   head, chosen on the held-out split (:func:`cross_encoder`; ``ce.json``). The card's "A
+   cross-encoder beside the head" experiment; not shipped.
 
     ASSAY_DATA_DIR=../shared/data python perf/train_default_rm.py --cache /tmp/shiprm-cache
 """
@@ -522,13 +526,84 @@ def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source:
     return settings
 
 
+CE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+CE_SCORED = ("alpacaeval", "gsm8k", "hh-harmless", "hard-off-topic")
+
+
+def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_pairs: int, per_source: int = 150) -> dict[str, Any]:
+    """A MiniLM cross-encoder (``assay train rm``: LoRA, 256 tokens, the prompt kept) on
+    ``train_pairs`` pairs drawn from the training split, and the weight it gets beside the
+    cache's head: both scored on the held-out split (at most ``per_source`` pairs per source,
+    with the mix stage's hard off-topic pairs), each z-scored by its spread there, and the
+    weight from :data:`CE_WEIGHTS` with the best mean over :data:`CE_SCORED` (ties: the
+    smaller). The head is fitted on the training split for this choice. Writes ``ce.json``."""
+    import numpy as np
+    import torch
+
+    from assay.backends.local_models import default_encoder_path
+    from assay.rewards.models.classifier import SequenceClassifierReward
+    from assay.train.heads import fit_head_on_features
+    from assay.train.pairs import read_pairs
+    from assay.train.rm import train_rm
+
+    pairs, store, _ = encoded_pairs(cache, max_length)
+    alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
+    hard = off_topic_pairs(alpaca, 2, seed, 3, prompt_similarity(alpaca, store, max_length), "any", source="hard-off-topic")
+    train, held = split_by_prompt(pairs, 0.1, seed)
+    held_prompts = {pairs[i]["prompt"] for i in held}
+    scored = [pairs[i] for i in held] + [p for p in hard if p["prompt"] in held_prompts]
+    drawn = [pairs[i] for i in train]
+    random.Random(seed).shuffle(drawn)
+    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in scored:
+        by_source[p["source"]].append(p)
+    evaluated = [p for source, rows in sorted(by_source.items()) for p in rows[:per_source]]
+    folder = cache / "cross_encoder"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", drawn[:train_pairs]), ("eval", evaluated)):
+        with open(folder / f"{name}.jsonl", "w") as f:
+            for p in rows:
+                f.write(json.dumps({k: p[k] for k in ("prompt", "chosen", "rejected", "source")}) + "\n")
+    options = {"max_length": 256, "chat_template": "never", "truncation_side": "right"}
+    report = train_rm(folder / "train.jsonl", str(default_encoder_path()), output, eval_fraction=0.0, epochs=1.0, lr=2e-4, batch_size=16,
+                      lora=True, lora_r=16, lora_alpha=32, save_steps=10**6, logging_steps=10, device="cpu", progress=False, **options)
+    judged = SequenceClassifierReward(model=str(output), batch_size=16, device="cpu", **options).score(
+        [s for p in read_pairs(folder / "eval.jsonl") for s in p.samples()])
+    if not all(j.ok for j in judged):
+        raise RuntimeError(f"the cross-encoder failed on held-out responses, e.g. {next(j for j in judged if not j.ok).rationale}")
+    ce = np.array([j.score for j in judged]).reshape(-1, 2)
+    chosen, rejected = feature_rows(store, pairs, MIX_VARIANT["features"])
+    head = fit_head_on_features(chosen[train], rejected[train], seed=seed, **MIX_VARIANT)
+    eval_chosen, eval_rejected = feature_rows(store, evaluated, MIX_VARIANT["features"])
+    with torch.inference_mode():
+        hs = np.stack([head(eval_chosen).numpy().ravel(), head(eval_rejected).numpy().ravel()], 1)
+    head_std, ce_std = float(hs.std()), float(ce.std())
+    grid = []
+    for weight in CE_WEIGHTS:
+        total = hs / head_std + weight * ce / ce_std
+        right: dict[str, list[bool]] = defaultdict(list)
+        for p, (a, b) in zip(evaluated, total):
+            right[p["source"]].append(bool(a > b))
+        accuracy = {source: round(sum(v) / len(v), 4) for source, v in sorted(right.items())}
+        accuracy["mean"] = round(sum(accuracy[s] for s in CE_SCORED) / len(CE_SCORED), 4)
+        grid.append({"ce_weight": weight, "held_out": accuracy})
+        print(json.dumps(grid[-1]), flush=True)
+    best = max(grid, key=lambda row: (row["held_out"]["mean"], -row["ce_weight"]))
+    record = {"train_pairs": train_pairs, "held_out_pairs": {s: len(v[:per_source]) for s, v in sorted(by_source.items())},
+              "train_seconds": report["seconds"], "train_loss": report["train_loss"], "truncated": report["truncated"],
+              "head_std": head_std, "ce_std": ce_std, "grid": grid, "chosen": best["ce_weight"],
+              "config_weights": {"head": round(1 / head_std, 4), "cross_encoder": round(best["ce_weight"] / ce_std, 4)}}
+    (cache / "ce.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("ASSAY_DATA_DIR"), help="the data folder (default: $ASSAY_DATA_DIR)")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
                         help="pairs, embeddings and the selection record (reused by later runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,select,final,pmi")
+    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,select,final,pmi,cross_encoder")
     parser.add_argument("--alpaca-pairs", type=int, default=5000)
     parser.add_argument("--gsm8k-pairs", type=int, default=500)
     parser.add_argument("--off-topic", type=int, default=OffTopic().per_prompt, help="off-topic pairs per AlpacaEval prompt (0: none)")
@@ -540,6 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pmi-tokens", type=int, default=32, help="response tokens the PMI term scores (stage pmi)")
     parser.add_argument("--pmi-pairs", type=int, default=200, help="held-out pairs per source the PMI weight is chosen on (stage pmi)")
+    parser.add_argument("--ce-pairs", type=int, default=3000, help="training pairs of the cross-encoder (stage cross_encoder)")
+    parser.add_argument("--ce-output", type=Path, default=ROOT / "runs" / "default_rm_ce" / "cross_encoder", help="its folder (stage cross_encoder)")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
     off_topic = OffTopic(args.off_topic, args.off_topic_by, args.off_topic_neighbours, args.off_topic_chosen)
@@ -558,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     if "pmi" in stages:
         settings = pmi_weight(args.cache, args.max_length, args.seed, args.pmi_tokens, args.pmi_pairs)
         print(json.dumps({k: settings[k] for k in ("pmi_weight", "max_response_tokens")}), flush=True)
+    if "cross_encoder" in stages:
+        print(json.dumps(cross_encoder(args.cache, args.ce_output, args.max_length, args.seed, args.ce_pairs)["config_weights"]), flush=True)
     return 0
 
 

@@ -99,6 +99,19 @@ def test_truncation_keeps_bos_and_the_end(rm_folder):
     assert "final" in tokenizer.decode(ids[-3:])  # the end of the response is kept
 
 
+def test_right_truncation_keeps_the_prompt_and_the_last_special_token():
+    """An encoder (here the packaged MiniLM's tokenizer: [CLS] ... [SEP]) must see the prompt:
+    truncation_side=right cuts the response's end and keeps [SEP]."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(local_models.default_encoder_path()), local_files_only=True)
+    reward = SequenceClassifierReward(model="unused", max_length=12, chat_template="never", truncation_side="right")
+    ids, cut = reward.encode(reward.text_of(Sample(prompt="start here", response="one two three " * 20 + "final"), tokenizer), tokenizer)
+    assert len(ids) == 12 and cut > 0
+    assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    assert tokenizer.decode(ids[1:3]) == "start here" and "final" not in tokenizer.decode(ids)
+
+
 def test_failures_are_typed_and_isolated(rm_folder, tmp_path):
     reward = SequenceClassifierReward(model=str(rm_folder))
     good = Sample(prompt="q", response="a fine answer")

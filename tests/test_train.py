@@ -17,6 +17,7 @@ pytest.importorskip("transformers")
 
 from assay.backends import local_models  # noqa: E402
 from assay.cli import main  # noqa: E402
+from assay.compose.load import load_reward  # noqa: E402
 from assay.files.jsonl import InputError  # noqa: E402
 from assay.train.pairs import pair_outcomes, read_pairs, split_pairs  # noqa: E402
 from assay.types import Sample  # noqa: E402
@@ -173,15 +174,17 @@ def test_train_rm_loads_unchanged_as_classifier_and_beats_chance(tiny_llama, tmp
 
 
 def test_train_rm_with_lora_saves_a_merged_model(tiny_llama, tmp_path):
-    from assay.rewards.models.classifier import SequenceClassifierReward
+    """Also: the truncation side (right: an encoder's way) is the one training and scoring share."""
     from assay.train.rm import train_rm
 
     data = write_pairs(tmp_path / "train.jsonl", 200)
     out = tmp_path / "rm-lora"
-    report = train_rm(data, str(tiny_llama), out, lr=2e-3, batch_size=16, max_length=64, lora=True, lora_r=4, progress=False, device="cpu")
+    report = train_rm(data, str(tiny_llama), out, lr=2e-3, batch_size=16, max_length=64, lora=True, lora_r=4, progress=False, device="cpu",
+                      truncation_side="right")
     assert not (out / "adapter_config.json").exists() and (out / "model.safetensors").exists()
     assert report["options"]["lora"] == {"r": 4, "alpha": 32} and report["eval_accuracy"] > 0.6
-    assert SequenceClassifierReward(model=str(out)).score([Sample(prompt="q", response="a")])[0].ok
+    assert report["load_with"]["truncation_side"] == "right" == report["truncated"]["side"]
+    assert load_reward({"rewards": {"rm": report["load_with"]}}).score([Sample(prompt="q", response="a")])[0].ok
 
 
 def test_train_prm_on_prmbench_rows_loads_through_type_prm(tiny_llama, tmp_path, data_dir):

@@ -55,6 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     _model_options(rm)
     rm.add_argument("--center-rewards", type=float, metavar="COEF", help="reward centering coefficient (e.g. 0.01)")
     rm.add_argument("--no-margin", action="store_true", help="ignore the rows' margin field")
+    rm.add_argument("--truncation-side", choices=("left", "right"), default="left",
+                    help="the end an over-long input loses (as the classifier reward's option): right keeps the prompt, for encoders")
     _bench_options(rm)
     rm.set_defaults(func=run_rm)
 
@@ -278,7 +280,8 @@ def run_rm(args: argparse.Namespace) -> int:
     from assay.train.rm import train_rm
 
     try:
-        report = train_rm(args.data, args.model, args.output, split_transcripts=args.split_transcripts, center_rewards=args.center_rewards, use_margin=not args.no_margin, **_model_kwargs(args))
+        report = train_rm(args.data, args.model, args.output, split_transcripts=args.split_transcripts, center_rewards=args.center_rewards, use_margin=not args.no_margin,
+                          truncation_side=args.truncation_side, **_model_kwargs(args))
         report = _after(report, args)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)

@@ -4,7 +4,7 @@
 The pairs (see :mod:`assay.train.pairs`) are tokenised here, by the ``classifier`` reward's
 own ``text_of`` and ``encode`` (the model's chat template where it has one, else
 ``prompt\\n\\nresponse``; inputs over ``max_length`` lose their start, the first special
-token kept), so the model is trained on exactly the token ids it is later scored on; the
+token kept, or with ``truncation_side="right"`` their end), so the model is trained on exactly the token ids it is later scored on; the
 pairs that needed a cut are counted in the report. TRL then trains with the loss
 ``-log sigmoid(r(chosen) - r(rejected) - margin)`` (the margin only when the data has one),
 plus ``center_rewards * mean((r(chosen) + r(rejected))^2)`` when asked. LoRA goes through
@@ -47,11 +47,12 @@ def tokenise_pairs(pairs: list[Pair], tokenizer: Any, reward: SequenceClassifier
     return columns, truncated
 
 
-def held_out_accuracy(folder: str | Path, pairs: list[Pair], max_length: int, chat_template: str, batch_size: int = 16, device: str | None = None) -> dict[str, Any]:
+def held_out_accuracy(folder: str | Path, pairs: list[Pair], max_length: int, chat_template: str, batch_size: int = 16, device: str | None = None,
+                      truncation_side: str = "left") -> dict[str, Any]:
     """Accuracy of the saved model on ``pairs`` scored through ``type: classifier``
     (a failed score counts as wrong)."""
     reward = SequenceClassifierReward(model=str(folder), max_length=max_length, chat_template=chat_template, batch_size=batch_size,
-                                      device=device or "auto")
+                                      device=device or "auto", truncation_side=truncation_side)
     samples = [s for p in pairs for s in p.samples()]
     judgments = reward.score(samples)
     right, failed = pair_outcomes(judgments)
@@ -78,6 +79,7 @@ def train_rm(
     lora_r: int = 16,
     lora_alpha: int = 32,
     chat_template: str = "auto",
+    truncation_side: str = "left",
     center_rewards: float | None = None,
     use_margin: bool = True,
     save_steps: int = 500,
@@ -102,7 +104,7 @@ def train_rm(
     torch.manual_seed(seed)  # the score head's initial weights
     net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1, ignore_mismatched_sizes=True)  # a fresh head where the base has another
     net.config.pad_token_id = tokenizer.pad_token_id
-    encoder = SequenceClassifierReward(model=model, max_length=max_length, chat_template=chat_template)
+    encoder = SequenceClassifierReward(model=model, max_length=max_length, chat_template=chat_template, truncation_side=truncation_side)
     train_columns, train_cut = tokenise_pairs(train, tokenizer, encoder, use_margin)
     eval_columns, eval_cut = tokenise_pairs(held, tokenizer, encoder, use_margin) if held else ({}, 0)
     peft_config = None
@@ -126,14 +128,14 @@ def train_rm(
     )
     result, seconds = train_and_save(trainer, output, tokenizer, resume=resume, lora=bool(lora))
     history = [_history_row(row) for row in trainer.state.log_history]
-    scored = held_out_accuracy(output, held, max_length, chat_template, device=device) if held and trainer.is_world_process_zero() else None
+    scored = held_out_accuracy(output, held, max_length, chat_template, device=device, truncation_side=truncation_side) if held and trainer.is_world_process_zero() else None
     report = {
         "trainer": "rm",
         "data": str(data),
         "eval_data": str(eval_data) if eval_data is not None else None,
         "base_model": model,
         "pairs": {"train": len(train), "eval": len(held)},
-        "truncated": {"train": train_cut, "eval": eval_cut, "max_length": max_length},
+        "truncated": {"train": train_cut, "eval": eval_cut, "max_length": max_length, "side": truncation_side},
         "margin": "margin" in train_columns,
         "options": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "gradient_accumulation": gradient_accumulation, "seed": seed,
                     "lora": {"r": lora_r, "alpha": lora_alpha} if lora else None, "center_rewards": center_rewards,
@@ -144,7 +146,7 @@ def train_rm(
         "eval_accuracy": scored["accuracy"] if scored else None,
         "eval_scored": scored,
         "eval_accuracy_trainer": next((row["eval_accuracy"] for row in reversed(history) if "eval_accuracy" in row), None),
-        "load_with": {"type": "classifier", "model": str(output), "max_length": max_length, "chat_template": chat_template},
+        "load_with": {"type": "classifier", "model": str(output), "max_length": max_length, "chat_template": chat_template, "truncation_side": truncation_side},
     }
     if trainer.is_world_process_zero():
         report["files"] = {k: str(v) for k, v in write_report(output, report, history, x="step").items()}

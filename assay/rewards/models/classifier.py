@@ -90,6 +90,7 @@ class SequenceClassifierReward(Reward):
         plain_template: str = "{prompt}\n\n{response}"  # used without a chat template
         label_index: int = 0  # which logit is the reward when the model has several
         max_length: int = 4096
+        truncation_side: Literal["left", "right"] = "left"  # the end an over-long input loses: left keeps the response's end, right the prompt
         batch_size: int = 8
         max_batch_tokens: int | None = 16384
         device: str = "cpu"
@@ -118,13 +119,20 @@ class SequenceClassifierReward(Reward):
         return prompting.fill(self.options.plain_template, {"prompt": sample.prompt_text, "response": sample.response_text}, prompting.TEXT_PLACEHOLDER)
 
     def encode(self, text: str, tokenizer: Any) -> tuple[list[int], int]:
-        """Token ids capped at max_length (left cut, first special token kept) and the cut count."""
+        """Token ids capped at max_length and the cut count. ``truncation_side`` left cuts the
+        start (the first special token kept), right cuts the end (the last special token kept):
+        right is for an encoder that must see the prompt, as a cross-encoder must."""
         ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
         if len(ids) <= self.options.max_length:
             return ids, 0
-        specials = {tokenizer.bos_token_id, tokenizer.cls_token_id} - {None}
-        keep_first = ids[0] in specials
-        kept = ([ids[0]] if keep_first else []) + ids[len(ids) - (self.options.max_length - int(keep_first)):]
+        if self.options.truncation_side == "right":
+            specials = {tokenizer.eos_token_id, tokenizer.sep_token_id} - {None}
+            keep_last = ids[-1] in specials
+            kept = ids[: self.options.max_length - int(keep_last)] + ([ids[-1]] if keep_last else [])
+        else:
+            specials = {tokenizer.bos_token_id, tokenizer.cls_token_id} - {None}
+            keep_first = ids[0] in specials
+            kept = ([ids[0]] if keep_first else []) + ids[len(ids) - (self.options.max_length - int(keep_first)):]
         return kept, len(ids) - len(kept)
 
     def score_batch(self, samples: list[Sample]) -> list[Judgment]:
@@ -156,7 +164,8 @@ class SequenceClassifierReward(Reward):
                 continue
             score = float(result[self.options.label_index])
             rationale = f"reward model {Path(self.model_path).name} gave logit {score:.4g} for the response ({len(ids)} tokens"
-            rationale += ")" if not cut else f"; input truncated: its first {cut} of {total} tokens were cut to fit max_length={self.options.max_length})"
+            end = "first" if self.options.truncation_side == "left" else "last"
+            rationale += ")" if not cut else f"; input truncated: its {end} {cut} of {total} tokens were cut to fit max_length={self.options.max_length})"
             judgments[i] = Judgment(score=score, rationale=rationale, details={"logits": list(result)} if len(result) > 1 else {},
                                     meta={"truncated": bool(cut), "tokens": len(ids)})
         return [j for j in judgments if j is not None]
