@@ -530,9 +530,10 @@ CE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 CE_SCORED = ("alpacaeval", "gsm8k", "hh-harmless", "hard-off-topic")
 
 
-def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_pairs: int, per_source: int = 150) -> dict[str, Any]:
+def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_pairs: int, sources: tuple[str, ...] | None = None,
+                  per_source: int = 150) -> dict[str, Any]:
     """A MiniLM cross-encoder (``assay train rm``: LoRA, 256 tokens, the prompt kept) on
-    ``train_pairs`` pairs drawn from the training split, and the weight it gets beside the
+    ``train_pairs`` pairs drawn from the training split (of ``sources`` only, when given), and the weight it gets beside the
     cache's head: both scored on the held-out split (at most ``per_source`` pairs per source,
     with the mix stage's hard off-topic pairs), each z-scored by its spread there, and the
     weight from :data:`CE_WEIGHTS` with the best mean over :data:`CE_SCORED` (ties: the
@@ -554,6 +555,7 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
     scored = [pairs[i] for i in held] + [p for p in hard if p["prompt"] in held_prompts]
     drawn = [pairs[i] for i in train]
     random.Random(seed).shuffle(drawn)
+    drawn = [p for p in drawn if sources is None or p["source"] in sources]
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in scored:
         by_source[p["source"]].append(p)
@@ -566,7 +568,7 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
                 f.write(json.dumps({k: p[k] for k in ("prompt", "chosen", "rejected", "source")}) + "\n")
     options = {"max_length": 256, "chat_template": "never", "truncation_side": "right"}
     report = train_rm(folder / "train.jsonl", str(default_encoder_path()), output, eval_fraction=0.0, epochs=1.0, lr=2e-4, batch_size=16,
-                      lora=True, lora_r=16, lora_alpha=32, save_steps=10**6, logging_steps=10, device="cpu", progress=False, **options)
+                      lora=True, lora_r=16, lora_alpha=32, seed=seed, save_steps=10**6, logging_steps=10, device="cpu", progress=False, **options)
     judged = SequenceClassifierReward(model=str(output), batch_size=16, device="cpu", **options).score(
         [s for p in read_pairs(folder / "eval.jsonl") for s in p.samples()])
     if not all(j.ok for j in judged):
@@ -589,7 +591,7 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
         grid.append({"ce_weight": weight, "held_out": accuracy})
         print(json.dumps(grid[-1]), flush=True)
     best = max(grid, key=lambda row: (row["held_out"]["mean"], -row["ce_weight"]))
-    record = {"train_pairs": train_pairs, "held_out_pairs": {s: len(v[:per_source]) for s, v in sorted(by_source.items())},
+    record = {"train_pairs": train_pairs, "sources": list(sources) if sources else "all", "held_out_pairs": {s: len(v[:per_source]) for s, v in sorted(by_source.items())},
               "train_seconds": report["seconds"], "train_loss": report["train_loss"], "truncated": report["truncated"],
               "head_std": head_std, "ce_std": ce_std, "grid": grid, "chosen": best["ce_weight"],
               "config_weights": {"head": round(1 / head_std, 4), "cross_encoder": round(best["ce_weight"] / ce_std, 4)}}
@@ -616,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pmi-tokens", type=int, default=32, help="response tokens the PMI term scores (stage pmi)")
     parser.add_argument("--pmi-pairs", type=int, default=200, help="held-out pairs per source the PMI weight is chosen on (stage pmi)")
     parser.add_argument("--ce-pairs", type=int, default=3000, help="training pairs of the cross-encoder (stage cross_encoder)")
+    parser.add_argument("--ce-sources", help="comma-separated sources the cross-encoder trains on (default: all)")
     parser.add_argument("--ce-output", type=Path, default=ROOT / "runs" / "default_rm_ce" / "cross_encoder", help="its folder (stage cross_encoder)")
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
@@ -636,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = pmi_weight(args.cache, args.max_length, args.seed, args.pmi_tokens, args.pmi_pairs)
         print(json.dumps({k: settings[k] for k in ("pmi_weight", "max_response_tokens")}), flush=True)
     if "cross_encoder" in stages:
-        print(json.dumps(cross_encoder(args.cache, args.ce_output, args.max_length, args.seed, args.ce_pairs)["config_weights"]), flush=True)
+        print(json.dumps(cross_encoder(args.cache, args.ce_output, args.max_length, args.seed, args.ce_pairs,
+                                       tuple(args.ce_sources.split(",")) if args.ce_sources else None)["config_weights"]), flush=True)
     return 0
 
 
