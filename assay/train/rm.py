@@ -4,8 +4,9 @@
 The pairs (see :mod:`assay.train.pairs`) are tokenised here, by the ``classifier`` reward's
 own ``text_of`` and ``encode`` (the model's chat template where it has one, else
 ``prompt\\n\\nresponse``; inputs over ``max_length`` lose their start, the first special
-token kept, or with ``truncation_side="right"`` their end), so the model is trained on exactly the token ids it is later scored on; the
-pairs that needed a cut are counted in the report. TRL then trains with the loss
+token kept, or with ``truncation_side="right"`` their end), so the model is trained on
+exactly the token ids it is later scored on; the pairs that needed a cut are counted in the
+report. TRL then trains with the loss
 ``-log sigmoid(r(chosen) - r(rejected) - margin)`` (the margin only when the data has one),
 plus ``center_rewards * mean((r(chosen) + r(rejected))^2)`` when asked. LoRA goes through
 peft (``task_type=SEQ_CLS``, so the score head is trained in full) and is merged before
