@@ -366,15 +366,20 @@ def feature_rows(store: EmbeddingStore, pairs: list[dict[str, Any]], kind: str) 
     return combine_features(p, c, kind), combine_features(p, r, kind)
 
 
+def accuracy_by_source(sources: list[str], right: list[bool]) -> dict[str, float]:
+    """The share of right pairs per source (``right[i]``: pair i of ``sources[i]`` ranked right)."""
+    by: dict[str, list[bool]] = defaultdict(list)
+    for source, ok in zip(sources, right):
+        by[source].append(bool(ok))
+    return {s: round(sum(v) / len(v), 4) for s, v in sorted(by.items())}
+
+
 def held_out_accuracy(head: Any, chosen: Any, rejected: Any, sources: list[str]) -> dict[str, float]:
     import torch
 
     with torch.inference_mode():
         right = (head(chosen) > head(rejected)).tolist()
-    by: dict[str, list[bool]] = defaultdict(list)
-    for source, ok in zip(sources, right):
-        by[source].append(ok)
-    out = {s: round(sum(v) / len(v), 4) for s, v in sorted(by.items())}
+    out = accuracy_by_source(sources, right)
     real = [out[s] for s in REAL_SOURCES if s in out]
     out["macro"] = round(sum(real) / len(real), 4)
     out["micro"] = round(sum(right) / len(right), 4)
@@ -508,13 +513,9 @@ def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source:
         raise RuntimeError(f"PMI failed on {len(failed)} held-out responses, e.g. {failed[0].rationale}")
     grid = []
     for weight in PMI_WEIGHTS:
-        right: dict[str, list[bool]] = defaultdict(list)
-        for k, i in enumerate(picked):
-            a = head_chosen[k] + weight * judged[2 * k].score
-            b = head_rejected[k] + weight * judged[2 * k + 1].score
-            right[pairs[i]["source"]].append(a > b)
-        accuracy = {source: round(sum(v) / len(v), 4) for source, v in sorted(right.items())}
-        accuracy["mean"] = round(sum(accuracy.values()) / len(right), 4)
+        right = [head_chosen[k] + weight * judged[2 * k].score > head_rejected[k] + weight * judged[2 * k + 1].score for k in range(len(picked))]
+        accuracy = accuracy_by_source([pairs[i]["source"] for i in picked], right)
+        accuracy["mean"] = round(sum(accuracy.values()) / len(accuracy), 4)
         grid.append({"pmi_weight": weight, "held_out": accuracy})
         print(json.dumps(grid[-1]), flush=True)
     best = max(grid, key=lambda row: (row["held_out"]["mean"], -row["pmi_weight"]))
@@ -533,10 +534,10 @@ CE_SCORED = ("alpacaeval", "gsm8k", "hh-harmless", "hard-off-topic")
 def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_pairs: int, sources: tuple[str, ...] | None = None,
                   per_source: int = 150) -> dict[str, Any]:
     """A MiniLM cross-encoder (``assay train rm``: LoRA, 256 tokens, the prompt kept) on
-    ``train_pairs`` pairs drawn from the training split (of ``sources`` only, when given), and the weight it gets beside the
-    cache's head: both scored on the held-out split (at most ``per_source`` pairs per source,
-    with the mix stage's hard off-topic pairs), each z-scored by its spread there, and the
-    weight from :data:`CE_WEIGHTS` with the best mean over :data:`CE_SCORED` (ties: the
+    ``train_pairs`` pairs drawn from the training split (of ``sources`` only, when given),
+    and the weight it gets beside the cache's head: both scored on the held-out split (at
+    most ``per_source`` pairs per source, with the mix stage's hard off-topic pairs), each
+    z-scored by its spread there, and the weight from :data:`CE_WEIGHTS` with the best mean over :data:`CE_SCORED` (ties: the
     smaller). The head is fitted on the training split for this choice. Writes ``ce.json``."""
     import numpy as np
     import torch
@@ -583,15 +584,13 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
     grid = []
     for weight in CE_WEIGHTS:
         total = hs / head_std + weight * ce / ce_std
-        right: dict[str, list[bool]] = defaultdict(list)
-        for p, (a, b) in zip(evaluated, total):
-            right[p["source"]].append(bool(a > b))
-        accuracy = {source: round(sum(v) / len(v), 4) for source, v in sorted(right.items())}
+        accuracy = accuracy_by_source([p["source"] for p in evaluated], list(total[:, 0] > total[:, 1]))
         accuracy["mean"] = round(sum(accuracy[s] for s in CE_SCORED) / len(CE_SCORED), 4)
         grid.append({"ce_weight": weight, "held_out": accuracy})
         print(json.dumps(grid[-1]), flush=True)
     best = max(grid, key=lambda row: (row["held_out"]["mean"], -row["ce_weight"]))
-    record = {"train_pairs": train_pairs, "sources": list(sources) if sources else "all", "held_out_pairs": {s: len(v[:per_source]) for s, v in sorted(by_source.items())},
+    record = {"train_pairs": train_pairs, "sources": list(sources) if sources else "all",
+              "held_out_pairs": {s: len(v[:per_source]) for s, v in sorted(by_source.items())},
               "train_seconds": report["seconds"], "train_loss": report["train_loss"], "truncated": report["truncated"],
               "head_std": head_std, "ce_std": ce_std, "grid": grid, "chosen": best["ce_weight"],
               "config_weights": {"head": round(1 / head_std, 4), "cross_encoder": round(best["ce_weight"] / ce_std, 4)}}
