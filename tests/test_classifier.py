@@ -165,3 +165,12 @@ def test_a_head_saved_before_the_move_to_assay_train_still_scores(monkeypatch):
 def test_a_label_index_the_model_lacks_fails_as_setup(rm_folder):
     [judgment] = SequenceClassifierReward(model=str(rm_folder), label_index=5).score([Sample(prompt="q", response="a")])
     assert judgment.score is None and judgment.failure.kind == "backend" and "label_index 5" in judgment.rationale
+
+
+def test_an_adapter_whose_base_is_missing_fails_as_backend_naming_it(tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "/nowhere/base-model", "peft_type": "LORA"}')
+    judgment = SequenceClassifierReward(model=str(adapter)).score([Sample(prompt="q", response="a")])[0]
+    assert judgment.failure.kind == "backend"
+    assert "/nowhere/base-model" in judgment.rationale and "adapter_config.json" in judgment.rationale

@@ -184,7 +184,15 @@ def test_train_rm_with_lora_saves_a_merged_model(tiny_llama, tmp_path):
     assert not (out / "adapter_config.json").exists() and (out / "model.safetensors").exists()
     assert report["options"]["lora"] == {"r": 4, "alpha": 32} and report["eval_accuracy"] > 0.6
     assert report["load_with"]["truncation_side"] == "right" == report["truncated"]["side"]
-    assert load_reward({"rewards": {"rm": report["load_with"]}}).score([Sample(prompt="q", response="a")])[0].ok
+    samples = [Sample(prompt="q", response="a"), Sample(prompt="tea?", response="Sure, happy to help with tea.")]
+    merged = load_reward({"rewards": {"rm": report["load_with"]}}).score(samples)
+    # the adapter alone, saved before the merge, loads over its base and scores the same
+    adapter = out / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and not (adapter / "config.json").exists()
+    assert (adapter / "adapter_model.safetensors").stat().st_size < (out / "model.safetensors").stat().st_size
+    alone = load_reward({"rewards": {"rm": {**report["load_with"], "model": str(adapter)}}}).score(samples)
+    assert all(j.ok for j in merged + alone)
+    assert [round(j.score, 4) for j in alone] == [round(j.score, 4) for j in merged]
 
 
 def test_train_prm_on_prmbench_rows_loads_through_type_prm(tiny_llama, tmp_path, data_dir):

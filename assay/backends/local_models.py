@@ -27,6 +27,7 @@ or one bad item into a failure of that item alone, leaving the rest of a batch s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -149,9 +150,29 @@ def _check_folder(path: str | os.PathLike[str], what: str) -> Path:
     folder = Path(path).expanduser()
     if not folder.exists():
         raise ModelLoadError(f"{what} folder {folder} does not exist (models are read from local folders only; nothing is downloaded)")
-    if folder.is_dir() and not (folder / "config.json").exists():
-        raise ModelLoadError(f"{what} folder {folder} has no config.json; expected a Hugging Face / sentence-transformers model folder")
+    if folder.is_dir() and not (folder / "config.json").exists() and not (folder / "adapter_config.json").exists():
+        raise ModelLoadError(f"{what} folder {folder} has no config.json (nor adapter_config.json); expected a Hugging Face / "
+                             "sentence-transformers model folder or a peft adapter")
     return folder
+
+
+def adapter_base(folder: Path) -> tuple[Path, int]:
+    """The base model folder a peft adapter folder names (``base_model_name_or_path``) and the
+    number of labels its saved score head has (the first full 2-D weight: what peft keeps of
+    ``modules_to_save``). An adapter is a few MB where the merged model is the base's size."""
+    from safetensors import safe_open
+
+    config = json.loads((folder / "adapter_config.json").read_text())
+    base = Path(str(config.get("base_model_name_or_path") or "")).expanduser()
+    if not base.is_dir():
+        raise ModelLoadError(f"the adapter {folder} names the base model {str(base)!r}, which is not a local folder here "
+                             "(edit base_model_name_or_path in its adapter_config.json)")
+    with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
+        heads = [weights.get_slice(k).get_shape() for k in weights.keys() if "lora_" not in k and k.endswith(".weight")]
+    heads = [shape for shape in heads if len(shape) == 2]
+    if not heads:
+        raise ModelLoadError(f"the adapter {folder} saves no score head (no modules_to_save weight): cannot tell its number of labels")
+    return base, int(heads[0][0])
 
 
 def shared(kind: str, path: Path, device: str, load: Callable[[], T]) -> T:
@@ -209,8 +230,18 @@ def _load_pretrained(kind: str, folder: Path, device: str, auto_class: str, pad_
         import transformers
 
         dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = getattr(transformers, auto_class).from_pretrained(str(folder), local_files_only=True, dtype=dtype)
+        auto = getattr(transformers, auto_class)
+        if (folder / "config.json").exists():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = auto.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
+        else:  # a peft adapter: its base, the adapter merged in
+            from peft import PeftModel
+
+            base, labels = adapter_base(folder)
+            tokenizer_folder = folder if (folder / "tokenizer_config.json").exists() else base
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True)
+            model = auto.from_pretrained(str(base), local_files_only=True, dtype=dtype, num_labels=labels)
+            model = PeftModel.from_pretrained(model, str(folder), local_files_only=True).merge_and_unload()
         if pad_with_eos:
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

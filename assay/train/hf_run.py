@@ -50,13 +50,16 @@ def bf16_available(device: str | None) -> bool:
 
 
 def train_and_save(trainer: Any, output: Path, tokenizer: Any, *, resume: bool, lora: bool) -> tuple[Any, float]:
-    """Train (from the newest checkpoint when ``resume`` and one exists), merge a LoRA adapter
-    into the model, and save model and tokenizer to ``output`` on the main process; returns
-    the train result and the seconds it took."""
+    """Train (from the newest checkpoint when ``resume`` and one exists), save a LoRA adapter
+    alone to ``output/adapter`` (its base named in ``adapter_config.json``; the reward types
+    load either folder) and merge it into the model, and save model and tokenizer to
+    ``output`` on the main process; returns the train result and the seconds it took."""
     started = time.perf_counter()
     checkpoint = resume and any((output / "checkpoints").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if checkpoint else None)
     seconds = time.perf_counter() - started
+    if lora and trainer.is_world_process_zero():  # the adapter alone (a few MB), before merging changes the model
+        trainer.model.save_pretrained(str(output / "adapter"))
     final_model = trainer.model.merge_and_unload() if lora else trainer.model
     if trainer.is_world_process_zero():
         final_model.save_pretrained(str(output))
