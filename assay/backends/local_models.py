@@ -156,10 +156,11 @@ def _check_folder(path: str | os.PathLike[str], what: str) -> Path:
     return folder
 
 
-def adapter_base(folder: Path) -> tuple[Path, int]:
+def adapter_base(folder: Path) -> tuple[Path, int | None]:
     """The base model folder a peft adapter folder names (``base_model_name_or_path``) and the
     number of labels its saved score head has (the first full 2-D weight: what peft keeps of
-    ``modules_to_save``). An adapter is a few MB where the merged model is the base's size."""
+    ``modules_to_save``; None without one, as for a causal LM's adapter). An adapter is a few
+    MB where the merged model is the base's size."""
     from safetensors import safe_open
 
     config = json.loads((folder / "adapter_config.json").read_text())
@@ -170,9 +171,7 @@ def adapter_base(folder: Path) -> tuple[Path, int]:
     with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
         heads = [weights.get_slice(k).get_shape() for k in weights.keys() if "lora_" not in k and k.endswith(".weight")]
     heads = [shape for shape in heads if len(shape) == 2]
-    if not heads:
-        raise ModelLoadError(f"the adapter {folder} saves no score head (no modules_to_save weight): cannot tell its number of labels")
-    return base, int(heads[0][0])
+    return base, int(heads[0][0]) if heads else None
 
 
 def shared(kind: str, path: Path, device: str, load: Callable[[], T]) -> T:
@@ -240,7 +239,7 @@ def _load_pretrained(kind: str, folder: Path, device: str, auto_class: str, pad_
             base, labels = adapter_base(folder)
             tokenizer_folder = folder if (folder / "tokenizer_config.json").exists() else base
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True)
-            model = auto.from_pretrained(str(base), local_files_only=True, dtype=dtype, num_labels=labels)
+            model = auto.from_pretrained(str(base), local_files_only=True, dtype=dtype, **({"num_labels": labels} if labels else {}))
             model = PeftModel.from_pretrained(model, str(folder), local_files_only=True).merge_and_unload()
         if pad_with_eos:
             if tokenizer.pad_token_id is None:

@@ -230,7 +230,7 @@ def _genrm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sft-warmup", action="store_true", help="first one SFT pass on the rows' 'rationale' field (TRL's SFTTrainer)")
     parser.add_argument("--sft-epochs", type=float, default=1.0)
     parser.add_argument("--sft-lr", type=float, default=1e-5)
-    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft): OUT/adapter holds it alone, OUT the merged model")
+    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft): OUT holds the merged model (and OUT/adapter the adapter alone, without --sft-warmup)")
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--lora-alpha", type=int, default=32)
     parser.add_argument("--save-steps", type=int, default=500)
