@@ -230,7 +230,7 @@ def _load_pretrained(kind: str, folder: Path, device: str, auto_class: str, pad_
 
         dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
         auto = getattr(transformers, auto_class)
-        if (folder / "config.json").exists():
+        if (folder / "config.json").exists() or not (folder / "adapter_config.json").exists():
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             model = auto.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
         else:  # a peft adapter: its base, the adapter merged in
