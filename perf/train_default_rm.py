@@ -386,6 +386,39 @@ def held_out_accuracy(head: Any, chosen: Any, rejected: Any, sources: list[str])
     return out
 
 
+RULE_SOURCES = (*REAL_SOURCES, "hard-off-topic")  # the mix and cross_encoder stages choose by the mean over these
+
+
+def hard_off_topic(alpaca: list[dict[str, Any]], similarity: Any, seed: int) -> list[dict[str, Any]]:
+    """The evaluation-only hard off-topic pairs: per prompt, answers to 2 of its 3 nearest
+    prompts by embedding. No recipe trains on them."""
+    return off_topic_pairs(alpaca, 2, seed, 3, similarity, "any", source="hard-off-topic")
+
+
+def held_out_with_hard(rows: list[dict[str, Any]], hard: list[dict[str, Any]], seed: int) -> tuple[list[int], list[dict[str, Any]]]:
+    """The training split's indices of ``rows``, and the pairs a choice is scored on: the
+    held-out prompts' rows, then the hard off-topic pairs of those prompts."""
+    train, held = split_by_prompt(rows, 0.1, seed)
+    held_prompts = {rows[i]["prompt"] for i in held}
+    return train, [rows[i] for i in held] + [p for p in hard if p["prompt"] in held_prompts]
+
+
+def weight_grid(sources: list[str], base: Any, extra: Any, weights: tuple[float, ...], key: str,
+                mean_of: tuple[str, ...] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Held-out accuracy of ``base + w * extra`` for each weight (arrays of (chosen, rejected)
+    scores, a row per pair of ``sources``), with the mean over ``mean_of`` (default: every
+    source); and the best row, ties going to the smaller weight."""
+    grid = []
+    for weight in weights:
+        total = base + weight * extra
+        accuracy = accuracy_by_source(sources, list(total[:, 0] > total[:, 1]))
+        over = mean_of or tuple(accuracy)
+        accuracy["mean"] = round(sum(accuracy[s] for s in over) / len(over), 4)
+        grid.append({key: weight, "held_out": accuracy})
+        print(json.dumps(grid[-1]), flush=True)
+    return grid, max(grid, key=lambda row: (row["held_out"]["mean"], -row[key]))
+
+
 def select(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
     from assay.train.heads import fit_head_on_features
 
@@ -459,19 +492,17 @@ def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, 
     base = [p for p in pairs if p["source"] != "off-topic"]
     alpaca = [p for p in base if p["source"] == "alpacaeval"]
     similarity = prompt_similarity(alpaca, store, max_length)
-    hard = off_topic_pairs(alpaca, 2, seed, 3, similarity, "any", source="hard-off-topic")
+    hard = hard_off_topic(alpaca, similarity, seed)
     results = []
     for off_topic in MIXES:
         rows = base + off_topic_pairs(alpaca, off_topic.per_prompt, seed, off_topic.neighbours,
                                       None if off_topic.by == "words" else similarity, off_topic.chosen_from)
-        train, held = split_by_prompt(rows, 0.1, seed)
-        held_prompts = {rows[i]["prompt"] for i in held}
-        scored = [rows[i] for i in held] + [p for p in hard if p["prompt"] in held_prompts]
+        train, scored = held_out_with_hard(rows, hard, seed)
         chosen, rejected = feature_rows(store, rows, MIX_VARIANT["features"])
         head = fit_head_on_features(chosen[train], rejected[train], seed=seed, **MIX_VARIANT)
         eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
         accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
-        accuracy["mean"] = round(sum(accuracy[s] for s in (*REAL_SOURCES, "hard-off-topic")) / 4, 4)
+        accuracy["mean"] = round(sum(accuracy[s] for s in RULE_SOURCES) / len(RULE_SOURCES), 4)
         results.append({"off_topic": off_topic._asdict(), "pairs": len(rows), "held_out": accuracy})
         print(json.dumps(results[-1]), flush=True)
     best = max(results, key=lambda r: r["held_out"]["mean"])
@@ -485,6 +516,7 @@ PMI_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source: int) -> dict[str, Any]:
+    import numpy as np
     import torch
 
     from assay.rewards.models.pmi import PromptResponsePMI
@@ -511,14 +543,9 @@ def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source:
     failed = [j for j in judged if not j.ok]
     if failed:
         raise RuntimeError(f"PMI failed on {len(failed)} held-out responses, e.g. {failed[0].rationale}")
-    grid = []
-    for weight in PMI_WEIGHTS:
-        right = [head_chosen[k] + weight * judged[2 * k].score > head_rejected[k] + weight * judged[2 * k + 1].score for k in range(len(picked))]
-        accuracy = accuracy_by_source([pairs[i]["source"] for i in picked], right)
-        accuracy["mean"] = round(sum(accuracy.values()) / len(accuracy), 4)
-        grid.append({"pmi_weight": weight, "held_out": accuracy})
-        print(json.dumps(grid[-1]), flush=True)
-    best = max(grid, key=lambda row: (row["held_out"]["mean"], -row["pmi_weight"]))
+    heads = np.array([head_chosen, head_rejected]).T
+    pmis = np.array([j.score for j in judged]).reshape(-1, 2)
+    grid, best = weight_grid([pairs[i]["source"] for i in picked], heads, pmis, PMI_WEIGHTS, "pmi_weight")
     settings = {"pmi_weight": best["pmi_weight"], "max_response_tokens": tokens,
                 "chosen_by": "perf/train_default_rm.py stage pmi: best mean held-out accuracy over the four training sources",
                 "held_out_pairs": {source: min(per_source, len(v)) for source, v in sorted(by_source.items())},
@@ -528,7 +555,6 @@ def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source:
 
 
 CE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-CE_SCORED = ("alpacaeval", "gsm8k", "hh-harmless", "hard-off-topic")
 
 
 def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_pairs: int, sources: tuple[str, ...] | None = None,
@@ -537,8 +563,8 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
     ``train_pairs`` pairs drawn from the training split (of ``sources`` only, when given),
     and the weight it gets beside the cache's head: both scored on the held-out split (at
     most ``per_source`` pairs per source, with the mix stage's hard off-topic pairs), each
-    z-scored by its spread there, and the weight from :data:`CE_WEIGHTS` with the best mean over :data:`CE_SCORED` (ties: the
-    smaller). The head is fitted on the training split for this choice. Writes ``ce.json``."""
+    z-scored by its spread there, and the weight from :data:`CE_WEIGHTS` with the best mean
+    over :data:`RULE_SOURCES` (ties: the smaller). The head is fitted on the training split for this choice. Writes ``ce.json``."""
     import numpy as np
     import torch
 
@@ -550,10 +576,7 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
 
     pairs, store, _ = encoded_pairs(cache, max_length)
     alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
-    hard = off_topic_pairs(alpaca, 2, seed, 3, prompt_similarity(alpaca, store, max_length), "any", source="hard-off-topic")
-    train, held = split_by_prompt(pairs, 0.1, seed)
-    held_prompts = {pairs[i]["prompt"] for i in held}
-    scored = [pairs[i] for i in held] + [p for p in hard if p["prompt"] in held_prompts]
+    train, scored = held_out_with_hard(pairs, hard_off_topic(alpaca, prompt_similarity(alpaca, store, max_length), seed), seed)
     drawn = [pairs[i] for i in train]
     random.Random(seed).shuffle(drawn)
     drawn = [p for p in drawn if sources is None or p["source"] in sources]
@@ -581,14 +604,7 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
     with torch.inference_mode():
         hs = np.stack([head(eval_chosen).numpy().ravel(), head(eval_rejected).numpy().ravel()], 1)
     head_std, ce_std = float(hs.std()), float(ce.std())
-    grid = []
-    for weight in CE_WEIGHTS:
-        total = hs / head_std + weight * ce / ce_std
-        accuracy = accuracy_by_source([p["source"] for p in evaluated], list(total[:, 0] > total[:, 1]))
-        accuracy["mean"] = round(sum(accuracy[s] for s in CE_SCORED) / len(CE_SCORED), 4)
-        grid.append({"ce_weight": weight, "held_out": accuracy})
-        print(json.dumps(grid[-1]), flush=True)
-    best = max(grid, key=lambda row: (row["held_out"]["mean"], -row["ce_weight"]))
+    grid, best = weight_grid([p["source"] for p in evaluated], hs / head_std, ce / ce_std, CE_WEIGHTS, "ce_weight", RULE_SOURCES)
     record = {"train_pairs": train_pairs, "sources": list(sources) if sources else "all",
               "held_out_pairs": {s: len(v[:per_source]) for s, v in sorted(by_source.items())},
               "train_seconds": report["seconds"], "train_loss": report["train_loss"], "truncated": report["truncated"],

@@ -49,3 +49,16 @@ def test_the_shipped_recipe_is_the_default_and_the_mix_stage_compares_it():
     assert recipe.OffTopic() == recipe.OffTopic(3, "words", 10, "preferred")
     assert recipe.MIXES[0] == recipe.OffTopic()
     assert recipe.OffTopic(10, "embedding", 10, "any") in recipe.MIXES
+
+
+def test_weight_grid_scores_each_weight_and_breaks_ties_toward_the_smaller():
+    """The pmi and cross_encoder stages' choice: the accuracy of base + w * extra, per source."""
+    sources = ["a", "a", "b", "b"]
+    base = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # right, wrong, right, wrong
+    extra = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])  # fixes the second pair once w > 1
+    grid, best = recipe.weight_grid(sources, base, extra, (0.0, 2.0, 4.0), "w")
+    assert [row["held_out"] for row in grid] == [{"a": 0.5, "b": 0.5, "mean": 0.5}, {"a": 1.0, "b": 0.5, "mean": 0.75},
+                                                 {"a": 1.0, "b": 0.5, "mean": 0.75}]
+    assert best["w"] == 2.0  # 2 and 4 tie: the smaller
+    _, only_b = recipe.weight_grid(sources, base, extra, (0.0, 2.0), "w", mean_of=("b",))
+    assert only_b["w"] == 0.0 and only_b["held_out"]["mean"] == 0.5

@@ -63,7 +63,6 @@ def response_parts(samples: Sequence[Sample], part: str = "whole", empty: str | 
     return judgments, texts
 
 
-
 def fail_the_rest(judgments: Sequence[Judgment | None], failure: Judgment) -> list[Judgment]:
     """The batch's judgments with every place not yet filled given ``failure``: what a reward
     returns when something the whole batch needs (its model, a shared context) is missing.
