@@ -172,5 +172,10 @@ def test_an_adapter_whose_base_is_missing_fails_as_backend_naming_it(tmp_path):
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "/nowhere/base-model", "peft_type": "LORA"}')
     judgment = SequenceClassifierReward(model=str(adapter)).score([Sample(prompt="q", response="a")])[0]
-    assert judgment.failure.kind == "backend"
+    assert judgment.failure.kind == "backend" and judgment.score is None
     assert "/nowhere/base-model" in judgment.rationale and "adapter_config.json" in judgment.rationale
+    for config in ('{"base_model_name_or_path": ""}', '[1, 2]', '[' * 100_000):  # no base named, not an object, too deep
+        (adapter / "adapter_config.json").write_text(config)
+        local_models.clear()
+        failed = SequenceClassifierReward(model=str(adapter)).score([Sample(prompt="q", response="a")])[0]
+        assert failed.failure.kind == "backend" and failed.score is None and str(adapter) in failed.rationale

@@ -164,9 +164,10 @@ def adapter_base(folder: Path) -> tuple[Path, int | None]:
     from safetensors import safe_open
 
     config = json.loads((folder / "adapter_config.json").read_text())
-    base = Path(str(config.get("base_model_name_or_path") or "")).expanduser()
-    if not base.is_dir():
-        raise ModelLoadError(f"the adapter {folder} names the base model {str(base)!r}, which is not a local folder here "
+    named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    base = Path(named).expanduser() if isinstance(named, str) and named.strip() else None
+    if base is None or not base.is_dir():
+        raise ModelLoadError(f"the adapter {folder} names the base model {named!r}, which is not a local folder here "
                              "(edit base_model_name_or_path in its adapter_config.json)")
     with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
         heads = [weights.get_slice(k).get_shape() for k in weights.keys() if "lora_" not in k and k.endswith(".weight")]
