@@ -42,6 +42,10 @@ twice):
    ``assay train rm`` (LoRA) on ``--ce-pairs`` training-split pairs, and its weight beside the
    head, chosen on the held-out split (:func:`cross_encoder`; ``ce.json``). The card's "A
    cross-encoder beside the head" experiment; not shipped.
+8. **cosine** (not in the default stages): the weight of the prompt-response cosine (what
+   the semantic baseline scores) added inside the head (head format /3), chosen on the
+   held-out split with the mix stage's rule (:func:`cosine_weight`; ``cosine.json``); with
+   ``final`` after it, the shipped head carries that weight.
 
     ASSAY_DATA_DIR=../shared/data python perf/train_default_rm.py --cache /tmp/shiprm-cache
 """
@@ -441,7 +445,9 @@ def select(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
     return record
 
 
-def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[str, Any] | None = None) -> dict[str, Any]:
+def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[str, Any] | None = None, cosine: bool = False) -> dict[str, Any]:
+    """The chosen variant (``select.json``'s unless given) refitted on every pair and saved to
+    ``output`` with ``training.json``; with ``cosine``, carrying ``cosine.json``'s weight."""
     import resource
 
     from assay.train.heads import fit_head_on_features
@@ -457,6 +463,9 @@ def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[s
     seconds = time.perf_counter() - started
     head.config["max_length"] = max_length  # the reward encodes at this length unless told otherwise
     head.config["trained_on"] = "perf/train_default_rm.py: AlpacaEval (length-balanced, clear verdicts), HH-RLHF harmless-base test, GSM8K example solutions; benchmark prompts removed"
+    cosine_record = json.loads((cache / "cosine.json").read_text()) if cosine else None
+    if cosine_record:
+        head = head.with_cosine(cosine_record["raw_weight"])
     path = head.save(output)
     counts: dict[str, int] = defaultdict(int)
     for p in pairs:
@@ -469,7 +478,8 @@ def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[s
         "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path), "bytes": path.stat().st_size,
     }
     (output.parent / "training.json").write_text(json.dumps({**record, "overlap": json.loads((cache / "overlap.json").read_text()),
-                                                             "select": json.loads((cache / "select.json").read_text()) if (cache / "select.json").is_file() else None}, indent=2) + "\n")
+                                                             "select": json.loads((cache / "select.json").read_text()) if (cache / "select.json").is_file() else None,
+                                                             "cosine": cosine_record}, indent=2) + "\n")
     return record
 
 
@@ -614,13 +624,51 @@ def cross_encoder(cache: Path, output: Path, max_length: int, seed: int, train_p
     return record
 
 
+COSINE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0)
+
+
+def cosine_weight(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
+    """The weight of the prompt-response cosine beside the head (:data:`MIX_VARIANT`, fitted on
+    the training split): both scored on every held-out pair with the mix stage's hard
+    off-topic pairs, each z-scored by its spread there, the weight from :data:`COSINE_WEIGHTS`
+    with the best mean over :data:`RULE_SOURCES` (ties: the smaller). Seconds: the cosine
+    comes from the cached embeddings. ``raw_weight`` is the weight in the head's own units
+    (what :meth:`EmbeddingHead.with_cosine` takes). Writes ``cosine.json``."""
+    import numpy as np
+    import torch
+
+    from assay.train.heads import fit_head_on_features
+
+    pairs, store, _ = encoded_pairs(cache, max_length)
+    alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
+    train, scored = held_out_with_hard(pairs, hard_off_topic(alpaca, prompt_similarity(alpaca, store, max_length), seed), seed)
+    chosen, rejected = feature_rows(store, pairs, MIX_VARIANT["features"])
+    head = fit_head_on_features(chosen[train], rejected[train], seed=seed, **MIX_VARIANT)
+    eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
+    cosine_head = head.with_cosine(1.0)
+    with torch.inference_mode():
+        (hc, cc), (hr, cr) = cosine_head.parts(eval_chosen), cosine_head.parts(eval_rejected)
+    hs = np.stack([hc.numpy(), hr.numpy()], 1)
+    cs = np.stack([cc.numpy(), cr.numpy()], 1)
+    head_std, cosine_std = float(hs.std()), float(cs.std())
+    grid, best = weight_grid([p["source"] for p in scored], hs / head_std, cs / cosine_std, COSINE_WEIGHTS, "cosine_weight", RULE_SOURCES)
+    counts: dict[str, int] = defaultdict(int)
+    for p in scored:
+        counts[p["source"]] += 1
+    record = {"variant": MIX_VARIANT, "held_out_pairs": dict(counts), "head_std": head_std, "cosine_std": cosine_std, "grid": grid,
+              "chosen": best["cosine_weight"], "raw_weight": round(best["cosine_weight"] * head_std / cosine_std, 4),
+              "chosen_by": "perf/train_default_rm.py stage cosine: best mean held-out accuracy over " + ", ".join(RULE_SOURCES)}
+    (cache / "cosine.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("ASSAY_DATA_DIR"), help="the data folder (default: $ASSAY_DATA_DIR)")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
                         help="pairs, embeddings and the selection record (reused by later runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,select,final,pmi,cross_encoder")
+    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,select,cosine,final,pmi,cross_encoder")
     parser.add_argument("--alpaca-pairs", type=int, default=5000)
     parser.add_argument("--gsm8k-pairs", type=int, default=500)
     parser.add_argument("--off-topic", type=int, default=OffTopic().per_prompt, help="off-topic pairs per AlpacaEval prompt (0: none)")
@@ -648,8 +696,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(mix(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
     if "select" in stages:
         print(json.dumps(select(args.cache, args.max_length, args.seed)["chosen"]), flush=True)
+    if "cosine" in stages:
+        print(json.dumps({k: v for k, v in cosine_weight(args.cache, args.max_length, args.seed).items() if k != "grid"}), flush=True)
     if "final" in stages:
-        print(json.dumps(final(args.cache, args.output, args.max_length, args.seed)), flush=True)
+        print(json.dumps(final(args.cache, args.output, args.max_length, args.seed, cosine="cosine" in stages)), flush=True)
     if "pmi" in stages:
         settings = pmi_weight(args.cache, args.max_length, args.seed, args.pmi_tokens, args.pmi_pairs)
         print(json.dumps({k: settings[k] for k in ("pmi_weight", "max_response_tokens")}), flush=True)

@@ -152,6 +152,37 @@ def test_embedding_head_fit_save_load_score(tmp_path, monkeypatch):
     assert bad.failure.kind == "backend"
 
 
+def test_a_cosine_weight_adds_the_semantic_cosine_to_the_head(tmp_path, monkeypatch):
+    """Format /3: the score is the MLP's plus cosine_weight x the prompt-response cosine the
+    `semantic` reward computes (same encoder, same length); the rationale shows both parts."""
+    from assay.rewards.models.semantic import SemanticSimilarity
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    pairs = [("What is 2 + 2?", "4.", "Spiders have eight legs."), ("Capital of France?", "Paris.", "I like trains.")]
+    plain = fit_head(pairs, hidden=(4,), epochs=5, features="interaction")
+    plain_path = plain.save(tmp_path / "plain.safetensors")
+    path = plain.with_cosine(2.5).save(tmp_path / "cosine.safetensors")
+    assert load_head(path).config["format"] == "assay-embedding-head/3" and load_head(path).config["cosine_weight"] == 2.5
+    samples = [Sample(prompt=q, response=r) for q, c, w in pairs for r in (c, w)]
+    cosines = [j.details["cosine"] for j in SemanticSimilarity(against="prompt", max_length=128).score(samples)]
+    before = [j.score for j in EmbeddingHeadReward(head=str(plain_path), max_length=128).score(samples)]
+    after = EmbeddingHeadReward(head=str(path), max_length=128).score(samples)
+    assert [j.score for j in after] == pytest.approx([b + 2.5 * c for b, c in zip(before, cosines)], abs=1e-4)
+    assert "x the prompt-response cosine" in after[0].rationale
+    with pytest.raises(ValueError, match="needs the prompt"):
+        fit_head(pairs, hidden=(), epochs=1, features="response").with_cosine(1.0)
+
+
+def test_a_head_with_a_malformed_cosine_weight_fails_as_backend(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = fit_head([("q", "good answer", "bad")], hidden=(), epochs=1, features="interaction").with_cosine(1.0).save(tmp_path / "h.safetensors")
+    config = load_head(path).config
+    save_file(load_file(str(path)), str(path), metadata={"assay_head": __import__("json").dumps({**config, "cosine_weight": "much"})})
+    [judgment] = EmbeddingHeadReward(head=str(path)).score([Sample(prompt="q", response="a")])
+    assert judgment.failure.kind == "backend" and "cosine_weight 'much'" in judgment.rationale
+
+
 def test_a_head_saved_before_the_move_to_assay_train_still_scores(monkeypatch):
     """tests/fixtures/head_v1.safetensors was written by save_head when it lived in
     rewards/models/classifier.py (commit 02f7b6c); the scores are the ones that code gave."""

@@ -244,10 +244,11 @@ class EmbeddingHeadReward(Reward):
         if pending:
             order = list(pending)
 
-            def run(indices: list[int]) -> list[float]:
+            def run(indices: list[int]) -> list[tuple[float, float]]:
                 feats, _ = head_features(encoder, [pending[i][0] for i in indices], [pending[i][1] for i in indices], kind, self.options.batch_size, max_length)
                 with torch.inference_mode():
-                    return head(feats.to(next(head.module.parameters()).dtype)).tolist()
+                    mlp, cosine = head.parts(feats.to(next(head.module.parameters()).dtype))
+                return list(zip(mlp.tolist(), cosine.tolist()))
 
             limit = max_length or encoder.max_seq_length
             counts = {t: len(ids) for t, ids in zip(
@@ -259,8 +260,12 @@ class EmbeddingHeadReward(Reward):
                     judgments[i] = Judgment.fail("backend", f"embedding head failed: {type(result).__name__}: {result}")
                     continue
                 truncated = counts[pending[i][1]] > limit
-                rationale = f"head {name} over {enc_name} embeddings of the {'response' if kind == 'response' else 'prompt and response'} scored {result:.4g}"
+                mlp, cosine = result
+                score = mlp + cosine
+                rationale = f"head {name} over {enc_name} embeddings of the {'response' if kind == 'response' else 'prompt and response'} scored {score:.4g}"
+                if head.config.get("cosine_weight"):
+                    rationale += f" ({mlp:.4g} from the MLP, {cosine:.4g} from {head.config['cosine_weight']:.4g} x the prompt-response cosine)"
                 if truncated:
                     rationale += f" (response truncated to its first {limit} of {counts[pending[i][1]]} tokens)"
-                judgments[i] = Judgment(score=float(result), rationale=rationale, meta={"truncated": truncated})
+                judgments[i] = Judgment(score=float(score), rationale=rationale, meta={"truncated": truncated})
         return [j for j in judgments if j is not None]

@@ -5,8 +5,12 @@ of :func:`head_features`: the response embedding (``features: response``); the p
 response's and their product (``prompt_response``); or those and their absolute difference
 (``interaction``: ``[p, r, p*r, |p-r|]``). :func:`save_head` writes its weights with its
 configuration as JSON in the file's metadata; the format is ``assay-embedding-head/1`` for
-the first two kinds and ``assay-embedding-head/2`` for ``interaction`` (a reader that knows
-only /1 refuses it rather than misreading it). :func:`load_head` reads both, so a head
+the first two kinds, ``assay-embedding-head/2`` for ``interaction``, and
+``assay-embedding-head/3`` for a head with a ``cosine_weight``: the score is then the MLP's
+output plus that weight times the prompt-response cosine, read from the features' ``p*r``
+block (the embeddings are unit norm), so a relevance term the training pairs underweight can
+be added with a weight chosen on held-out pairs. A reader that knows only an earlier format
+refuses a later one rather than misreading it. :func:`load_head` reads all three, so a head
 saved by any earlier assay keeps loading. :data:`DEFAULT_HEAD` is the head shipped inside
 the package (``default_head/``, its card in docs/rewards/default-rm.md). The
 ``embedding_head`` reward (``assay.rewards.models.classifier``) reads heads from here;
@@ -29,7 +33,8 @@ from assay.backends.local_models import ModelLoadError
 
 HEAD_FORMAT = "assay-embedding-head/1"
 HEAD_FORMAT_V2 = "assay-embedding-head/2"  # adds features: interaction
-HEAD_FORMATS = (HEAD_FORMAT, HEAD_FORMAT_V2)
+HEAD_FORMAT_V3 = "assay-embedding-head/3"  # adds cosine_weight
+HEAD_FORMATS = (HEAD_FORMAT, HEAD_FORMAT_V2, HEAD_FORMAT_V3)
 FEATURE_KINDS = ("response", "prompt_response", "interaction")
 DEFAULT_HEAD = Path(__file__).parent / "default_head" / "default_rm.safetensors"
 
@@ -53,8 +58,25 @@ class EmbeddingHead:
     def save(self, path: str | os.PathLike[str]) -> Path:
         return save_head(path, self)
 
+    def with_cosine(self, weight: float) -> EmbeddingHead:
+        """This head plus ``weight`` times the prompt-response cosine (format /3); the same module."""
+        if self.config["features"] == "response":
+            raise ValueError("a cosine term needs the prompt: features prompt_response or interaction, not response")
+        return EmbeddingHead({**self.config, "format": HEAD_FORMAT_V3, "cosine_weight": float(weight)}, self.module)
+
+    def parts(self, features: Any) -> tuple[Any, Any]:
+        """The MLP's output and the prompt-response cosine term (zeros without a ``cosine_weight``)."""
+        mlp = self.module(features).squeeze(-1)
+        weight = float(self.config.get("cosine_weight") or 0.0)
+        if not weight:
+            return mlp, mlp * 0
+        blocks = 4 if self.config["features"] == "interaction" else 3
+        dim = int(self.config["input_dim"]) // blocks
+        return mlp, weight * features[:, 2 * dim:3 * dim].sum(-1)  # [p, r, p*r, ...]: the p*r block sums to the cosine
+
     def __call__(self, features: Any) -> Any:
-        return self.module(features).squeeze(-1)
+        mlp, cosine = self.parts(features)
+        return mlp + cosine
 
 
 def _make_module(config: dict[str, Any]) -> Any:
@@ -102,6 +124,9 @@ def load_head(path: str | os.PathLike[str]) -> EmbeddingHead:
         raise ModelLoadError(f"{path} is format {config.get('format')!r}; this assay reads {' and '.join(map(repr, HEAD_FORMATS))}")
     if config.get("features") not in FEATURE_KINDS:
         raise ModelLoadError(f"{path}: features {config.get('features')!r} is none of {', '.join(FEATURE_KINDS)}")
+    weight = config.get("cosine_weight")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or config["features"] == "response"):
+        raise ModelLoadError(f"{path}: cosine_weight {weight!r} needs a number and features prompt_response or interaction, not {config['features']!r}")
     module = _make_module(config)
     module.load_state_dict(load_file(str(path)))
     return EmbeddingHead(config, module.eval())
