@@ -464,7 +464,7 @@ def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[s
     head.config["max_length"] = max_length  # the reward encodes at this length unless told otherwise
     head.config["trained_on"] = "perf/train_default_rm.py: AlpacaEval (length-balanced, clear verdicts), HH-RLHF harmless-base test, GSM8K example solutions; benchmark prompts removed"
     cosine_record = json.loads((cache / "cosine.json").read_text()) if cosine else None
-    if cosine_record:
+    if cosine_record and cosine_record["raw_weight"]:  # weight 0: the plain head, format /2
         head = head.with_cosine(cosine_record["raw_weight"])
     path = head.save(output)
     counts: dict[str, int] = defaultdict(int)
