@@ -3,6 +3,7 @@ here (no downloads), and the ``embedding_head`` reward on the packaged MiniLM, o
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -178,9 +179,10 @@ def test_a_head_with_a_malformed_cosine_weight_fails_as_backend(tmp_path):
 
     path = fit_head([("q", "good answer", "bad")], hidden=(), epochs=1, features="interaction").with_cosine(1.0).save(tmp_path / "h.safetensors")
     config = load_head(path).config
-    save_file(load_file(str(path)), str(path), metadata={"assay_head": __import__("json").dumps({**config, "cosine_weight": "much"})})
-    [judgment] = EmbeddingHeadReward(head=str(path)).score([Sample(prompt="q", response="a")])
-    assert judgment.failure.kind == "backend" and "cosine_weight 'much'" in judgment.rationale
+    for bad, shown in (("much", "'much'"), (float("nan"), "nan"), (None, "None")):
+        save_file(load_file(str(path)), str(path), metadata={"assay_head": json.dumps({**config, "cosine_weight": bad})})
+        [judgment] = EmbeddingHeadReward(head=str(path)).score([Sample(prompt=f"q {shown}", response="a")])
+        assert judgment.score is None and judgment.failure.kind == "backend" and f"cosine_weight {shown}" in judgment.rationale
 
 
 def test_a_head_saved_before_the_move_to_assay_train_still_scores(monkeypatch):

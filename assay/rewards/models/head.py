@@ -24,6 +24,7 @@ training them (``fit_head``) lives in :mod:`assay.train.heads`.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,8 +126,11 @@ def load_head(path: str | os.PathLike[str]) -> EmbeddingHead:
     if config.get("features") not in FEATURE_KINDS:
         raise ModelLoadError(f"{path}: features {config.get('features')!r} is none of {', '.join(FEATURE_KINDS)}")
     weight = config.get("cosine_weight")
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or config["features"] == "response"):
-        raise ModelLoadError(f"{path}: cosine_weight {weight!r} needs a number and features prompt_response or interaction, not {config['features']!r}")
+    if (weight is not None or config["format"] == HEAD_FORMAT_V3) and (
+            config["format"] != HEAD_FORMAT_V3 or isinstance(weight, bool) or not isinstance(weight, (int, float))
+            or not math.isfinite(weight) or config["features"] == "response"):
+        raise ModelLoadError(f"{path}: cosine_weight {weight!r} needs format {HEAD_FORMAT_V3!r}, a finite number and features "
+                             f"prompt_response or interaction (this file: {config['format']!r}, {config['features']!r})")
     module = _make_module(config)
     module.load_state_dict(load_file(str(path)))
     return EmbeddingHead(config, module.eval())
