@@ -652,10 +652,11 @@ def cosine_weight(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
     cs = np.stack([cc.numpy(), cr.numpy()], 1)
     head_std, cosine_std = float(hs.std()), float(cs.std())
     grid, best = weight_grid([p["source"] for p in scored], hs / head_std, cs / cosine_std, COSINE_WEIGHTS, "cosine_weight", RULE_SOURCES)
-    counts: dict[str, int] = defaultdict(int)
-    for p in scored:
-        counts[p["source"]] += 1
-    record = {"variant": MIX_VARIANT, "held_out_pairs": dict(counts), "head_std": head_std, "cosine_std": cosine_std, "grid": grid,
+    sources = np.array([p["source"] for p in scored])
+    counts = {s: int((sources == s).sum()) for s in sorted(set(sources))}
+    median_cosine = {s: {"chosen": round(float(np.median(cs[sources == s, 0])), 3), "rejected": round(float(np.median(cs[sources == s, 1])), 3)}
+                     for s in counts}
+    record = {"variant": MIX_VARIANT, "held_out_pairs": counts, "median_cosine": median_cosine, "head_std": head_std, "cosine_std": cosine_std, "grid": grid,
               "chosen": best["cosine_weight"], "raw_weight": round(best["cosine_weight"] * head_std / cosine_std, 4),
               "chosen_by": "perf/train_default_rm.py stage cosine: best mean held-out accuracy over " + ", ".join(RULE_SOURCES)}
     (cache / "cosine.json").write_text(json.dumps(record, indent=2) + "\n")
