@@ -23,6 +23,16 @@ install --upgrade pip
 if [ "${1:-core}" = "all" ]; then
   echo "setting up .venv with every extra (log: $LOG)" >&2
   install torch==2.13.0
+  # llama.cpp, built from source for the [llama] extra, once per environment. Its default
+  # native build (-march=native) turns on AMX where the CPU lists it, and ggml's AMX matmul
+  # segfaults on machines whose kernel does not let a process use AMX (this project's CI VM:
+  # `assay llama-server` died on its first completion). So: a portable AVX2 build
+  # (GGML_NATIVE=OFF; set CMAKE_ARGS to choose your own), never taken from pip's wheel cache,
+  # which may hold a native build from another CPU. The install below then finds it in place.
+  if ! .venv/bin/python -c "import llama_cpp" >/dev/null 2>&1; then
+    echo "building llama-cpp-python (a few minutes)" >&2
+    (export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"; install --no-cache-dir "llama-cpp-python[server]>=0.3") || exit 1
+  fi
   install -e ".[models,serve,train,llama,plots,sql,ifeval,tools,ors,dev]"
   # veRL and OpenRLHF, only so that tests can run assay's adapters through the trainers' own
   # reward code (veRL's reward managers, OpenRLHF's rollout executor). Their pins
