@@ -37,7 +37,9 @@ twice):
    ``--pmi-pairs`` held-out pairs per source, and the weight from a fixed grid with the best
    mean held-out accuracy over all four sources (the off-topic pairs count here: they are
    the only held-out pairs that ask "is this an answer to this prompt"; ties go to the
-   smaller weight). Written to ``pmi_weight.json`` in the cache; the card reports it.
+   smaller weight). Written to ``pmi_weight.json`` in the cache; the card reports it. With
+   ``--pmi-rule hard``, the mix stage's rule instead (the hard off-topic pairs in place of the
+   easy ones): the card's "PMI beside the harder head".
 7. **cross_encoder** (not in the default stages): a MiniLM cross-encoder trained by
    ``assay train rm`` (LoRA) on ``--ce-pairs`` training-split pairs, and its weight beside the
    head, chosen on the held-out split (:func:`cross_encoder`; ``ce.json``). The card's "A
@@ -46,6 +48,10 @@ twice):
    the semantic baseline scores) added inside the head (head format /3), chosen on the
    held-out split with the mix stage's rule (:func:`cosine_weight`; ``cosine.json``); with
    ``final`` after it, the shipped head carries that weight.
+9. **sizes** (not in the default stages): whether more AlpacaEval pairs help, from a cache
+   prepared with ``--alpaca-pairs 30000``: the head trained with 5,000, 10,000 and 20,000 of
+   them and scored on one shared held-out set with the mix stage's rule (:func:`alpaca_sizes`;
+   ``sizes.json``).
 
     ASSAY_DATA_DIR=../shared/data python perf/train_default_rm.py --cache /tmp/shiprm-cache
 """
@@ -522,10 +528,60 @@ def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, 
     return record
 
 
+ALPACA_SIZES = (5000, 10000, 20000)
+
+
+def alpaca_sizes(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, Any]:
+    """Does more AlpacaEval data help? From a cache prepared with more AlpacaEval pairs than
+    the largest size (``--alpaca-pairs 30000``), for each n of :data:`ALPACA_SIZES` the pairs
+    ``--alpaca-pairs n`` would have drawn (the first n/2 of each length half), the recipe's
+    off-topic pairs made from them, and the head (:data:`MIX_VARIANT`) fitted on the prompts
+    outside one held-out set shared by every size: the full cache's held-out pairs with the hard
+    off-topic ones. The rule: the mix stage's (mean over :data:`RULE_SOURCES`). Writes ``sizes.json``."""
+    from assay.train.heads import fit_head_on_features
+
+    pairs, store, _ = encoded_pairs(cache, max_length)
+    alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
+    others = [p for p in pairs if p["source"] in ("hh-harmless", "gsm8k")]
+    _, scored = held_out_with_hard(pairs, hard_off_topic(alpaca, prompt_similarity(alpaca, store, max_length), seed), seed)
+    scored = [p for p in scored if p["source"] in RULE_SOURCES]
+    held_prompts = {p["prompt"] for p in scored}
+    eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
+    longer = [p for p in alpaca if len(p["chosen"]) > len(p["rejected"])]  # prepare wrote each half in its drawn order
+    shorter = [p for p in alpaca if len(p["chosen"]) <= len(p["rejected"])]
+    results = []
+    for n in ALPACA_SIZES:
+        if n // 2 > min(len(longer), len(shorter)):
+            results.append({"alpaca_pairs": n, "skipped": f"the cache holds {len(longer)} + {len(shorter)} AlpacaEval pairs"})
+            continue
+        subset = longer[: n // 2] + shorter[: n // 2]
+        similarity = prompt_similarity(subset, store, max_length) if recipe.by == "embedding" else None
+        rows = subset + others + off_topic_pairs(subset, recipe.per_prompt, seed, recipe.neighbours, similarity, recipe.chosen_from)
+        rows = [p for p in rows if p["prompt"] not in held_prompts]
+        chosen, rejected = feature_rows(store, rows, MIX_VARIANT["features"])
+        head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
+        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
+        accuracy["mean"] = round(sum(accuracy[s] for s in RULE_SOURCES) / len(RULE_SOURCES), 4)
+        results.append({"alpaca_pairs": n, "train_pairs": len(rows), "held_out": accuracy})
+        print(json.dumps(results[-1]), flush=True)
+    counts = {s: sum(p["source"] == s for p in scored) for s in RULE_SOURCES}
+    best = max((r for r in results if "held_out" in r), key=lambda r: r["held_out"]["mean"])
+    record = {"variant": MIX_VARIANT, "off_topic": recipe._asdict(), "held_out_pairs": counts, "sizes": results, "chosen": best["alpaca_pairs"],
+              "chosen_by": "perf/train_default_rm.py stage sizes: best mean held-out accuracy over " + ", ".join(RULE_SOURCES)}
+    (cache / "sizes.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 PMI_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
-def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source: int) -> dict[str, Any]:
+def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source: int, hard: bool = False) -> dict[str, Any]:
+    """The weight of PMI (``tokens`` response tokens) beside the head of ``select.json``'s
+    variant, fitted on the training split: both scored on up to ``per_source`` held-out pairs
+    per source, the weight from :data:`PMI_WEIGHTS` with the best mean held-out accuracy (ties:
+    the smaller). Without ``hard``, over every source, the pairs' own off-topic ones included
+    (the first PMI run's rule); with ``hard``, the mix stage's rule: over :data:`RULE_SOURCES`,
+    the hard off-topic pairs scored in place of the easy ones. Writes ``pmi_weight.json``."""
     import numpy as np
     import torch
 
@@ -536,28 +592,36 @@ def pmi_weight(cache: Path, max_length: int, seed: int, tokens: int, per_source:
     chosen_variant = json.loads((cache / "select.json").read_text())["chosen"]
     variant = {k: chosen_variant[k] for k in ("features", "hidden", "epochs", "batch_size", "lr", "weight_decay")}
     pairs, store, _ = encoded_pairs(cache, max_length)
-    train, held = split_by_prompt(pairs, 0.1, seed)
+    if hard:
+        alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
+        train, scored = held_out_with_hard(pairs, hard_off_topic(alpaca, prompt_similarity(alpaca, store, max_length), seed), seed)
+        scored = [p for p in scored if p["source"] in RULE_SOURCES]
+    else:
+        train, held = split_by_prompt(pairs, 0.1, seed)
+        scored = [pairs[i] for i in held]
     chosen, rejected = feature_rows(store, pairs, variant["features"])
     head = fit_head_on_features(chosen[train], rejected[train], seed=seed, **variant)
-    by_source: dict[str, list[int]] = defaultdict(list)
-    for i in held:
-        by_source[pairs[i]["source"]].append(i)
+    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in scored:
+        by_source[p["source"]].append(p)
     rng = random.Random(f"{seed}:pmi")
-    picked = [i for source in sorted(by_source) for i in rng.sample(by_source[source], min(per_source, len(by_source[source])))]
+    picked = [p for source in sorted(by_source) for p in rng.sample(by_source[source], min(per_source, len(by_source[source])))]
+    picked_chosen, picked_rejected = feature_rows(store, picked, variant["features"])
     with torch.inference_mode():
-        head_chosen, head_rejected = head(chosen[picked]).tolist(), head(rejected[picked]).tolist()
+        head_chosen, head_rejected = head(picked_chosen).tolist(), head(picked_rejected).tolist()
     reward = PromptResponsePMI(max_response_tokens=tokens)
     started = time.perf_counter()
-    judged = reward.score([Sample(prompt=pairs[i]["prompt"], response=pairs[i][side]) for i in picked for side in ("chosen", "rejected")])
+    judged = reward.score([Sample(prompt=p["prompt"], response=p[side]) for p in picked for side in ("chosen", "rejected")])
     seconds = time.perf_counter() - started
     failed = [j for j in judged if not j.ok]
     if failed:
         raise RuntimeError(f"PMI failed on {len(failed)} held-out responses, e.g. {failed[0].rationale}")
     heads = np.array([head_chosen, head_rejected]).T
     pmis = np.array([j.score for j in judged]).reshape(-1, 2)
-    grid, best = weight_grid([pairs[i]["source"] for i in picked], heads, pmis, PMI_WEIGHTS, "pmi_weight")
-    settings = {"pmi_weight": best["pmi_weight"], "max_response_tokens": tokens,
-                "chosen_by": "perf/train_default_rm.py stage pmi: best mean held-out accuracy over the four training sources",
+    grid, best = weight_grid([p["source"] for p in picked], heads, pmis, PMI_WEIGHTS, "pmi_weight", RULE_SOURCES if hard else None)
+    over = ", ".join(RULE_SOURCES) if hard else "the four training sources"
+    settings = {"pmi_weight": best["pmi_weight"], "max_response_tokens": tokens, "variant": variant, "rule": "hard" if hard else "off-topic",
+                "chosen_by": f"perf/train_default_rm.py stage pmi: best mean held-out accuracy over {over}",
                 "held_out_pairs": {source: min(per_source, len(v)) for source, v in sorted(by_source.items())},
                 "pmi_seconds": round(seconds, 1), "grid": grid}
     (cache / "pmi_weight.json").write_text(json.dumps(settings, indent=2) + "\n")
@@ -669,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
                         help="pairs, embeddings and the selection record (reused by later runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,select,cosine,final,pmi,cross_encoder")
+    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,sizes,select,cosine,final,pmi,cross_encoder")
     parser.add_argument("--alpaca-pairs", type=int, default=5000)
     parser.add_argument("--gsm8k-pairs", type=int, default=500)
     parser.add_argument("--off-topic", type=int, default=OffTopic().per_prompt, help="off-topic pairs per AlpacaEval prompt (0: none)")
@@ -681,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pmi-tokens", type=int, default=32, help="response tokens the PMI term scores (stage pmi)")
     parser.add_argument("--pmi-pairs", type=int, default=200, help="held-out pairs per source the PMI weight is chosen on (stage pmi)")
+    parser.add_argument("--pmi-rule", choices=("off-topic", "hard"), default="off-topic",
+                        help="stage pmi: choose over the sources with their own off-topic pairs (the first run), or the mix stage's rule with the hard ones")
     parser.add_argument("--ce-pairs", type=int, default=3000, help="training pairs of the cross-encoder (stage cross_encoder)")
     parser.add_argument("--ce-sources", help="comma-separated sources the cross-encoder trains on (default: all)")
     parser.add_argument("--ce-output", type=Path, default=ROOT / "runs" / "default_rm_ce" / "cross_encoder", help="its folder (stage cross_encoder)")
@@ -695,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(encode(args.cache, args.max_length, args.seed)), flush=True)
     if "mix" in stages:
         print(json.dumps(mix(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
+    if "sizes" in stages:
+        print(json.dumps(alpaca_sizes(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
     if "select" in stages:
         print(json.dumps(select(args.cache, args.max_length, args.seed)["chosen"]), flush=True)
     if "cosine" in stages:
@@ -702,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     if "final" in stages:
         print(json.dumps(final(args.cache, args.output, args.max_length, args.seed, cosine="cosine" in stages)), flush=True)
     if "pmi" in stages:
-        settings = pmi_weight(args.cache, args.max_length, args.seed, args.pmi_tokens, args.pmi_pairs)
+        settings = pmi_weight(args.cache, args.max_length, args.seed, args.pmi_tokens, args.pmi_pairs, args.pmi_rule == "hard")
         print(json.dumps({k: settings[k] for k in ("pmi_weight", "max_response_tokens")}), flush=True)
     if "cross_encoder" in stages:
         print(json.dumps(cross_encoder(args.cache, args.ce_output, args.max_length, args.seed, args.ce_pairs,

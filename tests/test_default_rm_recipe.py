@@ -62,3 +62,14 @@ def test_weight_grid_scores_each_weight_and_breaks_ties_toward_the_smaller():
     assert best["w"] == 2.0  # 2 and 4 tie: the smaller
     _, only_b = recipe.weight_grid(sources, base, extra, (0.0, 2.0), "w", mean_of=("b",))
     assert only_b["w"] == 0.0 and only_b["held_out"]["mean"] == 0.5
+
+
+def test_a_smaller_alpaca_draw_is_the_prefix_of_each_half_of_a_larger_one():
+    """What the sizes stage relies on: ``--alpaca-pairs n`` draws, from each length half, the
+    first n/2 of the order a larger draw writes, so one cache holds every smaller recipe."""
+    pairs = [{"source": "alpacaeval", "prompt": f"q{i}", "chosen": "x" * (i % 7 + 1), "rejected": "y" * (i % 5 + 1)} for i in range(60)]
+    large, small = recipe.length_balanced(pairs, 30, seed=0), recipe.length_balanced(pairs, 10, seed=0)
+    longer = [p for p in large if len(p["chosen"]) > len(p["rejected"])]
+    shorter = [p for p in large if len(p["chosen"]) <= len(p["rejected"])]
+    assert len(longer) == len(shorter) == 15
+    assert small == longer[:5] + shorter[:5]
