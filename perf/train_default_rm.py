@@ -52,6 +52,10 @@ twice):
    prepared with ``--alpaca-pairs 30000``: the head trained with 5,000, 10,000 and 20,000 of
    them and scored on one shared held-out set with the mix stage's rule (:func:`alpaca_sizes`;
    ``sizes.json``).
+10. **lengths** (not in the default stages): whether the encoder reading 256 tokens of each
+    text instead of 128 helps (run ``encode`` with ``--max-length 256`` first): the head at
+    each length on the same pairs and held-out set, by the mix stage's rule
+    (:func:`encoder_lengths`; ``lengths.json``).
 
     ASSAY_DATA_DIR=../shared/data python perf/train_default_rm.py --cache /tmp/shiprm-cache
 """
@@ -528,6 +532,40 @@ def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, 
     return record
 
 
+ENCODER_LENGTHS = (128, 256)
+
+
+def encoder_lengths(cache: Path, seed: int) -> dict[str, Any]:
+    """Does reading more of each text help? The head (:data:`MIX_VARIANT`) on the cache's pairs
+    encoded at each of :data:`ENCODER_LENGTHS` tokens (the ``encode`` stage run once per
+    ``--max-length``), fitted on the training split and scored on the held-out pairs with the
+    hard off-topic ones (the same pairs for every length), by the mix stage's rule. Writes
+    ``lengths.json``."""
+    from assay.train.heads import fit_head_on_features
+
+    stores = {n: EmbeddingStore(cache / f"embeddings-{n}") for n in ENCODER_LENGTHS}
+    pairs = [p for p in read_cached_pairs(cache) if not any(s.missing([p["prompt"], p["chosen"], p["rejected"]]) for s in stores.values())]
+    alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
+    first = ENCODER_LENGTHS[0]
+    train, scored = held_out_with_hard(pairs, hard_off_topic(alpaca, prompt_similarity(alpaca, stores[first], first), seed), seed)
+    scored = [p for p in scored if p["source"] in RULE_SOURCES]
+    results = []
+    for n, store in stores.items():
+        chosen, rejected = feature_rows(store, [pairs[i] for i in train], MIX_VARIANT["features"])
+        head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
+        eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
+        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
+        accuracy["mean"] = round(sum(accuracy[s] for s in RULE_SOURCES) / len(RULE_SOURCES), 4)
+        results.append({"max_length": n, "held_out": accuracy})
+        print(json.dumps(results[-1]), flush=True)
+    best = max(results, key=lambda r: (r["held_out"]["mean"], -r["max_length"]))
+    record = {"variant": MIX_VARIANT, "pairs": len(pairs), "held_out_pairs": {s: sum(p["source"] == s for p in scored) for s in RULE_SOURCES},
+              "lengths": results, "chosen": best["max_length"],
+              "chosen_by": "perf/train_default_rm.py stage lengths: best mean held-out accuracy over " + ", ".join(RULE_SOURCES) + " (ties: the shorter)"}
+    (cache / "lengths.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 ALPACA_SIZES = (5000, 10000, 20000)
 
 
@@ -733,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
                         help="pairs, embeddings and the selection record (reused by later runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,sizes,select,cosine,final,pmi,cross_encoder")
+    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,lengths,sizes,select,cosine,final,pmi,cross_encoder")
     parser.add_argument("--alpaca-pairs", type=int, default=5000)
     parser.add_argument("--gsm8k-pairs", type=int, default=500)
     parser.add_argument("--off-topic", type=int, default=OffTopic().per_prompt, help="off-topic pairs per AlpacaEval prompt (0: none)")
@@ -761,6 +799,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(encode(args.cache, args.max_length, args.seed)), flush=True)
     if "mix" in stages:
         print(json.dumps(mix(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
+    if "lengths" in stages:
+        print(json.dumps(encoder_lengths(args.cache, args.seed)["chosen"]), flush=True)
     if "sizes" in stages:
         print(json.dumps(alpaca_sizes(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
     if "select" in stages:
