@@ -14,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "perf" / "results"
-MODELS = {"default RM": RESULTS / "default_rm", "length": RESULTS / "length_baseline", "semantic": RESULTS / "semantic_relevance",
-          "pmi": RESULTS / "pmi", "default RM + 0.5 pmi": RESULTS / "default_rm_plus_pmi"}
+MODELS = {"default RM": RESULTS / "default_rm", "first head": RESULTS / "default_rm_first", "length": RESULTS / "length_baseline",
+          "semantic": RESULTS / "semantic_relevance", "pmi": RESULTS / "pmi", "first head + 0.5 pmi": RESULTS / "default_rm_plus_pmi"}
 ROWS = {
     "rm-bench": ["overall", "easy", "normal", "hard", "chat", "code", "safety"],
     "llmbar": ["overall", "natural", "adversarial", "adversarial-neighbor", "adversarial-gptinst", "adversarial-gptout", "adversarial-manual"],

@@ -15,7 +15,9 @@ twice):
    (a correct one against an incorrect one per question, ``<<calc>>`` marks removed), and
    off-topic pairs (a prompt's preferred AlpacaEval response against the preferred response
    to a lexically similar other prompt; no new texts; ``--off-topic*`` make them harder:
-   neighbours by prompt embedding, any of the asked prompt's responses). Every
+   neighbours by prompt embedding, any of the asked prompt's responses), and degenerate pairs
+   (``--degenerate`` per prompt: a real answer against a reply that games the reward, the
+   prompt echoed, its words repeated, a stock non-answer, a five-word fragment). Every
    prompt that matches a benchmark prompt (``assay.train.overlap``: exact after
    normalising, or a near duplicate by word 3-gram Jaccard/containment) is dropped; the
    counts go to ``overlap.json``.
@@ -56,6 +58,9 @@ twice):
     text instead of 128 helps (run ``encode`` with ``--max-length 256`` first): the head at
     each length on the same pairs and held-out set, by the mix stage's rule
     (:func:`encoder_lengths`; ``lengths.json``).
+11. **degenerate** (not in the default stages): how many degenerate pairs per prompt, 0, 1,
+    2 or 4, scored with an evaluation-only set of every kind for the held-out prompts
+    (:func:`degenerate_counts`; ``degenerate.json``). It chose the shipped recipe's 2.
 
     ASSAY_DATA_DIR=../shared/data python perf/train_default_rm.py --cache /tmp/shiprm-cache
 """
@@ -187,6 +192,53 @@ def off_topic_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, nei
     return out
 
 
+# the degenerate responses a policy trained on this reward could learn to write
+STOCK_REPLIES = ("I don't know.", "Sure!", "OK.", "Yes.", "Here is the answer:")
+DEGENERATE_KINDS = {  # source -> the kinds that are worse than any real answer to its prompts
+    "alpacaeval": ("echo", "repeat", "stock", "fragment"),
+    "gsm8k": ("echo", "repeat", "stock", "fragment"),
+    "hh-harmless": ("echo", "repeat"),  # a short non-answer or a cut reply may be the right one to a harmful request
+}
+
+
+def degenerate_response(prompt: str, response: str, kind: str, rng: random.Random) -> str:
+    """A response that games a reward without answering: the prompt copied (``echo``), its
+    words repeated (``repeat``: the card's "egg egg egg"), a stock non-answer (``stock``), or
+    the first five words of a real answer (``fragment``, a reply cut short)."""
+    if kind == "echo":
+        return prompt
+    if kind == "repeat":
+        words = [w for w in re.findall(r"[A-Za-z]+", prompt) if len(w) > 3] or ["answer"]
+        return " ".join((words * 60)[:60])
+    if kind == "stock":
+        return rng.choice(STOCK_REPLIES)
+    if kind == "fragment":
+        return " ".join(response.split()[:5])
+    raise ValueError(f"unknown degenerate kind {kind!r}")
+
+
+def degenerate_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, source: str = "degenerate") -> list[dict[str, Any]]:
+    """For each prompt of the sources in :data:`DEGENERATE_KINDS`, a preferred response to it
+    against ``per_prompt`` degenerate ones of different kinds: a real answer beats a reply
+    that games the reward. New texts (echoes are the prompts' own)."""
+    rng = random.Random(f"{seed}:{source}")
+    good: dict[str, list[str]] = defaultdict(list)
+    origin: dict[str, str] = {}
+    for pair in pairs:
+        if pair["source"] in DEGENERATE_KINDS:
+            good[pair["prompt"]].append(pair["chosen"])
+            origin[pair["prompt"]] = pair["source"]
+    out = []
+    for prompt in sorted(good):
+        kinds = DEGENERATE_KINDS[origin[prompt]]
+        for kind in rng.sample(kinds, min(per_prompt, len(kinds))):
+            own = rng.choice(good[prompt])
+            bad = degenerate_response(prompt, own, kind, rng)
+            if bad.strip() and bad.strip() != own.strip():  # a five-word answer has no fragment
+                out.append({"source": source, "kind": kind, "prompt": prompt, "chosen": own, "rejected": bad})
+    return out
+
+
 def prompt_similarity(pairs: list[dict[str, Any]], store: EmbeddingStore, max_length: int) -> Any:
     """Cosine similarity of the pairs' distinct prompts (sorted), under the packaged encoder;
     prompts not in ``store`` yet are encoded into it (the encode stage then skips them)."""
@@ -239,7 +291,8 @@ def benchmark_prompts(data: Path) -> dict[str, list[str]]:
     return found
 
 
-def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: int, off_topic: OffTopic, max_length: int) -> dict[str, Any]:
+def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: int, off_topic: OffTopic, max_length: int,
+            degenerate: int = 0) -> dict[str, Any]:
     started = time.perf_counter()
     index = OverlapIndex(benchmark_prompts(data))
     sources = {
@@ -259,7 +312,9 @@ def prepare(data: Path, cache: Path, alpaca_limit: int, gsm8k_limit: int, seed: 
     similarity = prompt_similarity(alpaca, EmbeddingStore(cache / f"embeddings-{max_length}"), max_length) if off_topic.by == "embedding" else None
     extra = off_topic_pairs(alpaca, off_topic.per_prompt, seed, off_topic.neighbours, similarity, off_topic.chosen_from) if off_topic.per_prompt else []
     record["sources"]["off-topic"] = {"pairs_used": len(extra), "from": "alpacaeval pairs after overlap removal", **off_topic._asdict()}
-    pairs += extra
+    games = degenerate_pairs(pairs, degenerate, seed) if degenerate else []
+    record["sources"]["degenerate"] = {"pairs_used": len(games), "per_prompt": degenerate}
+    pairs += extra + games
     record["pairs"] = len(pairs)
     record["seconds"] = round(time.perf_counter() - started, 1)
     cache.mkdir(parents=True, exist_ok=True)
@@ -388,11 +443,16 @@ def accuracy_by_source(sources: list[str], right: list[bool]) -> dict[str, float
     return {s: round(sum(v) / len(v), 4) for s, v in sorted(by.items())}
 
 
-def held_out_accuracy(head: Any, chosen: Any, rejected: Any, sources: list[str]) -> dict[str, float]:
+def held_out_right(head: Any, chosen: Any, rejected: Any) -> list[bool]:
+    """Per pair: does the head score the chosen response above the rejected one?"""
     import torch
 
     with torch.inference_mode():
-        right = (head(chosen) > head(rejected)).tolist()
+        return (head(chosen) > head(rejected)).tolist()
+
+
+def held_out_accuracy(head: Any, chosen: Any, rejected: Any, sources: list[str]) -> dict[str, float]:
+    right = held_out_right(head, chosen, rejected)
     out = accuracy_by_source(sources, right)
     real = [out[s] for s in REAL_SOURCES if s in out]
     out["macro"] = round(sum(real) / len(real), 4)
@@ -529,6 +589,48 @@ def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, 
     record = {"variant": MIX_VARIANT, "hard_off_topic_pairs": len(hard), "mixes": results, "chosen": best["off_topic"],
               "recipe": recipe._asdict(), "chosen_is_recipe": best["off_topic"] == recipe._asdict()}
     (cache / "mix.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+DEGENERATE_COUNTS = (0, 1, 2, 4)
+DEGENERATE_RULE = (*RULE_SOURCES, "held-out-degenerate")
+
+
+def degenerate_counts(cache: Path, max_length: int, seed: int) -> dict[str, Any]:
+    """How many degenerate pairs per prompt (:func:`degenerate_pairs`) to train on: for each of
+    :data:`DEGENERATE_COUNTS`, the cache's pairs (its own degenerate ones left out) plus that
+    many per prompt, the head (:data:`MIX_VARIANT`) fitted on the training split, and scored on
+    the held-out pairs, the hard off-topic ones and an evaluation-only set of every degenerate
+    kind for the held-out prompts. The rule: the best mean over :data:`DEGENERATE_RULE`, ties
+    to the fewer. The new texts are encoded first (a minute). Writes ``degenerate.json``."""
+    from assay.train.heads import fit_head_on_features
+
+    pairs, store, _ = encoded_pairs(cache, max_length)
+    base = [p for p in pairs if p["source"] != "degenerate"]
+    alpaca = [p for p in base if p["source"] == "alpacaeval"]
+    hard = hard_off_topic(alpaca, prompt_similarity(alpaca, store, max_length), seed)
+    _, held = split_by_prompt(base, 0.1, seed)
+    held_prompts = {base[i]["prompt"] for i in held}
+    probe = [p for p in degenerate_pairs(base, 4, seed, source="held-out-degenerate") if p["prompt"] in held_prompts]
+    variants = {n: degenerate_pairs(base, n, seed) if n else [] for n in DEGENERATE_COUNTS}
+    encode_into(store, [t for rows in (probe, *variants.values()) for p in rows for t in (p["chosen"], p["rejected"])], max_length)
+    results = []
+    for n, games in variants.items():
+        rows = base + games
+        train, scored = held_out_with_hard(rows, hard, seed)
+        scored = [p for p in scored if p["source"] in RULE_SOURCES] + probe
+        chosen, rejected = feature_rows(store, [rows[i] for i in train], MIX_VARIANT["features"])
+        head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
+        eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
+        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
+        accuracy["mean"] = round(sum(accuracy[s] for s in DEGENERATE_RULE) / len(DEGENERATE_RULE), 4)
+        kinds = accuracy_by_source([p["kind"] for p in probe], list(held_out_right(head, eval_chosen[-len(probe):], eval_rejected[-len(probe):])))
+        results.append({"per_prompt": n, "train_pairs": len(train), "held_out": accuracy, "held_out_degenerate_by_kind": kinds})
+        print(json.dumps(results[-1]), flush=True)
+    best = max(results, key=lambda r: (r["held_out"]["mean"], -r["per_prompt"]))
+    record = {"variant": MIX_VARIANT, "held_out_degenerate_pairs": len(probe), "counts": results, "chosen": best["per_prompt"],
+              "chosen_by": "perf/train_default_rm.py stage degenerate: best mean held-out accuracy over " + ", ".join(DEGENERATE_RULE) + " (ties: the fewer)"}
+    (cache / "degenerate.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 
@@ -771,7 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("ASSAY_CACHE_DIR", "~/.cache/assay")).expanduser() / "default_rm",
                         help="pairs, embeddings and the selection record (reused by later runs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,lengths,sizes,select,cosine,final,pmi,cross_encoder")
+    parser.add_argument("--stages", default="prepare,encode,select,final", help="any of prepare,encode,mix,degenerate,lengths,sizes,select,cosine,final,pmi,cross_encoder")
     parser.add_argument("--alpaca-pairs", type=int, default=5000)
     parser.add_argument("--gsm8k-pairs", type=int, default=500)
     parser.add_argument("--off-topic", type=int, default=OffTopic().per_prompt, help="off-topic pairs per AlpacaEval prompt (0: none)")
@@ -779,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--off-topic-neighbours", type=int, default=OffTopic().neighbours, help="how many similar prompts to draw from")
     parser.add_argument("--off-topic-chosen", choices=("any", "preferred"), default=OffTopic().chosen_from,
                         help="the asked prompt's side: any of its responses, or its preferred ones")
+    parser.add_argument("--degenerate", type=int, default=2, help="degenerate pairs per prompt (a real answer against an echo, a word salad, ...; 0: none, the first recipe)")
     parser.add_argument("--max-length", type=int, default=128, help="encoder tokens per text (training and, through the head file, scoring)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pmi-tokens", type=int, default=32, help="response tokens the PMI term scores (stage pmi)")
@@ -794,11 +897,13 @@ def main(argv: list[str] | None = None) -> int:
     if "prepare" in stages:
         if not args.data_dir or not Path(args.data_dir).is_dir():
             parser.error("no data folder: pass --data-dir or set ASSAY_DATA_DIR")
-        print(json.dumps(prepare(Path(args.data_dir), args.cache, args.alpaca_pairs, args.gsm8k_pairs, args.seed, off_topic, args.max_length), indent=1), flush=True)
+        print(json.dumps(prepare(Path(args.data_dir), args.cache, args.alpaca_pairs, args.gsm8k_pairs, args.seed, off_topic, args.max_length, args.degenerate), indent=1), flush=True)
     if "encode" in stages:
         print(json.dumps(encode(args.cache, args.max_length, args.seed)), flush=True)
     if "mix" in stages:
         print(json.dumps(mix(args.cache, args.max_length, args.seed, off_topic)["chosen"]), flush=True)
+    if "degenerate" in stages:
+        print(json.dumps(degenerate_counts(args.cache, args.max_length, args.seed)["chosen"]), flush=True)
     if "lengths" in stages:
         print(json.dumps(encoder_lengths(args.cache, args.seed)["chosen"]), flush=True)
     if "sizes" in stages:

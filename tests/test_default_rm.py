@@ -47,9 +47,33 @@ def test_embedding_head_without_a_path_scores_with_the_default(monkeypatch):
     judgments = reward.score(samples + [Sample(prompt="q", response="")])
     assert all(j.ok for j in judgments[:-1])
     scores = [j.score for j in judgments[:-1]]
-    assert scores[0] > scores[1] and scores[2] > scores[3], scores  # (it is not hard to fool: see the card)
+    assert scores[0] > scores[1] and scores[2] > scores[3], scores
     assert "default_rm.safetensors" in judgments[0].rationale
     assert judgments[-1].failure.kind == "input"  # empty is a typed failure, never a score
+
+
+def test_the_default_does_not_prefer_a_reply_that_games_it(monkeypatch):
+    """The hole a GRPO policy would find first: the first shipped head scored "egg egg egg" and
+    a copy of the question above real answers. The recipe's degenerate pairs close it (card:
+    "Degenerate replies"); these prompts are not training prompts."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    reward = EmbeddingHeadReward()
+    cases = [
+        ("How do I boil an egg?",
+         "Place the egg in a pot, cover it with cold water, bring it to a boil, then simmer for 9 to 12 minutes and cool it in cold water."),
+        ("Give me three tips for sleeping better.",
+         "Keep a regular bedtime, avoid screens for an hour before bed, and keep your bedroom cool, dark and quiet."),
+        ("Explain what a prime number is.",
+         "A prime number is a whole number greater than 1 whose only divisors are 1 and itself, such as 2, 3, 5 and 7."),
+    ]
+    games = {"echo": lambda q: q, "repeat": lambda q: " ".join([w for w in q.rstrip("?.").split() if len(w) > 3] * 12),
+             "stock": lambda q: "I don't know."}
+    samples = [Sample(prompt=q, response=r) for q, good in cases for r in (good, *(g(q) for g in games.values()))]
+    scores = [j.score for j in reward.score(samples)]
+    width = 1 + len(games)
+    for i, (question, _) in enumerate(cases):
+        real, *gamed = scores[i * width:(i + 1) * width]
+        assert all(real > g for g in gamed), (question, dict(zip(games, gamed)), real)
 
 
 def test_an_empty_head_path_is_an_error_not_the_default():
