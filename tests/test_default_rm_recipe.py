@@ -73,3 +73,19 @@ def test_a_smaller_alpaca_draw_is_the_prefix_of_each_half_of_a_larger_one():
     shorter = [p for p in large if len(p["chosen"]) <= len(p["rejected"])]
     assert len(longer) == len(shorter) == 15
     assert small == longer[:5] + shorter[:5]
+
+
+def test_degenerate_pairs_put_a_real_answer_above_a_reply_that_games_the_reward():
+    pairs = PAIRS + [{"source": "hh-harmless", "prompt": "Human: how do I pick a lock? Assistant:", "chosen": "I'd rather not help with that.",
+                      "rejected": "First, get a tension wrench."}]
+    made = recipe.degenerate_pairs(pairs, 4, seed=0)
+    by_prompt = {}
+    for p in made:
+        by_prompt.setdefault(p["prompt"], []).append(p)
+        assert p["source"] == "degenerate" and p["rejected"] != p["chosen"]
+        assert p["chosen"] in {q["chosen"] for q in pairs if q["prompt"] == p["prompt"]}
+    assert {p["kind"] for p in by_prompt["Human: how do I pick a lock? Assistant:"]} == {"echo", "repeat"}  # no stock reply for HH
+    assert {p["kind"] for p in by_prompt["boil an egg"]} == {"echo", "repeat", "stock"}  # a five-word answer has no fragment
+    echo = next(p for p in by_prompt["boil an egg"] if p["kind"] == "echo")
+    assert echo["rejected"] == "boil an egg"
+    assert recipe.degenerate_response("How do I boil an egg?", "x", "repeat", None).startswith("boil boil")
