@@ -192,51 +192,28 @@ def off_topic_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, nei
     return out
 
 
-# the degenerate responses a policy trained on this reward could learn to write
-STOCK_REPLIES = ("I don't know.", "Sure!", "OK.", "Yes.", "Here is the answer:")
-DEGENERATE_KINDS = {  # source -> the kinds that are worse than any real answer to its prompts
+DEGENERATE_KINDS = {  # source -> the degenerate kinds (assay.train.degenerate) worse than any real answer to its prompts
     "alpacaeval": ("echo", "repeat", "stock", "fragment"),
     "gsm8k": ("echo", "repeat", "stock", "fragment"),
     "hh-harmless": ("echo", "repeat"),  # a short non-answer or a cut reply may be the right one to a harmful request
 }
 
 
-def degenerate_response(prompt: str, response: str, kind: str, rng: random.Random) -> str:
-    """A response that games a reward without answering: the prompt copied (``echo``), its
-    words repeated (``repeat``: the card's "egg egg egg"), a stock non-answer (``stock``), or
-    the first five words of a real answer (``fragment``, a reply cut short)."""
-    if kind == "echo":
-        return prompt
-    if kind == "repeat":
-        words = [w for w in re.findall(r"[A-Za-z]+", prompt) if len(w) > 3] or ["answer"]
-        return " ".join((words * 60)[:60])
-    if kind == "stock":
-        return rng.choice(STOCK_REPLIES)
-    if kind == "fragment":
-        return " ".join(response.split()[:5])
-    raise ValueError(f"unknown degenerate kind {kind!r}")
-
-
 def degenerate_pairs(pairs: list[dict[str, Any]], per_prompt: int, seed: int, source: str = "degenerate") -> list[dict[str, Any]]:
     """For each prompt of the sources in :data:`DEGENERATE_KINDS`, a preferred response to it
-    against ``per_prompt`` degenerate ones of different kinds: a real answer beats a reply
-    that games the reward. New texts (echoes are the prompts' own)."""
-    rng = random.Random(f"{seed}:{source}")
+    against ``per_prompt`` degenerate replies of different kinds
+    (:func:`assay.train.degenerate.degenerate_triples`): a real answer beats a reply that
+    games the reward. New texts (echoes are the prompts' own)."""
+    from assay.train.degenerate import degenerate_triples
+
     good: dict[str, list[str]] = defaultdict(list)
-    origin: dict[str, str] = {}
+    kinds: dict[str, tuple[str, ...]] = {}
     for pair in pairs:
         if pair["source"] in DEGENERATE_KINDS:
             good[pair["prompt"]].append(pair["chosen"])
-            origin[pair["prompt"]] = pair["source"]
-    out = []
-    for prompt in sorted(good):
-        kinds = DEGENERATE_KINDS[origin[prompt]]
-        for kind in rng.sample(kinds, min(per_prompt, len(kinds))):
-            own = rng.choice(good[prompt])
-            bad = degenerate_response(prompt, own, kind, rng)
-            if bad.strip() and bad.strip() != own.strip():  # a five-word answer has no fragment
-                out.append({"source": source, "kind": kind, "prompt": prompt, "chosen": own, "rejected": bad})
-    return out
+            kinds[pair["prompt"]] = DEGENERATE_KINDS[pair["source"]]
+    triples = degenerate_triples(good, per_prompt, random.Random(f"{seed}:{source}"), kinds)
+    return [{"source": source, "kind": kind, "prompt": prompt, "chosen": chosen, "rejected": rejected} for prompt, chosen, rejected, kind in triples]
 
 
 def prompt_similarity(pairs: list[dict[str, Any]], store: EmbeddingStore, max_length: int) -> Any:

@@ -88,4 +88,4 @@ def test_degenerate_pairs_put_a_real_answer_above_a_reply_that_games_the_reward(
     assert {p["kind"] for p in by_prompt["boil an egg"]} == {"echo", "repeat", "stock"}  # a five-word answer has no fragment
     echo = next(p for p in by_prompt["boil an egg"] if p["kind"] == "echo")
     assert echo["rejected"] == "boil an egg"
-    assert recipe.degenerate_response("How do I boil an egg?", "x", "repeat", None).startswith("boil boil")
+    assert next(p for p in by_prompt["boil an egg"] if p["kind"] == "repeat")["rejected"].startswith("boil boil")

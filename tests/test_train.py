@@ -136,6 +136,30 @@ def test_train_head_cli_writes_a_small_head_that_scores_held_out_pairs(tmp_path,
     assert pair_accuracy(reward, read_pairs(held_path)) > 0.8
 
 
+def test_train_head_with_degenerate_pairs_ranks_real_answers_above_gamed_replies(tmp_path, monkeypatch):
+    """--degenerate N adds, per training prompt, its answer against N degenerate replies
+    (assay.train.degenerate); the eval split stays as read, and the head learns that an echo
+    or a stock non-answer is worse than an answer."""
+    from assay.rewards.models.classifier import EmbeddingHeadReward
+    from assay.types import Sample
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = write_pairs(tmp_path / "train.jsonl", 120)
+    out = tmp_path / "head"
+    assert main(["train", "head", str(data), "--output", str(out), "--epochs", "60", "--hidden", "16", "--quiet", "--degenerate", "4", "--degenerate-kinds", "echo,repeat,stock,fragment"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    prompts = {json.loads(line)["prompt"] for line in data.read_text().splitlines()}
+    counts = report["degenerate_pairs"]
+    assert counts["skipped"] == 0 and counts["echo"] + counts["repeat"] + counts["stock"] + counts["fragment"] > 3 * len(prompts)
+    assert report["pairs"] == {"train": 108 + sum(v for k, v in counts.items() if k != "skipped"), "eval": 12}
+    reward = EmbeddingHeadReward(head=str(out / "head.safetensors"))
+    topic = TOPICS[0]
+    prompt = f"Tell me about {topic}."
+    answer = GOOD[0].format(t=topic)
+    scores = [j.score for j in reward.score([Sample(prompt=prompt, response=r) for r in (answer, prompt, "I don't know.")])]
+    assert scores[0] > scores[1] and scores[0] > scores[2], scores
+
+
 def test_a_trainer_ends_with_the_benchmarks_the_user_names(tmp_path, monkeypatch, capsys, data_dir):
     """--bench runs `assay bench` on the trained model in the same run: its table lands in
     report.json and benchmarks.md; a benchmark that cannot run is a row with its error."""

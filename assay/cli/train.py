@@ -46,6 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     head.add_argument("--lr", type=float, default=1e-2)
     head.add_argument("--weight-decay", type=float, default=1e-4)
     head.add_argument("--encoder", help="sentence-encoder folder (default: the packaged MiniLM)")
+    head.add_argument("--degenerate", type=int, default=0, metavar="N",
+                      help="add N degenerate pairs per training prompt: its answer against an echo, repeated words, a stock "
+                           "non-answer or a fragment (default 0; the default RM uses 2)")
+    head.add_argument("--degenerate-kinds", type=_kinds, default=None, metavar="K,K",
+                      help="which kinds --degenerate draws from: echo,repeat,stock,fragment (default all)")
     _bench_options(head)
     head.set_defaults(func=run_head)
 
@@ -176,6 +181,16 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    from assay.train.degenerate import KINDS
+
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"{text!r}: kinds are a comma-separated subset of {','.join(KINDS)}")
+    return kinds
+
+
 def _common(parser: argparse.ArgumentParser, several: bool = False) -> None:
     if several:
         parser.add_argument("data", type=Path, nargs="+", help="training JSONL file(s)")
@@ -259,7 +274,8 @@ def run_head(args: argparse.Namespace) -> int:
 
     try:
         report = train_head(args.data, args.output, eval_fraction=args.eval_fraction, eval_data=args.eval_data, limit=args.limit,
-                            split_transcripts=args.split_transcripts, progress=not args.quiet, features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
+                            split_transcripts=args.split_transcripts, progress=not args.quiet,
+                            degenerate=args.degenerate, degenerate_kinds=args.degenerate_kinds, features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
                             weight_decay=args.weight_decay, seed=args.seed, encoder=args.encoder)
         report = _after(report, args)
     except (InputError, OSError, ValueError) as error:

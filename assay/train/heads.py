@@ -150,17 +150,27 @@ def train_head(
     limit: int | None = None,
     split_transcripts: bool = False,
     progress: bool = True,
+    degenerate: int = 0,
+    degenerate_kinds: Sequence[str] | None = None,
     **fit_options: Any,
 ) -> dict[str, Any]:
     """Train a head on a pairs file (see :mod:`assay.train.pairs`) and write
     ``output/head.safetensors`` and the report; returns the report. The eval set is
-    ``eval_data`` when given, else a seeded ``eval_fraction`` of ``data``."""
+    ``eval_data`` when given, else a seeded ``eval_fraction`` of ``data``. ``degenerate``
+    adds that many degenerate pairs per training prompt (:mod:`assay.train.degenerate`: its
+    answer against an echo, repeated words, a stock non-answer, a fragment); the eval set
+    stays as read; ``degenerate_kinds`` limits the kinds drawn."""
     seed = int(fit_options.get("seed", 0))
     pairs = read_pairs(data, limit, split_transcripts)
     if eval_data is not None:
         train, held = pairs, read_pairs(eval_data, None, split_transcripts)
     else:
         train, held = split_pairs(pairs, eval_fraction, seed)
+    degenerate_counts = None
+    if degenerate:
+        from assay.train.degenerate import with_degenerate_pairs
+
+        train, degenerate_counts = with_degenerate_pairs(train, degenerate, seed, *([degenerate_kinds] if degenerate_kinds else []))
     history: list[dict[str, float]] = []
     started = time.perf_counter()
     head = fit_head([p.texts for p in train], eval_pairs=[p.texts for p in held], history=history, progress=progress, **fit_options)
@@ -173,7 +183,9 @@ def train_head(
         "data": str(data),
         "eval_data": str(eval_data) if eval_data is not None else None,
         "pairs": {"train": len(train), "eval": len(held)},
-        "options": {"eval_fraction": eval_fraction, "split_transcripts": split_transcripts, **fit_options},
+        "options": {"eval_fraction": eval_fraction, "split_transcripts": split_transcripts, "degenerate": degenerate,
+                    "degenerate_kinds": list(degenerate_kinds) if degenerate_kinds else None, **fit_options},
+        "degenerate_pairs": degenerate_counts,
         "head": {"path": str(path), "bytes": path.stat().st_size, "config": head.config},
         "seconds": round(seconds, 2),
         "train_accuracy": final.get("accuracy"),
