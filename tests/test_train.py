@@ -197,6 +197,19 @@ def test_train_rm_loads_unchanged_as_classifier_and_beats_chance(tiny_llama, tmp
     assert judgment.ok and "truncated" not in judgment.rationale
 
 
+def test_train_rm_takes_degenerate_pairs_but_not_beside_margins(tiny_llama, tmp_path):
+    from assay.train.rm import train_rm
+
+    with pytest.raises(ValueError, match="no-margin"):
+        train_rm(write_pairs(tmp_path / "m.jsonl", 20, margin=True), str(tiny_llama), tmp_path / "x", degenerate=1, progress=False, device="cpu")
+    data = write_pairs(tmp_path / "train.jsonl", 40)
+    report = train_rm(data, str(tiny_llama), tmp_path / "rm", lr=1e-3, batch_size=16, max_length=24, progress=False, device="cpu",
+                      degenerate=2, degenerate_kinds=("echo", "stock"))
+    counts = report["degenerate_pairs"]
+    assert set(counts) == {"echo", "stock", "skipped"} and counts["echo"] > 0 and counts["stock"] > 0
+    assert report["pairs"]["train"] == 36 + counts["echo"] + counts["stock"]
+
+
 def test_train_rm_with_lora_saves_a_merged_model(tiny_llama, tmp_path):
     """Also: the truncation side (right: an encoder's way) is the one training and scoring share."""
     from assay.train.rm import train_rm

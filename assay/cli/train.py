@@ -46,11 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     head.add_argument("--lr", type=float, default=1e-2)
     head.add_argument("--weight-decay", type=float, default=1e-4)
     head.add_argument("--encoder", help="sentence-encoder folder (default: the packaged MiniLM)")
-    head.add_argument("--degenerate", type=int, default=0, metavar="N",
-                      help="add N degenerate pairs per training prompt: its answer against an echo, repeated words, a stock "
-                           "non-answer or a fragment (default 0; the default RM uses 2)")
-    head.add_argument("--degenerate-kinds", type=_kinds, default=None, metavar="K,K",
-                      help="which kinds --degenerate draws from: echo,repeat,stock,fragment (default all)")
+    _degenerate(head)
     _bench_options(head)
     head.set_defaults(func=run_head)
 
@@ -60,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     _model_options(rm)
     rm.add_argument("--center-rewards", type=float, metavar="COEF", help="reward centering coefficient (e.g. 0.01)")
     rm.add_argument("--no-margin", action="store_true", help="ignore the rows' margin field")
+    _degenerate(rm)
     rm.add_argument("--truncation-side", choices=("left", "right"), default="left",
                     help="the end an over-long input loses (as the classifier reward's option): right keeps the prompt, for encoders")
     _bench_options(rm)
@@ -181,6 +178,14 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
+def _degenerate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--degenerate", type=int, default=0, metavar="N",
+                        help="add N degenerate pairs per training prompt: its answer against an echo, repeated words, a stock "
+                             "non-answer or a fragment (default 0; the default RM uses 2)")
+    parser.add_argument("--degenerate-kinds", type=_kinds, default=None, metavar="K,K",
+                        help="which kinds --degenerate draws from: echo,repeat,stock,fragment (default all)")
+
+
 def _kinds(text: str) -> tuple[str, ...]:
     from assay.train.degenerate import KINDS
 
@@ -297,7 +302,8 @@ def run_rm(args: argparse.Namespace) -> int:
 
     try:
         report = train_rm(args.data, args.model, args.output, split_transcripts=args.split_transcripts, center_rewards=args.center_rewards, use_margin=not args.no_margin,
-                          truncation_side=args.truncation_side, **_model_kwargs(args))
+                          truncation_side=args.truncation_side, degenerate=args.degenerate, degenerate_kinds=args.degenerate_kinds,
+                          **_model_kwargs(args))
         report = _after(report, args)
     except (InputError, OSError, ValueError) as error:
         return _fail(error)

@@ -19,6 +19,7 @@ Not here: the training loop (TRL's), the scoring (``assay.rewards.models.classif
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +89,12 @@ def train_rm(
     logging_steps: int = 10,
     resume: bool = False,
     device: str | None = None,
+    degenerate: int = 0,
+    degenerate_kinds: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train a reward model from ``model`` on a pairs file; write it to ``output`` with the
-    report; return the report."""
+    report; return the report. ``degenerate`` adds that many degenerate pairs per training
+    prompt (:mod:`assay.train.degenerate`), as ``assay train head`` does."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -98,6 +102,13 @@ def train_rm(
 
     pairs = read_pairs(data, limit, split_transcripts)
     train, held = (pairs, read_pairs(eval_data, None, split_transcripts)) if eval_data is not None else split_pairs(pairs, eval_fraction, seed)
+    degenerate_counts = None
+    if degenerate:
+        if use_margin and any(p.margin is not None for p in train):
+            raise ValueError(f"{data}: --degenerate pairs have no margin; with margins in the data, pass --no-margin too")
+        from assay.train.degenerate import with_degenerate_pairs
+
+        train, degenerate_counts = with_degenerate_pairs(train, degenerate, seed, *([degenerate_kinds] if degenerate_kinds else []))
     output = Path(output)
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
@@ -136,6 +147,7 @@ def train_rm(
         "eval_data": str(eval_data) if eval_data is not None else None,
         "base_model": model,
         "pairs": {"train": len(train), "eval": len(held)},
+        "degenerate_pairs": degenerate_counts,
         "truncated": {"train": train_cut, "eval": eval_cut, "max_length": max_length, "side": truncation_side},
         "margin": "margin" in train_columns,
         "options": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "gradient_accumulation": gradient_accumulation, "seed": seed,
