@@ -859,6 +859,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--off-topic-chosen", choices=("any", "preferred"), default=OffTopic().chosen_from,
                         help="the asked prompt's side: any of its responses, or its preferred ones")
     parser.add_argument("--degenerate", type=int, default=2, help="degenerate pairs per prompt (a real answer against an echo, a word salad, ...; 0: none, the first recipe)")
+    parser.add_argument("--final-hidden", help="stage final: fit the interaction head with these hidden sizes (e.g. 128) instead of "
+                                               "select's choice; for diagnostics, never the shipped file")
     parser.add_argument("--max-length", type=int, default=128, help="encoder tokens per text (training and, through the head file, scoring)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pmi-tokens", type=int, default=32, help="response tokens the PMI term scores (stage pmi)")
@@ -890,7 +892,10 @@ def main(argv: list[str] | None = None) -> int:
     if "cosine" in stages:
         print(json.dumps({k: v for k, v in cosine_weight(args.cache, args.max_length, args.seed).items() if k != "grid"}), flush=True)
     if "final" in stages:
-        print(json.dumps(final(args.cache, args.output, args.max_length, args.seed, cosine="cosine" in stages)), flush=True)
+        variant = None
+        if args.final_hidden is not None:  # a diagnostic: the final fit with another hidden shape than select chose
+            variant = {**MIX_VARIANT, "hidden": [int(h) for h in args.final_hidden.split(",") if h]}
+        print(json.dumps(final(args.cache, args.output, args.max_length, args.seed, variant=variant, cosine="cosine" in stages)), flush=True)
     if "pmi" in stages:
         settings = pmi_weight(args.cache, args.max_length, args.seed, args.pmi_tokens, args.pmi_pairs, args.pmi_rule == "hard")
         print(json.dumps({k: settings[k] for k in ("pmi_weight", "max_response_tokens")}), flush=True)
