@@ -530,6 +530,21 @@ def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[s
     return record
 
 
+def fit_and_score(store: EmbeddingStore, train_rows: list[dict[str, Any]], scored: list[dict[str, Any]], seed: int,
+                  mean_over: tuple[str, ...] = RULE_SOURCES) -> tuple[Any, dict[str, float], tuple[Any, Any]]:
+    """What the stages that compare recipes share: the head of :data:`MIX_VARIANT` fitted on
+    ``train_rows``, its held-out accuracy on ``scored`` per source with the ``mean`` over
+    ``mean_over`` (the rule), and the scored pairs' feature rows (chosen, rejected)."""
+    from assay.train.heads import fit_head_on_features
+
+    chosen, rejected = feature_rows(store, train_rows, MIX_VARIANT["features"])
+    head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
+    eval_rows = feature_rows(store, scored, MIX_VARIANT["features"])
+    accuracy = held_out_accuracy(head, *eval_rows, [p["source"] for p in scored])
+    accuracy["mean"] = round(sum(accuracy[s] for s in mean_over) / len(mean_over), 4)
+    return head, accuracy, eval_rows
+
+
 # the off-topic constructions the mix stage compares (the first is the first recipe's)
 MIXES = (OffTopic(3, "words", 10, "preferred"), OffTopic(3, "embedding", 10, "any"), OffTopic(6, "embedding", 5, "any"),
          OffTopic(6, "embedding", 10, "any"), OffTopic(6, "embedding", 10, "preferred"), OffTopic(10, "embedding", 10, "any"),
@@ -543,7 +558,6 @@ def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, 
     set of *hard* off-topic pairs (per held-out prompt, answers to 2 of its 3 nearest prompts by
     embedding), none of them trained on. The rule: the best mean over those four. The record
     says whether the run's own construction (``recipe``) is the one the rule chose."""
-    from assay.train.heads import fit_head_on_features
 
     pairs, store, _ = encoded_pairs(cache, max_length)
     base = [p for p in pairs if p["source"] != "off-topic"]
@@ -555,11 +569,7 @@ def mix(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> dict[str, 
         rows = base + off_topic_pairs(alpaca, off_topic.per_prompt, seed, off_topic.neighbours,
                                       None if off_topic.by == "words" else similarity, off_topic.chosen_from)
         train, scored = held_out_with_hard(rows, hard, seed)
-        chosen, rejected = feature_rows(store, rows, MIX_VARIANT["features"])
-        head = fit_head_on_features(chosen[train], rejected[train], seed=seed, **MIX_VARIANT)
-        eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
-        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
-        accuracy["mean"] = round(sum(accuracy[s] for s in RULE_SOURCES) / len(RULE_SOURCES), 4)
+        _, accuracy, _ = fit_and_score(store, [rows[i] for i in train], scored, seed)
         results.append({"off_topic": off_topic._asdict(), "pairs": len(rows), "held_out": accuracy})
         print(json.dumps(results[-1]), flush=True)
     best = max(results, key=lambda r: r["held_out"]["mean"])
@@ -580,7 +590,6 @@ def degenerate_counts(cache: Path, max_length: int, seed: int) -> dict[str, Any]
     the held-out pairs, the hard off-topic ones and an evaluation-only set of every degenerate
     kind for the held-out prompts. The rule: the best mean over :data:`DEGENERATE_RULE`, ties
     to the fewer. The new texts are encoded first (a minute). Writes ``degenerate.json``."""
-    from assay.train.heads import fit_head_on_features
 
     pairs, store, _ = encoded_pairs(cache, max_length)
     base = [p for p in pairs if p["source"] != "degenerate"]
@@ -596,11 +605,7 @@ def degenerate_counts(cache: Path, max_length: int, seed: int) -> dict[str, Any]
         rows = base + games
         train, scored = held_out_with_hard(rows, hard, seed)
         scored = [p for p in scored if p["source"] in RULE_SOURCES] + probe
-        chosen, rejected = feature_rows(store, [rows[i] for i in train], MIX_VARIANT["features"])
-        head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
-        eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
-        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
-        accuracy["mean"] = round(sum(accuracy[s] for s in DEGENERATE_RULE) / len(DEGENERATE_RULE), 4)
+        head, accuracy, (eval_chosen, eval_rejected) = fit_and_score(store, [rows[i] for i in train], scored, seed, DEGENERATE_RULE)
         kinds = accuracy_by_source([p["kind"] for p in probe], list(held_out_right(head, eval_chosen[-len(probe):], eval_rejected[-len(probe):])))
         results.append({"per_prompt": n, "train_pairs": len(train), "held_out": accuracy, "held_out_degenerate_by_kind": kinds})
         print(json.dumps(results[-1]), flush=True)
@@ -620,7 +625,6 @@ def encoder_lengths(cache: Path, seed: int) -> dict[str, Any]:
     ``--max-length``), fitted on the training split and scored on the held-out pairs with the
     hard off-topic ones (the same pairs for every length), by the mix stage's rule. Writes
     ``lengths.json``."""
-    from assay.train.heads import fit_head_on_features
 
     stores = {n: EmbeddingStore(cache / f"embeddings-{n}") for n in ENCODER_LENGTHS}
     pairs = [p for p in read_cached_pairs(cache) if not any(s.missing([p["prompt"], p["chosen"], p["rejected"]]) for s in stores.values())]
@@ -630,11 +634,7 @@ def encoder_lengths(cache: Path, seed: int) -> dict[str, Any]:
     scored = [p for p in scored if p["source"] in RULE_SOURCES]
     results = []
     for n, store in stores.items():
-        chosen, rejected = feature_rows(store, [pairs[i] for i in train], MIX_VARIANT["features"])
-        head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
-        eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
-        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
-        accuracy["mean"] = round(sum(accuracy[s] for s in RULE_SOURCES) / len(RULE_SOURCES), 4)
+        _, accuracy, _ = fit_and_score(store, [pairs[i] for i in train], scored, seed)
         results.append({"max_length": n, "held_out": accuracy})
         print(json.dumps(results[-1]), flush=True)
     best = max(results, key=lambda r: (r["held_out"]["mean"], -r["max_length"]))
@@ -655,7 +655,6 @@ def alpaca_sizes(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> d
     off-topic pairs made from them, and the head (:data:`MIX_VARIANT`) fitted on the prompts
     outside one held-out set shared by every size: the full cache's held-out pairs with the hard
     off-topic ones. The rule: the mix stage's (mean over :data:`RULE_SOURCES`). Writes ``sizes.json``."""
-    from assay.train.heads import fit_head_on_features
 
     pairs, store, _ = encoded_pairs(cache, max_length)
     alpaca = [p for p in pairs if p["source"] == "alpacaeval"]
@@ -663,7 +662,6 @@ def alpaca_sizes(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> d
     _, scored = held_out_with_hard(pairs, hard_off_topic(alpaca, prompt_similarity(alpaca, store, max_length), seed), seed)
     scored = [p for p in scored if p["source"] in RULE_SOURCES]
     held_prompts = {p["prompt"] for p in scored}
-    eval_chosen, eval_rejected = feature_rows(store, scored, MIX_VARIANT["features"])
     longer = [p for p in alpaca if len(p["chosen"]) > len(p["rejected"])]  # prepare wrote each half in its drawn order
     shorter = [p for p in alpaca if len(p["chosen"]) <= len(p["rejected"])]
     results = []
@@ -675,10 +673,7 @@ def alpaca_sizes(cache: Path, max_length: int, seed: int, recipe: OffTopic) -> d
         similarity = prompt_similarity(subset, store, max_length) if recipe.by == "embedding" else None
         rows = subset + others + off_topic_pairs(subset, recipe.per_prompt, seed, recipe.neighbours, similarity, recipe.chosen_from)
         rows = [p for p in rows if p["prompt"] not in held_prompts]
-        chosen, rejected = feature_rows(store, rows, MIX_VARIANT["features"])
-        head = fit_head_on_features(chosen, rejected, seed=seed, **MIX_VARIANT)
-        accuracy = held_out_accuracy(head, eval_chosen, eval_rejected, [p["source"] for p in scored])
-        accuracy["mean"] = round(sum(accuracy[s] for s in RULE_SOURCES) / len(RULE_SOURCES), 4)
+        _, accuracy, _ = fit_and_score(store, rows, scored, seed)
         results.append({"alpaca_pairs": n, "train_pairs": len(rows), "held_out": accuracy})
         print(json.dumps(results[-1]), flush=True)
     counts = {s: sum(p["source"] == s for p in scored) for s in RULE_SOURCES}
