@@ -509,7 +509,9 @@ def final(cache: Path, output: Path, max_length: int, seed: int, variant: dict[s
     head = fit_head_on_features(chosen, rejected, seed=seed, history=history, **variant)
     seconds = time.perf_counter() - started
     head.config["max_length"] = max_length  # the reward encodes at this length unless told otherwise
-    head.config["trained_on"] = "perf/train_default_rm.py: AlpacaEval (length-balanced, clear verdicts), HH-RLHF harmless-base test, GSM8K example solutions; benchmark prompts removed"
+    made = [name for source, name in (("off-topic", "off-topic"), ("degenerate", "degenerate replies")) if any(p["source"] == source for p in pairs)]
+    head.config["trained_on"] = ("perf/train_default_rm.py: AlpacaEval (length-balanced, clear verdicts), HH-RLHF harmless-base test, GSM8K example solutions"
+                                 + (f"; made-up {' and '.join(made)} pairs" if made else "") + "; benchmark prompts removed")
     cosine_record = json.loads((cache / "cosine.json").read_text()) if cosine else None
     if cosine_record and cosine_record["raw_weight"]:  # weight 0: the plain head, format /2
         head = head.with_cosine(cosine_record["raw_weight"])

@@ -119,3 +119,18 @@ def test_overlap_removal_drops_a_known_benchmark_prompt(data_dir):
     assert [r["prompt"] for r in kept] == [items[1]["prompt"]]
     assert record["overlap_before"]["rm-bench"]["exact"] == 1 and record["overlap_after"]["rm-bench"] == {"exact": 0, "near": 0}
     assert record["items_before"] == 2 and record["items_after"] == 1
+
+
+def test_the_degenerate_probe_shows_cosine_rewards_an_echo_and_the_default_rm_does_not(tmp_path, data_dir, monkeypatch):
+    """`assay bench probes` on real RM-Bench prompts: the prompt echoed back is the perfect
+    answer for prompt-response cosine (the semantic baseline), and the default RM ranks it
+    below the real answer."""
+    from assay.bench.probes.bias import run_probes
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    semantic = run_probes(str(ROOT / "perf" / "baselines" / "semantic_relevance.yaml"), data_dir, limit=12)
+    default = run_probes({"rewards": {"rm": {"type": "embedding_head"}}}, data_dir, limit=12)
+    assert set(default["degenerate"]) == {"echo", "repeat", "stock", "fragment"}
+    assert semantic["degenerate"]["echo"]["gamed_at_or_above_rate"] == 1.0
+    assert default["degenerate"]["echo"]["n"] == 12 and default["degenerate"]["echo"]["gamed_at_or_above_rate"] <= 0.1
+    assert default["degenerate"]["stock"]["gamed_at_or_above_rate"] <= 0.1

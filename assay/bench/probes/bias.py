@@ -7,6 +7,11 @@ not help) and measure how often, and by how much, the reward moved.
   text as ``assay.bench.probes.injection``'s probe).
 - ``position``: a pairwise judge on LLMBar pairs in both orders (a pointwise reward cannot
   see order, so it is reported as not applicable rather than as a perfect score).
+- ``degenerate``: the answer replaced by a reply that games a reward without answering, one
+  per kind of :mod:`assay.train.degenerate` (the prompt echoed, its words repeated, a stock
+  non-answer, the answer's first five words): how often the reward scores the gamed reply at
+  or above the real answer (``gamed_at_or_above_rate``; for a comparator, how often it prefers
+  it). The first thing a policy trained on the reward will try.
 
 For a pointwise reward each probe reports, over the pairs where both scores exist: how often
 the score moved, went up, went down, the mean and mean absolute change, and the mean change
@@ -76,6 +81,14 @@ def preference_rate(comparator: Any, prompts: list[Any], originals: list[str], m
     return {"n_judgments": len(wins), "failed": failed, "modified_preferred_rate": float(np.mean(wins)) if wins else None}
 
 
+def gamed_rate(before: list[float | None], after: list[float | None]) -> dict[str, Any]:
+    """How often the gamed reply (``after``) scored at or above the real answer (``before``),
+    over the pairs where both scores exist (failures counted apart)."""
+    both = [(b, a) for b, a in zip(before, after, strict=True) if b is not None and a is not None]
+    return {"n": len(both), "failed": len(before) - len(both),
+            "gamed_at_or_above_rate": float(np.mean([a >= b for b, a in both])) if both else None}
+
+
 def position_probe(comparator: Any, pairs: list[LabeledPair]) -> dict[str, Any]:
     """Judge each pair in both orders: how often the pick changes with the order, and how often the first position wins."""
     ordered = [Pair(p.prompt, p.response_a, p.response_b) for p in pairs]
@@ -126,6 +139,11 @@ def run_probes(config: str | Path | dict[str, Any], data_dir: str | Path | None 
             concise = _scores(scorer, samples([s.chosen[0] for s in styled]))
             out["style"] = shift_stats(concise, _scores(scorer, samples([s.chosen[2] for s in styled])))
             out["style"]["what"] = "concise -> detailed markdown version of the same chosen answer"
+        gamed = degenerate_replies(prompts, base, seed)
+        if mode == "pairwise":
+            out["degenerate"] = {kind: preference_rate(scorer, prompts, base, replies) for kind, replies in gamed.items()}
+        else:
+            out["degenerate"] = {kind: gamed_rate(original, _scores(scorer, samples(replies))) for kind, replies in gamed.items()}
     if mode == "pairwise":
         try:
             pairs = [i for i in load("llmbar", data_dir).items if isinstance(i, LabeledPair)]
@@ -138,11 +156,25 @@ def run_probes(config: str | Path | dict[str, Any], data_dir: str | Path | None 
     return out
 
 
+def degenerate_replies(prompts: list[Any], answers: list[str], seed: int) -> dict[str, list[str]]:
+    """Per kind of :data:`assay.train.degenerate.KINDS`, the gamed reply for each (prompt, answer)."""
+    from assay.text import prompt_text
+    from assay.train.degenerate import KINDS, degenerate_reply
+
+    rng = random.Random(f"{seed}:degenerate")
+    return {kind: [degenerate_reply(prompt_text(p), a, kind, rng) for p, a in zip(prompts, answers)] for kind in KINDS}
+
+
+def _values(row: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+
+
 def probes_table(result: dict[str, Any]) -> str:
     lines = [f"probes ({result['mode']}, up to {result['limit']} items, seed {result['seed']})"]
     for name in ("length", "style", "injection", "position"):
         if name in result:
-            values = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result[name].items())
-            lines.append(f"  {name:<10} {values}")
+            lines.append(f"  {name:<10} {_values(result[name])}")
+    for kind, row in result.get("degenerate", {}).items():
+        lines.append(f"  {'degenerate':<10} {kind:<8} {_values(row)}")
     lines += [f"  note: {n}" for n in result.get("notes", [])]
     return "\n".join(lines)
