@@ -309,3 +309,19 @@ def test_pair_outcomes_count_a_failed_side_as_failed_never_as_a_loss():
     failed = Judgment.fail("backend", "down")
     assert pair_outcomes([scored(1), scored(0), scored(0), scored(1), failed, scored(1), scored(2), failed]) == (1, 2)
     assert pair_outcomes([]) == (0, 0)
+
+
+def test_degenerate_replies_stay_bounded_on_hostile_text_and_a_bad_count_is_an_error():
+    import random
+
+    from assay.train.degenerate import degenerate_reply, degenerate_triples
+
+    huge = "word " * 200_000
+    assert len(degenerate_reply(huge, huge, "repeat", random.Random(0)).split()) == 60
+    assert degenerate_reply(huge, huge, "fragment", random.Random(0)) == "word word word word word"
+    # a blank answer has no fragment, and a blank prompt repeats a placeholder: nothing blank is kept
+    assert all(rejected.strip() for _, _, rejected, _ in degenerate_triples({" " * 1_000_000: [" \n "]}, 4, random.Random(0)))
+    with pytest.raises(ValueError, match="0 or more"):
+        degenerate_triples({"q": ["an answer"]}, -1, random.Random(0))
+    with pytest.raises(ValueError, match="unknown degenerate kind"):
+        degenerate_triples({"q": ["an answer"]}, 1, random.Random(0), ("echo", "shout"))

@@ -280,7 +280,8 @@ def run_head(args: argparse.Namespace) -> int:
     try:
         report = train_head(args.data, args.output, eval_fraction=args.eval_fraction, eval_data=args.eval_data, limit=args.limit,
                             split_transcripts=args.split_transcripts, progress=not args.quiet,
-                            degenerate=args.degenerate, degenerate_kinds=args.degenerate_kinds, features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
+                            degenerate=args.degenerate, degenerate_kinds=args.degenerate_kinds,
+                            features=args.features, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
                             weight_decay=args.weight_decay, seed=args.seed, encoder=args.encoder)
         report = _after(report, args)
     except (InputError, OSError, ValueError) as error:

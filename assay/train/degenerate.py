@@ -22,6 +22,7 @@ the *right* reply, so callers with such prompts pass ``kinds`` without ``stock``
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -38,12 +39,12 @@ def degenerate_reply(prompt: str, answer: str, kind: str, rng: random.Random) ->
     if kind == "echo":
         return prompt
     if kind == "repeat":
-        words = [w for w in _WORD.findall(prompt) if len(w) > 3] or ["answer"]
-        return " ".join((words * 60)[:60])
+        words = itertools.islice((w for w in _WORD.findall(prompt) if len(w) > 3), 60)  # 60 words, however long the prompt
+        return " ".join(itertools.islice(itertools.cycle(list(words) or ["answer"]), 60))
     if kind == "stock":
         return rng.choice(STOCK_REPLIES)
     if kind == "fragment":
-        return " ".join(answer.split()[:5])
+        return " ".join(answer.split(maxsplit=5)[:5])
     raise ValueError(f"unknown degenerate kind {kind!r}: one of {', '.join(KINDS)}")
 
 
@@ -53,6 +54,8 @@ def degenerate_triples(answers: Mapping[str, Sequence[str]], per_prompt: int, rn
     answers): ``per_prompt`` distinct kinds drawn from ``kinds`` (one sequence for all, or a
     sequence per prompt), each against one of its answers. A draw that would equal the answer
     (a fragment of a five-word answer) or be blank is left out."""
+    if per_prompt < 0:
+        raise ValueError(f"degenerate pairs per prompt must be 0 or more, got {per_prompt}")
     for kind in (k for ks in (kinds.values() if isinstance(kinds, Mapping) else [kinds]) for k in ks):
         if kind not in KINDS:
             raise ValueError(f"unknown degenerate kind {kind!r}: one of {', '.join(KINDS)}")
@@ -70,7 +73,7 @@ def degenerate_triples(answers: Mapping[str, Sequence[str]], per_prompt: int, rn
 def with_degenerate_pairs(pairs: Sequence[Any], per_prompt: int, seed: int, kinds: Sequence[str] = KINDS) -> tuple[list[Any], dict[str, int]]:
     """``pairs`` (:class:`assay.train.pairs.Pair`) plus ``per_prompt`` degenerate pairs per
     distinct text prompt, and the count per kind (with ``skipped``: pairs whose prompt or
-    chosen side is chat messages, left without). What ``assay train head --degenerate`` trains on."""
+    chosen side is chat messages, left without). What ``assay train head|rm --degenerate`` train on."""
     from assay.train.pairs import Pair
 
     answers: dict[str, list[str]] = {}
